@@ -1,0 +1,17 @@
+//! YAML with source positions.
+//!
+//! ork reports every problem in a user's file as `FILE:LINE:COL`, so it cannot use a YAML
+//! library that throws positions away (serde-based loaders do). This crate builds a small node
+//! tree from `yaml-rust2`'s marked event stream: every node keeps the line and column where it
+//! starts, mappings keep duplicate keys (the strict decoders above report them with a path), and
+//! plain scalars are resolved with the YAML 1.2 core schema (`yes`/`on` stay strings).
+//!
+//! It also has the deterministic emitter ork uses to print Kubernetes objects.
+
+mod emit;
+mod node;
+mod parse;
+
+pub use emit::{to_yaml_document, to_yaml_string};
+pub use node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span};
+pub use parse::{YamlError, parse_stream};
