@@ -1,0 +1,17 @@
+//! The Katalog: schema registry, strict loader with source positions, the staged validation
+//! pipeline (parse → structure → references → templates → security → cross-entry) and the
+//! resolved security posture.
+
+pub mod coerce;
+mod decode;
+pub mod diag;
+pub mod model;
+pub mod pipeline;
+pub mod posture;
+pub mod schema;
+pub mod security;
+pub mod templates;
+
+pub use diag::{Diagnostic, Severity};
+pub use model::{ApiInfo, Crd, Katalog};
+pub use pipeline::{Outcome, load_file, load_str, read_crd};

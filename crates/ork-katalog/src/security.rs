@@ -1,0 +1,425 @@
+//! Security stage (security.md §2.6): enumerations, namespace patterns, capabilities, profiles,
+//! Gateway consistency; the warnings of the security model.
+
+use serde_json::Value;
+
+use crate::coerce::{CAPABILITIES, capability};
+use crate::diag::{Sink, did_you_mean};
+use crate::model::Katalog;
+use crate::posture::{canonical_policy, process_env, resolve};
+use crate::templates::entries;
+
+pub const BUILTIN_PROFILES: &[&str] = &["baseline", "restricted", "hardened", "none"];
+const LEVELS: &[&str] = &["baseline", "restricted", "privileged"];
+const FORBIDDEN_PROTECTED: &[&str] = &[
+    "leases",
+    "events",
+    "customresourcedefinitions",
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfigurations",
+];
+
+/// A namespace pattern: exact name, `prefix*`, `*suffix` or `*`.
+pub fn check_pattern(p: &str) -> Result<(), String> {
+    if p == "*" {
+        return Ok(());
+    }
+    let core = p
+        .strip_suffix('*')
+        .or_else(|| p.strip_prefix('*'))
+        .unwrap_or(p);
+    if p.len() > 63 {
+        return Err(format!(
+            "namespace pattern {p:?} is longer than 63 characters"
+        ));
+    }
+    if core.contains('*') || core.is_empty() {
+        return Err(format!(
+            "namespace pattern {p:?} is not an exact name, prefix*, *suffix or *"
+        ));
+    }
+    if !core
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "namespace pattern {p:?} may only hold lower-case letters, digits and '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
+    let spans = &k.spans;
+    let r = resolve(k, &process_env);
+    // failure policies
+    for (p, v) in [
+        (
+            "security.deletionProtection.failurePolicy",
+            raw.pointer("/security/deletionProtection/failurePolicy"),
+        ),
+        (
+            "security.namespaceProtection.failurePolicy",
+            raw.pointer("/security/namespaceProtection/failurePolicy"),
+        ),
+        (
+            "security.webhooks.failurePolicy",
+            raw.pointer("/security/webhooks/failurePolicy"),
+        ),
+        (
+            "security.podSecurity.admission.failurePolicy",
+            raw.pointer("/security/podSecurity/admission/failurePolicy"),
+        ),
+        (
+            "security.execProtection.failurePolicy",
+            raw.pointer("/security/execProtection/failurePolicy"),
+        ),
+    ] {
+        if let Some(s) = v.and_then(Value::as_str) {
+            if canonical_policy(s).is_none() {
+                sink.error_hint(
+                    spans.value(p),
+                    p,
+                    format!("failurePolicy {s:?} is not Fail or Ignore"),
+                    "use Fail (deny when the Gateway cannot decide) or Ignore",
+                );
+            }
+        }
+    }
+    for var in [
+        "DELETION_PROTECTION_POLICY",
+        "NAMESPACE_PROTECTION_FAILURE_POLICY",
+        "WEBHOOK_FAILURE_POLICY",
+    ] {
+        if let Some(v) = process_env(var) {
+            if canonical_policy(&v).is_none() {
+                sink.error(
+                    ork_yaml::Span { line: 1, col: 1 },
+                    "",
+                    format!("environment variable {var}={v:?} is not Fail or Ignore"),
+                );
+            }
+        }
+    }
+    if let Some(t) = k.security.webhooks.as_ref().and_then(|w| w.timeout_seconds) {
+        if !(1..=5).contains(&t) {
+            let p = "security.webhooks.timeoutSeconds";
+            sink.error(
+                spans.value(p),
+                p,
+                format!("timeoutSeconds {t} is outside 1–5"),
+            );
+        }
+    }
+    // pod security
+    let user_container: Vec<String> = k
+        .profiles
+        .container_security
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let user_pod: Vec<String> = k
+        .profiles
+        .pod_security
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    if let Some(d) = &k.security.pod_security.default {
+        if !BUILTIN_PROFILES.iter().any(|b| b.eq_ignore_ascii_case(d))
+            && !user_container.contains(d)
+        {
+            let p = "security.podSecurity.default";
+            sink.error_hint(
+                spans.value(p),
+                p,
+                format!("unknown profile {d:?}"),
+                "use baseline, restricted, hardened, none or a profiles.containerSecurity name",
+            );
+        } else if d.eq_ignore_ascii_case("none") {
+            let p = "security.podSecurity.default";
+            sink.warn(
+                spans.value(p),
+                p,
+                "podSecurity.default none: templates without a profile get no security context",
+            );
+        }
+    }
+    if let Some(l) = &k.security.pod_security.level {
+        let p = "security.podSecurity.level";
+        if !LEVELS.iter().any(|b| b.eq_ignore_ascii_case(l)) {
+            sink.error_hint(
+                spans.value(p),
+                p,
+                format!("unknown pod-security level {l:?}"),
+                "use baseline, restricted or privileged",
+            );
+        } else if l.eq_ignore_ascii_case("privileged") {
+            sink.warn(
+                spans.value(p),
+                p,
+                "podSecurity.level privileged turns the pod-security backstop off",
+            );
+        }
+    }
+    for (list, key) in [
+        (&k.profiles.container_security, "containerSecurity"),
+        (&k.profiles.pod_security, "podSecurity"),
+    ] {
+        let mut seen = Vec::new();
+        for (i, prof) in list.iter().enumerate() {
+            let p = format!("profiles.{key}[{i}]");
+            let name = prof.get("name").and_then(Value::as_str).unwrap_or("");
+            if seen.contains(&name) {
+                sink.error(
+                    spans.value(&p),
+                    &p,
+                    format!("duplicate profile name {name:?}"),
+                );
+            }
+            seen.push(name);
+            capabilities(prof, &p, k, sink);
+        }
+    }
+    // per entry security contexts
+    for crd in &k.crds {
+        let Some(base) = raw.pointer("/spec/crds").and_then(|m| m.get(&crd.name)) else {
+            continue;
+        };
+        for e in entries(base, &crd.path) {
+            for (block, users) in [
+                ("securityContext", &user_container),
+                ("podSecurity", &user_pod),
+            ] {
+                let Some(sc) = e.value.get(block) else {
+                    continue;
+                };
+                let p = format!("{}.{block}", e.path);
+                if let Some(profile) = sc.get("profile").and_then(Value::as_str) {
+                    let pp = format!("{p}.profile");
+                    if !ork_template::is_template(profile) {
+                        let builtin = BUILTIN_PROFILES
+                            .iter()
+                            .any(|b| b.eq_ignore_ascii_case(profile));
+                        if !builtin && !users.iter().any(|u| u == profile) {
+                            let cands: Vec<&str> = BUILTIN_PROFILES
+                                .iter()
+                                .copied()
+                                .chain(users.iter().map(String::as_str))
+                                .collect();
+                            let hint = did_you_mean(profile, cands).map(|s| format!("did you mean {s:?}?")).unwrap_or_else(|| "use baseline, restricted, hardened, none or a profile from profiles".into());
+                            sink.error_hint(
+                                spans.value(&pp),
+                                &pp,
+                                format!("unknown profile {profile:?}"),
+                                hint,
+                            );
+                        }
+                        if profile.eq_ignore_ascii_case("none") {
+                            sink.warn(spans.value(&pp), &pp, "profile none: only the explicit fields apply (opt-out of ork's defaults)");
+                        }
+                    }
+                    let explicit: Vec<&String> = sc
+                        .as_object()
+                        .map(|m| m.keys().filter(|k| *k != "profile").collect())
+                        .unwrap_or_default();
+                    if !explicit.is_empty() && !profile.eq_ignore_ascii_case("none") {
+                        sink.error_hint(
+                            spans.value(&pp),
+                            &p,
+                            format!("profile {profile:?} is mixed with explicit fields ({})", explicit.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                            "use either a profile or explicit fields (laid over the default profile), or profile: none with exactly the fields you want",
+                        );
+                    }
+                }
+                capabilities(sc, &p, k, sink);
+            }
+        }
+        // namespace rules
+        let allow = crd.allowed_namespaces();
+        let deny = crd.restricted_namespaces();
+        let (ap, dp) = (
+            namespace_list_path(crd, "allowedNamespaces"),
+            namespace_list_path(crd, "restrictedNamespaces"),
+        );
+        for (list, p) in [(&allow, &ap), (&deny, &dp)] {
+            for (i, pat) in list.iter().enumerate() {
+                let ip = format!("{p}[{i}]");
+                if let Err(e) = check_pattern(pat) {
+                    sink.error(spans.value(&ip), &ip, e);
+                }
+            }
+        }
+        if !crd.api.namespaced && (!allow.is_empty() || !deny.is_empty()) {
+            let p = if allow.is_empty() { &dp } else { &ap };
+            sink.error(
+                spans.value(p),
+                p,
+                format!(
+                    "namespace lists on cluster-scoped CRD {:?} have no meaning",
+                    crd.name
+                ),
+            );
+        }
+        if let Some(global) = k
+            .security
+            .namespace_protection
+            .as_ref()
+            .map(|n| &n.allowed_namespaces)
+        {
+            let exact = |l: &[String]| !l.is_empty() && l.iter().all(|x| !x.contains('*'));
+            if exact(global) && exact(&allow) && !allow.iter().any(|a| global.contains(a)) {
+                sink.error(spans.value(&ap), &ap, format!("the allow-lists of the Katalog and of {:?} share no namespace: no CR could ever be reconciled", crd.name));
+            }
+        }
+        // protection warnings
+        let prot = crd.protection();
+        let pp = if crd.entry.operator_box.runtime.deletion_protection.is_some() {
+            format!("{}.operatorBox.runtime.deletionProtection", crd.path)
+        } else {
+            format!("{}.deletionProtection", crd.path)
+        };
+        if prot.protect_crs.unwrap_or(true) && prot.protect_crd == Some(false) {
+            sink.warn(spans.key(&pp), &pp, "protectCRs without protectCRD: deleting the CRD removes every instance without admission");
+        }
+        if prot.strict_mode == Some(true) && !r.dp_strict {
+            sink.warn(spans.key(&pp), &pp, "strictMode on this CRD has no effect while security.deletionProtection.strictMode is off");
+        }
+    }
+    if let Some(np) = &k.security.namespace_protection {
+        for (list, key) in [
+            (&np.allowed_namespaces, "allowedNamespaces"),
+            (&np.restricted_namespaces, "restrictedNamespaces"),
+        ] {
+            for (i, pat) in list.iter().enumerate() {
+                let ip = format!("security.namespaceProtection.{key}[{i}]");
+                if let Err(e) = check_pattern(pat) {
+                    sink.error(spans.value(&ip), &ip, e);
+                }
+            }
+        }
+    }
+    if let Some(list) = k
+        .security
+        .deletion_protection
+        .as_ref()
+        .and_then(|d| d.protected_resources.as_ref())
+    {
+        for (i, res) in list.iter().enumerate() {
+            let plain = res.rsplit('/').next().unwrap_or(res);
+            if FORBIDDEN_PROTECTED.contains(&plain) {
+                let ip = format!("security.deletionProtection.protectedResources[{i}]");
+                sink.error(spans.value(&ip), &ip, format!("{res:?} cannot be a protected resource (leases, events, CRDs and webhook configurations are excluded)"));
+            }
+        }
+    }
+    if let Some(sink_v) = &k.security.audit.sink {
+        if sink_v != "stdout" && !sink_v.strip_prefix("file:").is_some_and(|p| !p.is_empty()) {
+            let p = "security.audit.sink";
+            sink.error_hint(
+                spans.value(p),
+                p,
+                format!("audit sink {sink_v:?} is not stdout or file:<path>"),
+                "use stdout or file:/var/log/ork/audit.log",
+            );
+        }
+    }
+    let cm = &k.security.cert_manager;
+    let dur = |p: &str, v: &Option<String>, sink: &mut Sink| -> Option<std::time::Duration> {
+        let s = v.as_ref()?;
+        match ork_template::duration::parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                sink.error(spans.value(p), p, e);
+                None
+            }
+        }
+    };
+    let threshold = dur(
+        "security.certManager.rotationThreshold",
+        &cm.rotation_threshold,
+        sink,
+    );
+    let valid = dur("security.certManager.validFor", &cm.valid_for, sink);
+    dur("security.certManager.caValidFor", &cm.ca_valid_for, sink);
+    let t = threshold.unwrap_or(std::time::Duration::from_secs(30 * 86400));
+    let v = valid.unwrap_or(std::time::Duration::from_secs(365 * 86400));
+    if (threshold.is_some() || valid.is_some()) && t >= v {
+        let p = "security.certManager.rotationThreshold";
+        sink.error(
+            spans.value(p),
+            p,
+            "rotationThreshold must be less than validFor",
+        );
+    }
+    // gateway consistency
+    if k.gateway.standalone && k.gateway.endpoint.is_some() {
+        sink.error(
+            spans.value("gateway.endpoint"),
+            "gateway.endpoint",
+            "gateway.standalone cannot be combined with gateway.endpoint",
+        );
+    }
+    if !r.gateway {
+        let explicit = [
+            ("security.deletionProtection", r.dp_enabled),
+            ("security.namespaceProtection", r.np_enabled),
+            ("security.webhooks.admission", r.admission_enabled),
+            ("security.podSecurity.admission", r.ps_admission),
+            (
+                "security.execProtection",
+                k.security.exec_protection.as_ref().and_then(|e| e.enabled) == Some(true),
+            ),
+        ];
+        for (p, on) in explicit {
+            if on {
+                sink.error_hint(
+                    spans.key(p),
+                    p,
+                    format!("{p} needs the admission Gateway, which this Katalog does not run"),
+                    "add gateway: {enabled: true} (or standalone: true, or an endpoint)",
+                );
+            }
+        }
+    }
+}
+
+fn namespace_list_path(crd: &crate::model::Crd, key: &str) -> String {
+    let legacy = match key {
+        "allowedNamespaces" => crd.entry.allowed_namespaces.is_some(),
+        _ => crd.entry.restricted_namespaces.is_some(),
+    };
+    if legacy {
+        format!("{}.{key}", crd.path)
+    } else {
+        format!("{}.operatorBox.runtime.{key}", crd.path)
+    }
+}
+
+fn capabilities(v: &Value, p: &str, k: &Katalog, sink: &mut Sink) {
+    for which in ["add", "drop"] {
+        let Some(list) = v
+            .pointer(&format!("/capabilities/{which}"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        for (i, c) in list.iter().enumerate() {
+            let Some(name) = c.as_str() else { continue };
+            if ork_template::is_template(name) {
+                continue;
+            }
+            if !CAPABILITIES.contains(&capability(name).as_str()) {
+                let ip = format!("{p}.capabilities.{which}[{i}]");
+                let hint = did_you_mean(&capability(name), CAPABILITIES.iter().copied())
+                    .map(|s| format!("did you mean {s:?}?"));
+                sink.push(
+                    crate::diag::Severity::Error,
+                    k.spans.value(&ip),
+                    &ip,
+                    format!("unknown capability {name:?}"),
+                    hint,
+                );
+            }
+        }
+    }
+}
