@@ -1,0 +1,1440 @@
+//! Renders the children a CR produces in one cycle, exactly as the runtime writes them
+//! (katalog.md §3, §5, §6.2–§6.3): mutation, validation, conditions, forEach, templating,
+//! coercion, pod-security profiles, labels and owner references. Pure: no cluster access.
+
+mod profiles;
+
+use base64::Engine as _;
+use ork_katalog::coerce::{coerce, is_dns1123_subdomain};
+use ork_katalog::model::Condition;
+use ork_katalog::schema::Coerce;
+use ork_katalog::{Crd, Katalog};
+use ork_policy::rules::Point;
+use ork_policy::{Eval, MutationChange, RuleOutcome, eval_all};
+use ork_template::{Ctx, Template};
+use serde_json::{Map, Value, json};
+
+pub const MANAGED: &str = "orkestra.orkspace.io/managed";
+pub const OWNER: &str = "orkestra-owner";
+pub const OWNER_UID: &str = "orkestra.orkspace.io/owner-uid";
+pub const WORKLOAD: &str = "orkestra.orkspace.io/workload";
+pub const NIL_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub seed: Option<u64>,
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// create if absent, never update
+    Create,
+    /// server-side apply with drift correction
+    Apply,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Apply => "apply",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// `onCreate.deployments[0]`
+    pub entry: String,
+    pub op: Op,
+    /// lower-case plural (`deployments`)
+    pub resource: String,
+    pub object: Value,
+}
+
+/// A cycle that ends Ready=False before any write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    pub children: Vec<Child>,
+    /// The CR after in-memory mutations.
+    pub cr: Value,
+    pub validation: RuleOutcome,
+    pub mutations: Vec<MutationChange>,
+}
+
+fn fail(reason: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Renders one CR's first cycle against an empty cluster.
+pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Result<Cycle, Failure> {
+    let mut ctx = Ctx::new(opts.seed, opts.now);
+    let mut obj = cr.clone();
+    let mut mutations = Vec::new();
+    let run_mutation = |obj: &mut Value, ctx: &mut Ctx| {
+        ork_policy::mutate(crd, obj, Point::Reconcile, ctx).map_err(|e| fail("InvalidValue", e))
+    };
+    if crd.entry.mutation.mutate_first {
+        mutations = run_mutation(&mut obj, &mut ctx)?;
+    }
+    let validation = ork_policy::validate(crd, &obj, Point::Reconcile, &mut ctx)
+        .map_err(|e| fail("TemplateError", e))?;
+    if validation.denied() {
+        let msg: Vec<String> = validation
+            .violations
+            .iter()
+            .filter(|v| v.deny)
+            .map(|v| v.describe())
+            .collect();
+        return Err(fail("ValidationFailed", msg.join("; ")));
+    }
+    if !crd.entry.mutation.mutate_first {
+        mutations = run_mutation(&mut obj, &mut ctx)?;
+    }
+    let mut data = obj.clone();
+    if let Some(m) = data.as_object_mut() {
+        m.insert(
+            "ork".into(),
+            json!({"katalog": k.metadata.name, "crd": crd.name}),
+        );
+        m.entry("status").or_insert_with(|| json!({}));
+    }
+    let owner = Owner::of(crd, &obj);
+    let mut children = Vec::new();
+    let raw = k
+        .raw
+        .pointer("/spec/crds")
+        .and_then(|m| m.get(&crd.name))
+        .cloned()
+        .unwrap_or(Value::Null);
+    for block in ["onCreate", "onReconcile"] {
+        let Some(b) = raw.pointer(&format!("/operatorBox/{block}")) else {
+            continue;
+        };
+        let gate = eval_all(&conds(b.get("when")), &conds(b.get("or")), &data, &mut ctx)
+            .map_err(|e| fail("TemplateError", format!("{block}: {e}")))?;
+        if gate == Eval::False {
+            continue;
+        }
+        for (kind, _) in ork_katalog::schema::CHILD_KINDS {
+            let Some(list) = b.get(*kind).and_then(Value::as_array) else {
+                continue;
+            };
+            for (i, entry) in list.iter().enumerate() {
+                let path = format!("{block}.{kind}[{i}]");
+                for (item_data, suffix) in expand(entry, &data, &path, &mut ctx)? {
+                    let mut r = Renderer {
+                        k,
+                        crd,
+                        data: &item_data,
+                        ctx: &mut ctx,
+                        path: format!("{path}{suffix}"),
+                        entry,
+                        owner: &owner,
+                    };
+                    if let Some(child) = r.child(block, kind)? {
+                        children.push(child);
+                    }
+                }
+            }
+        }
+    }
+    // two active entries rendering the same object
+    for (i, a) in children.iter().enumerate() {
+        for b in &children[..i] {
+            let key = |c: &Child| {
+                (
+                    c.resource.clone(),
+                    c.object.pointer("/metadata/namespace").cloned(),
+                    c.object.pointer("/metadata/name").cloned(),
+                )
+            };
+            if key(a) == key(b) {
+                return Err(fail(
+                    "ChildConflict",
+                    format!(
+                        "{} and {} both render {} {}",
+                        b.entry,
+                        a.entry,
+                        a.resource,
+                        text_at(&a.object, "/metadata/name")
+                    ),
+                ));
+            }
+        }
+    }
+    // an HPA owns the replica count of its target
+    let targets: Vec<(String, String)> = children
+        .iter()
+        .filter(|c| c.resource == "horizontalpodautoscalers")
+        .map(|c| {
+            (
+                text_at(&c.object, "/spec/scaleTargetRef/kind"),
+                text_at(&c.object, "/spec/scaleTargetRef/name"),
+            )
+        })
+        .collect();
+    for c in &mut children {
+        let kind = text_at(&c.object, "/kind");
+        let name = text_at(&c.object, "/metadata/name");
+        if targets.iter().any(|(k, n)| *k == kind && *n == name) {
+            if let Some(spec) = c.object.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("replicas");
+            }
+        }
+    }
+    Ok(Cycle {
+        children,
+        cr: obj,
+        validation,
+        mutations,
+    })
+}
+
+fn text_at(v: &Value, p: &str) -> String {
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn conds(v: Option<&Value>) -> Vec<Condition> {
+    v.and_then(|x| serde_json::from_value(x.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// forEach expansion: one data set per element (`.item`, `.<as>`, `.index` / `.value`).
+fn expand(
+    entry: &Value,
+    data: &Value,
+    path: &str,
+    ctx: &mut Ctx,
+) -> Result<Vec<(Value, String)>, Failure> {
+    let Some(fe) = entry.get("forEach") else {
+        return Ok(vec![(data.clone(), String::new())]);
+    };
+    let field = fe.get("field").and_then(Value::as_str).unwrap_or_default();
+    let as_name = fe.get("as").and_then(Value::as_str).unwrap_or("item");
+    let max = fe.get("max").and_then(Value::as_i64).unwrap_or(100).max(0) as usize;
+    let list = if ork_template::is_template(field) {
+        let t = Template::parse(field)
+            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?;
+        t.render_value(data, ctx)
+            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?
+    } else {
+        ork_policy::conditions::lookup(data, field)
+    };
+    let items: Vec<(Value, Value, Option<Value>)> = match list {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| (x, Value::from(i as u64), None))
+            .collect(),
+        Some(Value::Object(m)) => {
+            let mut kv: Vec<(String, Value)> = m.into_iter().collect();
+            kv.sort_by(|a, b| a.0.cmp(&b.0));
+            kv.into_iter()
+                .enumerate()
+                .map(|(i, (k, v))| (Value::String(k), Value::from(i as u64), Some(v)))
+                .collect()
+        }
+        Some(other) => {
+            return Err(fail(
+                "InvalidValue",
+                format!(
+                    "{path}.forEach.field: {field:?} is a {}, not a list or map",
+                    ork_template::value::kind(&Some(other))
+                ),
+            ));
+        }
+    };
+    if items.len() > max {
+        return Err(fail(
+            "InvalidValue",
+            format!(
+                "{path}.forEach.field: {} elements exceed max {max}",
+                items.len()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, (item, index, value)) in items.into_iter().enumerate() {
+        let mut d = data.clone();
+        if let Some(m) = d.as_object_mut() {
+            m.insert("item".into(), item.clone());
+            m.insert(as_name.into(), item);
+            m.insert("index".into(), index);
+            if let Some(v) = value {
+                m.insert("value".into(), v);
+            }
+        }
+        out.push((d, format!("[{i}]")));
+    }
+    Ok(out)
+}
+
+struct Owner {
+    api_version: String,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+    uid: String,
+}
+
+impl Owner {
+    fn of(crd: &Crd, cr: &Value) -> Owner {
+        Owner {
+            api_version: cr
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| crd.api.api_version()),
+            kind: cr
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| crd.api.kind.clone()),
+            name: text_at(cr, "/metadata/name"),
+            namespace: cr
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            uid: cr
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or(NIL_UID)
+                .to_string(),
+        }
+    }
+}
+
+struct Renderer<'a> {
+    k: &'a Katalog,
+    crd: &'a Crd,
+    data: &'a Value,
+    ctx: &'a mut Ctx,
+    path: String,
+    entry: &'a Value,
+    owner: &'a Owner,
+}
+
+impl Renderer<'_> {
+    fn exec_err(&self, key: &str, e: impl std::fmt::Display) -> Failure {
+        fail("TemplateError", format!("{}.{key}: {e}", self.path))
+    }
+
+    fn render_str(&mut self, key: &str, s: &str, trim: bool) -> Result<String, Failure> {
+        if !ork_template::is_template(s) {
+            return Ok(if trim {
+                s.trim().to_string()
+            } else {
+                s.to_string()
+            });
+        }
+        let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
+        let out = t
+            .render_with(self.data, self.ctx)
+            .map_err(|e| self.exec_err(key, e))?;
+        Ok(if trim { out.trim().to_string() } else { out })
+    }
+
+    /// A string field of `obj`; empty means unset.
+    fn text_in(&mut self, obj: &Value, key: &str) -> Result<Option<String>, Failure> {
+        match obj.get(key) {
+            Some(Value::String(s)) => {
+                let r = self.render_str(key, s, true)?;
+                Ok((!r.is_empty()).then_some(r))
+            }
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            _ => Ok(None),
+        }
+    }
+
+    fn text(&mut self, key: &str) -> Result<Option<String>, Failure> {
+        let e = self.entry;
+        self.text_in(e, key)
+    }
+
+    fn coerced_in(
+        &mut self,
+        obj: &Value,
+        key: &str,
+        c: Coerce,
+        prefix: &str,
+    ) -> Result<Option<Value>, Failure> {
+        let Some(t) = self.text_in(obj, key)? else {
+            return Ok(None);
+        };
+        coerce(&t, c).map_err(|e| fail("InvalidValue", format!("{}.{prefix}{key}: {e}", self.path)))
+    }
+
+    fn coerced(&mut self, key: &str, c: Coerce) -> Result<Option<Value>, Failure> {
+        let e = self.entry;
+        self.coerced_in(e, key, c, "")
+    }
+
+    /// A structured field: a bare-path template yields the raw value; otherwise string leaves
+    /// are rendered (trimmed).
+    fn tree_in(&mut self, obj: &Value, key: &str) -> Result<Option<Value>, Failure> {
+        let Some(v) = obj.get(key) else {
+            return Ok(None);
+        };
+        if let Value::String(s) = v {
+            if ork_template::is_template(s) {
+                let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
+                if t.is_bare_path() {
+                    return t
+                        .render_value(self.data, self.ctx)
+                        .map_err(|e| self.exec_err(key, e));
+                }
+            }
+        }
+        self.leaves(v, key).map(Some)
+    }
+
+    fn tree(&mut self, key: &str) -> Result<Option<Value>, Failure> {
+        let e = self.entry;
+        self.tree_in(e, key)
+    }
+
+    fn leaves(&mut self, v: &Value, key: &str) -> Result<Value, Failure> {
+        Ok(match v {
+            Value::String(s) => Value::String(self.render_str(key, s, true)?),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.leaves(x, key))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, x) in m {
+                    out.insert(k.clone(), self.leaves(x, key)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    fn string_map(&mut self, key: &str, trim: bool) -> Result<Map<String, Value>, Failure> {
+        let mut out = Map::new();
+        if let Some(m) = self.entry.get(key).and_then(Value::as_object) {
+            for (k, v) in m {
+                let s = v.as_str().unwrap_or_default();
+                out.insert(
+                    k.clone(),
+                    Value::String(self.render_str(&format!("{key}.{k}"), s, trim)?),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn name(&mut self, default: Option<String>) -> Result<String, Failure> {
+        let n = match self.text("name")? {
+            Some(n) => n,
+            None => default.ok_or_else(|| {
+                fail(
+                    "InvalidValue",
+                    format!("{}.name: a name is required", self.path),
+                )
+            })?,
+        };
+        if !is_dns1123_subdomain(&n) {
+            return Err(fail(
+                "InvalidValue",
+                format!("{}.name: {n:?} is not a DNS-1123 name", self.path),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn namespace(&mut self, namespaced_kind: bool) -> Result<Option<String>, Failure> {
+        if !namespaced_kind {
+            return Ok(None);
+        }
+        let given = self.text("namespace")?;
+        match (&self.owner.namespace, given) {
+            (Some(cr_ns), Some(ns)) if *cr_ns != ns => Err(fail(
+                "InvalidValue",
+                format!(
+                    "{}.namespace: {ns:?} differs from the CR's namespace {cr_ns:?}",
+                    self.path
+                ),
+            )),
+            (Some(cr_ns), _) => Ok(Some(cr_ns.clone())),
+            (None, Some(ns)) => Ok(Some(ns)),
+            (None, None) => Err(fail(
+                "InvalidValue",
+                format!(
+                    "{}.namespace: required under a cluster-scoped CR",
+                    self.path
+                ),
+            )),
+        }
+    }
+
+    fn managed_labels(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert(MANAGED.into(), json!("true"));
+        m.insert(OWNER.into(), json!(self.owner.name));
+        m.insert(OWNER_UID.into(), json!(self.owner.uid));
+        m
+    }
+
+    fn metadata(&mut self, name: &str, ns: Option<String>) -> Result<Value, Failure> {
+        let mut labels = self.string_map("labels", true)?;
+        labels.extend(self.managed_labels());
+        let annotations = self.string_map("annotations", true)?;
+        let mut md = Map::new();
+        md.insert("name".into(), json!(name));
+        if let Some(ns) = ns {
+            md.insert("namespace".into(), json!(ns));
+        }
+        md.insert("labels".into(), Value::Object(labels));
+        if !annotations.is_empty() {
+            md.insert("annotations".into(), Value::Object(annotations));
+        }
+        md.insert(
+            "ownerReferences".into(),
+            json!([{"apiVersion": self.owner.api_version, "kind": self.owner.kind, "name": self.owner.name, "uid": self.owner.uid,
+                    "controller": true, "blockOwnerDeletion": true}]),
+        );
+        Ok(Value::Object(md))
+    }
+
+    fn child(&mut self, block: &str, kind: &str) -> Result<Option<Child>, Failure> {
+        let gate = eval_all(
+            &conds(self.entry.get("when")),
+            &conds(self.entry.get("or")),
+            self.data,
+            self.ctx,
+        )
+        .map_err(|e| fail("TemplateError", format!("{}: {e}", self.path)))?;
+        if gate == Eval::False {
+            return Ok(None);
+        }
+        let cr = self.owner.name.clone();
+        let reconcile = self.entry.get("reconcile") == Some(&Value::Bool(true));
+        let once = self.entry.get("once") == Some(&Value::Bool(true));
+        let create_once =
+            kind == "jobs" || kind == "serviceAccounts" || (kind == "secrets" && once);
+        let op = if create_once || (block == "onCreate" && !reconcile) {
+            Op::Create
+        } else {
+            Op::Apply
+        };
+        let (api_version, kind_name, resource, default_name): (&str, &str, &str, Option<String>) =
+            match kind {
+                "deployments" => (
+                    "apps/v1",
+                    "Deployment",
+                    "deployments",
+                    Some(format!("{cr}-deployment")),
+                ),
+                "statefulSets" => ("apps/v1", "StatefulSet", "statefulsets", Some(cr.clone())),
+                "services" => ("v1", "Service", "services", Some(format!("{cr}-svc"))),
+                "jobs" => ("batch/v1", "Job", "jobs", Some(format!("{cr}-job"))),
+                "cronJobs" => (
+                    "batch/v1",
+                    "CronJob",
+                    "cronjobs",
+                    Some(format!("{cr}-cronjob")),
+                ),
+                "configMaps" => (
+                    "v1",
+                    "ConfigMap",
+                    "configmaps",
+                    Some(format!("{cr}-config")),
+                ),
+                "secrets" => ("v1", "Secret", "secrets", Some(format!("{cr}-secret"))),
+                "serviceAccounts" => (
+                    "v1",
+                    "ServiceAccount",
+                    "serviceaccounts",
+                    Some(format!("{cr}-sa")),
+                ),
+                "ingresses" => (
+                    "networking.k8s.io/v1",
+                    "Ingress",
+                    "ingresses",
+                    Some(format!("{cr}-ingress")),
+                ),
+                "networkPolicies" => (
+                    "networking.k8s.io/v1",
+                    "NetworkPolicy",
+                    "networkpolicies",
+                    Some(format!("{cr}-netpol")),
+                ),
+                "pdb" => (
+                    "policy/v1",
+                    "PodDisruptionBudget",
+                    "poddisruptionbudgets",
+                    Some(format!("{cr}-pdb")),
+                ),
+                "hpa" => (
+                    "autoscaling/v2",
+                    "HorizontalPodAutoscaler",
+                    "horizontalpodautoscalers",
+                    Some(format!("{cr}-hpa")),
+                ),
+                "roles" => (
+                    "rbac.authorization.k8s.io/v1",
+                    "Role",
+                    "roles",
+                    Some(format!("{cr}-role")),
+                ),
+                "roleBindings" => (
+                    "rbac.authorization.k8s.io/v1",
+                    "RoleBinding",
+                    "rolebindings",
+                    Some(format!("{cr}-rolebinding")),
+                ),
+                "persistentVolumeClaims" => (
+                    "v1",
+                    "PersistentVolumeClaim",
+                    "persistentvolumeclaims",
+                    None,
+                ),
+                "custom" => return self.custom(op).map(Some),
+                other => {
+                    return Err(fail(
+                        "InvalidValue",
+                        format!("{}: unknown child kind {other}", self.path),
+                    ));
+                }
+            };
+        let name = self.name(default_name)?;
+        let ns = self.namespace(true)?;
+        let metadata = self.metadata(&name, ns.clone())?;
+        let mut obj = json!({"apiVersion": api_version, "kind": kind_name, "metadata": metadata});
+        let body: Map<String, Value> = match kind {
+            "deployments" | "statefulSets" => self.workload(kind, &name)?,
+            "jobs" => {
+                let mut m = Map::new();
+                m.insert("spec".into(), self.job_spec(&name)?);
+                m
+            }
+            "cronJobs" => self.cronjob(&name)?,
+            "services" => self.service()?,
+            "configMaps" => {
+                let data = self.string_map("data", false)?;
+                let mut m = Map::new();
+                if !data.is_empty() {
+                    m.insert("data".into(), Value::Object(data));
+                }
+                m
+            }
+            "secrets" => self.secret()?,
+            "serviceAccounts" => {
+                let mut m = Map::new();
+                if let Some(list) = self.name_list("imagePullSecrets")? {
+                    m.insert("imagePullSecrets".into(), list);
+                }
+                m
+            }
+            "ingresses" => self.ingress()?,
+            "networkPolicies" => self.network_policy()?,
+            "pdb" => self.pdb()?,
+            "hpa" => self.hpa()?,
+            "roles" => {
+                let mut m = Map::new();
+                let rules = self.tree("rules")?.unwrap_or(json!([]));
+                let rules: Vec<Value> = rules
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|mut r| {
+                        if let Some(o) = r.as_object_mut() {
+                            o.entry("apiGroups").or_insert(json!([""]));
+                        }
+                        r
+                    })
+                    .collect();
+                m.insert("rules".into(), Value::Array(rules));
+                m
+            }
+            "roleBindings" => self.role_binding(ns.as_deref())?,
+            "persistentVolumeClaims" => {
+                let mut m = Map::new();
+                m.insert("spec".into(), self.pvc_spec()?);
+                m
+            }
+            _ => Map::new(),
+        };
+        if let Some(o) = obj.as_object_mut() {
+            o.extend(body);
+        }
+        Ok(Some(Child {
+            entry: self.path.clone(),
+            op,
+            resource: resource.into(),
+            object: obj,
+        }))
+    }
+
+    fn name_list(&mut self, key: &str) -> Result<Option<Value>, Failure> {
+        let Some(v) = self.tree(key)? else {
+            return Ok(None);
+        };
+        let names: Vec<Value> = match v {
+            Value::Array(a) => a
+                .into_iter()
+                .filter_map(|x| x.as_str().map(|s| json!({"name": s})))
+                .collect(),
+            Value::String(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!({"name": s}))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok((!names.is_empty()).then_some(Value::Array(names)))
+    }
+
+    fn pod_labels(&mut self, name: &str) -> Result<Map<String, Value>, Failure> {
+        let mut labels = self.string_map("labels", true)?;
+        labels.insert(OWNER.into(), json!(self.owner.name));
+        labels.insert(WORKLOAD.into(), json!(name));
+        Ok(labels)
+    }
+
+    fn probe(&mut self, key: &str, port: &Option<Value>) -> Result<Option<Value>, Failure> {
+        let Some(p) = self.entry.pointer(&format!("/probes/{key}")).cloned() else {
+            return Ok(None);
+        };
+        let prefix = format!("probes.{key}.");
+        let ty = self
+            .coerced_in(&p, "type", Coerce::Enum(&["http", "tcp"]), &prefix)?
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "http".into());
+        let pport = self
+            .coerced_in(&p, "port", Coerce::PortOrName, &prefix)?
+            .or_else(|| port.clone());
+        let Some(pport) = pport else {
+            return Err(fail(
+                "InvalidValue",
+                format!(
+                    "{}.probes.{key}.port: no probe port and no container port",
+                    self.path
+                ),
+            ));
+        };
+        let mut out = if ty == "tcp" {
+            json!({"tcpSocket": {"port": pport}})
+        } else {
+            let path = self.text_in(&p, "path")?.unwrap_or_else(|| "/".into());
+            json!({"httpGet": {"path": path, "port": pport}})
+        };
+        for k in ["initialDelaySeconds", "periodSeconds", "failureThreshold"] {
+            if let Some(v) = self.coerced_in(&p, k, Coerce::Count, &prefix)? {
+                out[k] = v;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The pod template spec of a workload entry, with its security contexts.
+    fn pod_spec(&mut self, name: &str, extra_mounts: Vec<Value>) -> Result<Value, Failure> {
+        let mut image = self
+            .text("image")?
+            .ok_or_else(|| fail("InvalidValue", format!("{}.image: required", self.path)))?;
+        if let Some(tag) = self.text("tag")? {
+            let last = image.rsplit('/').next().unwrap_or(&image);
+            if !last.contains(':') && !image.contains('@') {
+                image = format!("{image}:{tag}");
+            }
+        }
+        let mut c = Map::new();
+        c.insert("name".into(), json!(name));
+        c.insert("image".into(), json!(image));
+        for key in ["command", "args"] {
+            if let Some(v) = self.tree(key)? {
+                if !matches!(&v, Value::Array(a) if a.is_empty()) {
+                    c.insert(key.into(), v);
+                }
+            }
+        }
+        let port = self.coerced("port", Coerce::Port)?;
+        if let Some(p) = &port {
+            let proto = self
+                .coerced("protocol", Coerce::Enum(&["TCP", "UDP", "SCTP"]))?
+                .unwrap_or(json!("TCP"));
+            c.insert(
+                "ports".into(),
+                json!([{"containerPort": p, "protocol": proto}]),
+            );
+        }
+        if let Some(env) = self.tree("env")? {
+            if env.as_array().is_some_and(|a| !a.is_empty()) {
+                c.insert("env".into(), env);
+            }
+        }
+        if let Some(ef) = self.entry.get("envFrom").cloned() {
+            let mut list = Vec::new();
+            for (key, out_key) in [("configMapRef", "configMapRef"), ("secretRef", "secretRef")] {
+                for r in ef
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let n = self.text_in(&r, "name")?.unwrap_or_default();
+                    list.push(json!({ out_key: {"name": n} }));
+                }
+            }
+            if !list.is_empty() {
+                c.insert("envFrom".into(), Value::Array(list));
+            }
+        }
+        if let Some(res) = self.entry.get("resources").cloned() {
+            let mut out = Map::new();
+            for k in ["requests", "limits"] {
+                if let Some(m) = res.get(k).and_then(Value::as_object) {
+                    let mut q = Map::new();
+                    for (rk, rv) in m {
+                        let s = self.render_str(
+                            &format!("resources.{k}.{rk}"),
+                            rv.as_str().unwrap_or_default(),
+                            true,
+                        )?;
+                        if let Some(v) = coerce(&s, Coerce::Quantity).map_err(|e| {
+                            fail(
+                                "InvalidValue",
+                                format!("{}.resources.{k}.{rk}: {e}", self.path),
+                            )
+                        })? {
+                            q.insert(rk.clone(), v);
+                        }
+                    }
+                    if !q.is_empty() {
+                        out.insert(k.into(), Value::Object(q));
+                    }
+                }
+            }
+            if !out.is_empty() {
+                c.insert("resources".into(), Value::Object(out));
+            }
+        }
+        let mut mounts = match self.tree("volumeMounts")? {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        mounts.extend(extra_mounts);
+        if !mounts.is_empty() {
+            c.insert("volumeMounts".into(), Value::Array(mounts));
+        }
+        if let Some(wd) = self.text("workingDirectory")? {
+            c.insert("workingDir".into(), json!(wd));
+        }
+        for (key, k8s) in [
+            ("startup", "startupProbe"),
+            ("liveness", "livenessProbe"),
+            ("readiness", "readinessProbe"),
+        ] {
+            if let Some(p) = self.probe(key, &port)? {
+                c.insert(k8s.into(), p);
+            }
+        }
+        // security contexts: profiles resolved, explicit fields rendered
+        let sc = match self.entry.get("securityContext").cloned() {
+            Some(v) => Some(self.leaves(&v, "securityContext")?),
+            None => None,
+        };
+        let psc = match self.entry.get("podSecurity").cloned() {
+            Some(v) => Some(self.leaves(&v, "podSecurity")?),
+            None => None,
+        };
+        let default = self
+            .k
+            .security
+            .pod_security
+            .default
+            .clone()
+            .unwrap_or_else(|| "hardened".into());
+        let (csc, podsc) = match profiles::resolve(self.k, sc.as_ref(), psc.as_ref(), &default) {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                return Err(fail(
+                    "InvalidValue",
+                    format!("{}.securityContext: {e}", self.path),
+                ));
+            }
+            Err(profiles::UnknownProfile(p)) => {
+                return Err(fail(
+                    "UnknownSecurityProfile",
+                    format!("{}: unknown security profile {p:?}", self.path),
+                ));
+            }
+        };
+        if csc.as_object().is_some_and(|m| !m.is_empty()) {
+            c.insert("securityContext".into(), csc);
+        }
+        let mut pod = Map::new();
+        if let Some(sa) = self.text("serviceAccountName")? {
+            pod.insert("serviceAccountName".into(), json!(sa));
+        }
+        if podsc.as_object().is_some_and(|m| !m.is_empty()) {
+            pod.insert("securityContext".into(), podsc);
+        }
+        if let Some(v) = self.tree("volumes")? {
+            if v.as_array().is_some_and(|a| !a.is_empty()) {
+                pod.insert("volumes".into(), v);
+            }
+        }
+        if let Some(list) = self.name_list("imagePullSecrets")? {
+            pod.insert("imagePullSecrets".into(), list);
+        }
+        let ns = self.string_map("nodeSelector", true)?;
+        if !ns.is_empty() {
+            pod.insert("nodeSelector".into(), Value::Object(ns));
+        }
+        pod.insert("containers".into(), json!([Value::Object(c)]));
+        Ok(Value::Object(pod))
+    }
+
+    fn workload(&mut self, kind: &str, name: &str) -> Result<Map<String, Value>, Failure> {
+        let labels = self.pod_labels(name)?;
+        let selector = json!({OWNER: self.owner.name, WORKLOAD: name});
+        let mut vct = Vec::new();
+        let mut mounts = Vec::new();
+        if kind == "statefulSets" {
+            for (i, t) in self
+                .entry
+                .get("volumeClaimTemplates")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let prefix = format!("volumeClaimTemplates[{i}].");
+                let n = self.text_in(t, "name")?.unwrap_or_default();
+                let size = self.coerced_in(t, "storageSize", Coerce::Quantity, &prefix)?;
+                let mount = self.text_in(t, "mountPath")?.unwrap_or_default();
+                let modes = self
+                    .tree_in(t, "accessModes")?
+                    .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+                    .unwrap_or(json!(["ReadWriteOnce"]));
+                let mut spec =
+                    json!({"accessModes": modes, "resources": {"requests": {"storage": size}}});
+                if let Some(sc) = self.text_in(t, "storageClass")? {
+                    spec["storageClassName"] = json!(sc);
+                }
+                vct.push(json!({"metadata": {"name": n}, "spec": spec}));
+                mounts.push(json!({"name": n, "mountPath": mount}));
+            }
+        }
+        let pod = self.pod_spec(name, mounts)?;
+        let replicas = self.coerced("replicas", Coerce::Count)?.unwrap_or(json!(1));
+        let mut spec = Map::new();
+        spec.insert("replicas".into(), replicas);
+        spec.insert("selector".into(), json!({"matchLabels": selector}));
+        spec.insert(
+            "template".into(),
+            json!({"metadata": {"labels": labels}, "spec": pod}),
+        );
+        if kind == "statefulSets" {
+            let svc = self
+                .text("serviceName")?
+                .unwrap_or_else(|| name.to_string());
+            spec.insert("serviceName".into(), json!(svc));
+            if !vct.is_empty() {
+                spec.insert("volumeClaimTemplates".into(), Value::Array(vct));
+            }
+        } else if let Some(ru) = self.entry.get("rollingUpdate").cloned() {
+            let mut r = Map::new();
+            for k in ["maxSurge", "maxUnavailable"] {
+                if let Some(v) = self.coerced_in(&ru, k, Coerce::IntOrPercent, "rollingUpdate.")? {
+                    r.insert(k.into(), v);
+                }
+            }
+            spec.insert(
+                "strategy".into(),
+                json!({"type": "RollingUpdate", "rollingUpdate": r}),
+            );
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), Value::Object(spec));
+        Ok(m)
+    }
+
+    fn job_spec(&mut self, name: &str) -> Result<Value, Failure> {
+        let labels = self.pod_labels(name)?;
+        let mut pod = self.pod_spec(name, Vec::new())?;
+        if let Some(p) = pod.as_object_mut() {
+            p.insert("restartPolicy".into(), json!("Never"));
+        }
+        let backoff = self
+            .coerced("backoffLimit", Coerce::Count)?
+            .unwrap_or(json!(3));
+        Ok(
+            json!({"backoffLimit": backoff, "template": {"metadata": {"labels": labels}, "spec": pod}}),
+        )
+    }
+
+    fn cronjob(&mut self, name: &str) -> Result<Map<String, Value>, Failure> {
+        let job = self.job_spec(name)?;
+        let mut spec = Map::new();
+        spec.insert(
+            "schedule".into(),
+            self.coerced("schedule", Coerce::Schedule)?
+                .unwrap_or(Value::Null),
+        );
+        spec.insert(
+            "suspend".into(),
+            self.coerced("suspend", Coerce::Bool)?
+                .unwrap_or(json!(false)),
+        );
+        spec.insert(
+            "concurrencyPolicy".into(),
+            self.coerced(
+                "concurrencyPolicy",
+                Coerce::Enum(&["Allow", "Forbid", "Replace"]),
+            )?
+            .unwrap_or(json!("Allow")),
+        );
+        spec.insert(
+            "successfulJobsHistoryLimit".into(),
+            self.coerced("successfulJobsHistoryLimit", Coerce::Count)?
+                .unwrap_or(json!(3)),
+        );
+        spec.insert(
+            "failedJobsHistoryLimit".into(),
+            self.coerced("failedJobsHistoryLimit", Coerce::Count)?
+                .unwrap_or(json!(1)),
+        );
+        if let Some(v) = self.coerced("startingDeadlineSeconds", Coerce::Count)? {
+            spec.insert("startingDeadlineSeconds".into(), v);
+        }
+        if let Some(tz) = self.text("timeZone")? {
+            spec.insert("timeZone".into(), json!(tz));
+        }
+        spec.insert("jobTemplate".into(), json!({"spec": job}));
+        let mut m = Map::new();
+        m.insert("spec".into(), Value::Object(spec));
+        Ok(m)
+    }
+
+    fn service(&mut self) -> Result<Map<String, Value>, Failure> {
+        let port = self.coerced("port", Coerce::Port)?.ok_or_else(|| {
+            fail(
+                "InvalidValue",
+                format!("{}.port: a Service needs a port", self.path),
+            )
+        })?;
+        let target = self
+            .coerced("targetPort", Coerce::PortOrName)?
+            .unwrap_or_else(|| port.clone());
+        let proto = self
+            .coerced("protocol", Coerce::Enum(&["TCP", "UDP", "SCTP"]))?
+            .unwrap_or(json!("TCP"));
+        let ty = self
+            .coerced(
+                "type",
+                Coerce::Enum(&["ClusterIP", "NodePort", "LoadBalancer"]),
+            )?
+            .unwrap_or(json!("ClusterIP"));
+        let mut selector = self.string_map("selector", true)?;
+        selector.insert(OWNER.into(), json!(self.owner.name));
+        let mut p = json!({"port": port, "targetPort": target, "protocol": proto});
+        if let Some(n) = self.text("portName")? {
+            p["name"] = json!(n);
+        }
+        if let Some(np) = self.coerced("nodePort", Coerce::Port)? {
+            p["nodePort"] = np;
+        }
+        let mut spec = json!({"type": ty, "selector": selector, "ports": [p]});
+        if self.coerced("headless", Coerce::Bool)? == Some(json!(true)) {
+            spec["clusterIP"] = json!("None");
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), spec);
+        Ok(m)
+    }
+
+    fn secret(&mut self) -> Result<Map<String, Value>, Failure> {
+        let ty = self.text("type")?.unwrap_or_else(|| "Opaque".into());
+        let data = self.string_map("data", false)?;
+        let mut m = Map::new();
+        m.insert("type".into(), json!(ty));
+        if !data.is_empty() {
+            let enc: Map<String, Value> = data
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        json!(
+                            base64::engine::general_purpose::STANDARD
+                                .encode(v.as_str().unwrap_or_default())
+                        ),
+                    )
+                })
+                .collect();
+            m.insert("data".into(), Value::Object(enc));
+        }
+        Ok(m)
+    }
+
+    fn ingress(&mut self) -> Result<Map<String, Value>, Failure> {
+        let svc = self
+            .text("serviceName")?
+            .unwrap_or_else(|| format!("{}-svc", self.owner.name));
+        let port = self
+            .coerced("servicePort", Coerce::PortOrName)?
+            .ok_or_else(|| {
+                fail(
+                    "InvalidValue",
+                    format!("{}.servicePort: required", self.path),
+                )
+            })?;
+        let port = if port.is_string() {
+            json!({"name": port})
+        } else {
+            json!({"number": port})
+        };
+        let path = self.text("path")?.unwrap_or_else(|| "/".into());
+        let path_type = self
+            .coerced(
+                "pathType",
+                Coerce::Enum(&["Prefix", "Exact", "ImplementationSpecific"]),
+            )?
+            .unwrap_or(json!("Prefix"));
+        let mut rule = json!({"http": {"paths": [{"path": path, "pathType": path_type, "backend": {"service": {"name": svc, "port": port}}}]}});
+        if let Some(h) = self.text("host")? {
+            rule["host"] = json!(h);
+        }
+        let mut spec = json!({"rules": [rule]});
+        if let Some(c) = self.text("className")? {
+            spec["ingressClassName"] = json!(c);
+        }
+        if let Some(tls) = self.entry.get("tls").cloned() {
+            let secret = self.text_in(&tls, "secretName")?.unwrap_or_default();
+            let hosts = self.tree_in(&tls, "hosts")?;
+            let mut t = json!({"secretName": secret});
+            if let Some(h) = hosts {
+                t["hosts"] = h;
+            }
+            spec["tls"] = json!([t]);
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), spec);
+        Ok(m)
+    }
+
+    fn owner_selector(&self) -> Value {
+        json!({"matchLabels": {OWNER: self.owner.name}})
+    }
+
+    fn network_policy(&mut self) -> Result<Map<String, Value>, Failure> {
+        let selector = self
+            .tree("podSelector")?
+            .unwrap_or_else(|| self.owner_selector());
+        let profile = self.coerced(
+            "profile",
+            Coerce::Enum(&[
+                "deny-all",
+                "deny-all-ingress",
+                "deny-all-egress",
+                "allow-same-namespace",
+                "allow-dns-egress",
+            ]),
+        )?;
+        let mut spec = json!({"podSelector": selector});
+        match profile.as_ref().and_then(Value::as_str) {
+            Some("deny-all") => spec["policyTypes"] = json!(["Ingress", "Egress"]),
+            Some("deny-all-ingress") => spec["policyTypes"] = json!(["Ingress"]),
+            Some("deny-all-egress") => spec["policyTypes"] = json!(["Egress"]),
+            Some("allow-same-namespace") => {
+                spec["policyTypes"] = json!(["Ingress"]);
+                spec["ingress"] = json!([{"from": [{"podSelector": {}}]}]);
+            }
+            Some("allow-dns-egress") => {
+                spec["policyTypes"] = json!(["Egress"]);
+                spec["egress"] = json!([{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]);
+            }
+            _ => {
+                let mut types = Vec::new();
+                for (k, t) in [("ingress", "Ingress"), ("egress", "Egress")] {
+                    if let Some(v) = self.tree(k)? {
+                        spec[k] = v;
+                        types.push(t);
+                    }
+                }
+                let explicit = self.tree("policyTypes")?;
+                spec["policyTypes"] = explicit.unwrap_or_else(|| {
+                    json!(if types.is_empty() {
+                        vec!["Ingress"]
+                    } else {
+                        types
+                    })
+                });
+            }
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), spec);
+        Ok(m)
+    }
+
+    fn pdb(&mut self) -> Result<Map<String, Value>, Failure> {
+        let mut sel = self.string_map("selector", true)?;
+        if sel.is_empty() {
+            sel.insert(OWNER.into(), json!(self.owner.name));
+        }
+        let mut spec = json!({"selector": {"matchLabels": sel}});
+        for k in ["minAvailable", "maxUnavailable"] {
+            if let Some(v) = self.coerced(k, Coerce::IntOrPercent)? {
+                spec[k] = v;
+            }
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), spec);
+        Ok(m)
+    }
+
+    fn hpa(&mut self) -> Result<Map<String, Value>, Failure> {
+        let t = self
+            .entry
+            .get("scaleTargetRef")
+            .cloned()
+            .unwrap_or(json!({}));
+        let target = json!({
+            "apiVersion": self.text_in(&t, "apiVersion")?.unwrap_or_else(|| "apps/v1".into()),
+            "kind": self.text_in(&t, "kind")?.unwrap_or_else(|| "Deployment".into()),
+            "name": self.text_in(&t, "name")?.unwrap_or_default(),
+        });
+        let min = self
+            .coerced("minReplicas", Coerce::Positive)?
+            .unwrap_or(json!(1));
+        let max = self
+            .coerced("maxReplicas", Coerce::Positive)?
+            .ok_or_else(|| {
+                fail(
+                    "InvalidValue",
+                    format!("{}.maxReplicas: required", self.path),
+                )
+            })?;
+        if max.as_i64() < min.as_i64() {
+            return Err(fail(
+                "InvalidValue",
+                format!(
+                    "{}.maxReplicas: {max} is below minReplicas {min}",
+                    self.path
+                ),
+            ));
+        }
+        let cpu = self
+            .coerced("targetCPUUtilizationPercentage", Coerce::Percent)?
+            .unwrap_or(json!(80));
+        let mut spec = json!({"scaleTargetRef": target, "minReplicas": min, "maxReplicas": max,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}}}]});
+        if let Some(b) = self.tree("behavior")? {
+            spec["behavior"] = b;
+        }
+        let mut m = Map::new();
+        m.insert("spec".into(), spec);
+        Ok(m)
+    }
+
+    fn role_binding(&mut self, ns: Option<&str>) -> Result<Map<String, Value>, Failure> {
+        let rr = self.entry.get("roleRef").cloned().unwrap_or(json!({}));
+        let kind = self
+            .coerced_in(
+                &rr,
+                "kind",
+                Coerce::Enum(&["Role", "ClusterRole"]),
+                "roleRef.",
+            )?
+            .unwrap_or(json!("Role"));
+        let role = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": self.text_in(&rr, "name")?.unwrap_or_default()});
+        let mut subjects = Vec::new();
+        for s in self
+            .entry
+            .get("subjects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let kind = self.text_in(&s, "kind")?.unwrap_or_default();
+            let mut o =
+                json!({"kind": kind, "name": self.text_in(&s, "name")?.unwrap_or_default()});
+            if kind == "ServiceAccount" {
+                o["namespace"] = json!(
+                    self.text_in(&s, "namespace")?
+                        .or_else(|| ns.map(str::to_string))
+                        .unwrap_or_default()
+                );
+            } else {
+                o["apiGroup"] = json!("rbac.authorization.k8s.io");
+            }
+            subjects.push(o);
+        }
+        let mut m = Map::new();
+        m.insert("roleRef".into(), role);
+        m.insert("subjects".into(), Value::Array(subjects));
+        Ok(m)
+    }
+
+    fn pvc_spec(&mut self) -> Result<Value, Failure> {
+        let storage = self
+            .coerced("storage", Coerce::Quantity)?
+            .ok_or_else(|| fail("InvalidValue", format!("{}.storage: required", self.path)))?;
+        let modes = self
+            .tree("accessModes")?
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            .unwrap_or(json!(["ReadWriteOnce"]));
+        let mode = self
+            .coerced("volumeMode", Coerce::Enum(&["Filesystem", "Block"]))?
+            .unwrap_or(json!("Filesystem"));
+        let mut spec = json!({"accessModes": modes, "volumeMode": mode, "resources": {"requests": {"storage": storage}}});
+        if let Some(sc) = self.text("storageClassName")? {
+            spec["storageClassName"] = json!(sc);
+        }
+        if let Some(v) = self.text("volumeName")? {
+            spec["volumeName"] = json!(v);
+        }
+        Ok(spec)
+    }
+
+    fn custom(&mut self, op: Op) -> Result<Child, Failure> {
+        let api_version = self.text("apiVersion")?.unwrap_or_default();
+        let kind = self.text("kind")?.unwrap_or_default();
+        let md = self.entry.get("metadata").cloned().unwrap_or(json!({}));
+        let name = self.text_in(&md, "name")?.ok_or_else(|| {
+            fail(
+                "InvalidValue",
+                format!("{}.metadata.name: required", self.path),
+            )
+        })?;
+        if !is_dns1123_subdomain(&name) {
+            return Err(fail(
+                "InvalidValue",
+                format!(
+                    "{}.metadata.name: {name:?} is not a DNS-1123 name",
+                    self.path
+                ),
+            ));
+        }
+        let namespaced = self
+            .entry
+            .get("namespaced")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let ns = if namespaced {
+            match (&self.owner.namespace, self.text_in(&md, "namespace")?) {
+                (Some(cr), _) => Some(cr.clone()),
+                (None, Some(ns)) => Some(ns),
+                (None, None) => {
+                    return Err(fail(
+                        "InvalidValue",
+                        format!(
+                            "{}.metadata.namespace: required under a cluster-scoped CR",
+                            self.path
+                        ),
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        let mut labels = Map::new();
+        if let Some(m) = md.get("labels").and_then(Value::as_object) {
+            for (k, v) in m {
+                labels.insert(
+                    k.clone(),
+                    json!(self.render_str(k, v.as_str().unwrap_or_default(), true)?),
+                );
+            }
+        }
+        labels.extend(self.managed_labels());
+        let mut meta = json!({"name": name, "labels": labels, "ownerReferences": [{"apiVersion": self.owner.api_version, "kind": self.owner.kind,
+            "name": self.owner.name, "uid": self.owner.uid, "controller": true, "blockOwnerDeletion": true}]});
+        if let Some(ns) = ns {
+            meta["namespace"] = json!(ns);
+        }
+        if let Some(a) = md.get("annotations").and_then(Value::as_object) {
+            let mut out = Map::new();
+            for (k, v) in a {
+                out.insert(
+                    k.clone(),
+                    json!(self.render_str(k, v.as_str().unwrap_or_default(), true)?),
+                );
+            }
+            meta["annotations"] = Value::Object(out);
+        }
+        let mut obj = json!({"apiVersion": api_version, "kind": kind, "metadata": meta});
+        if let Some(spec) = self.entry.get("spec").cloned() {
+            obj["spec"] = self.custom_spec(&spec)?;
+        }
+        let plural = self
+            .entry
+            .get("plural")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                self.k
+                    .crds
+                    .iter()
+                    .find(|c| c.api.kind == kind && c.api.api_version() == api_version)
+                    .map(|c| c.api.plural.clone())
+            })
+            .unwrap_or_else(|| format!("{}s", kind.to_ascii_lowercase()));
+        let _ = self.crd;
+        Ok(Child {
+            entry: self.path.clone(),
+            op,
+            resource: plural,
+            object: obj,
+        })
+    }
+
+    /// `custom.spec`: string leaves templated; a bare-path value yields the raw value and a
+    /// missing one omits the key.
+    fn custom_spec(&mut self, v: &Value) -> Result<Value, Failure> {
+        Ok(match v {
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, x) in m {
+                    if let Value::String(s) = x {
+                        if ork_template::is_template(s) {
+                            let t = Template::parse(s).map_err(|e| self.exec_err(k, e))?;
+                            if t.is_bare_path() {
+                                if let Some(val) = t
+                                    .render_value(self.data, self.ctx)
+                                    .map_err(|e| self.exec_err(k, e))?
+                                {
+                                    out.insert(k.clone(), val);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    out.insert(k.clone(), self.custom_spec(x)?);
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.custom_spec(x))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::String(s) => Value::String(self.render_str("spec", s, true)?),
+            other => other.clone(),
+        })
+    }
+}
