@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    ork_cli::runtime_main()
+}

@@ -1,0 +1,11 @@
+#[cfg(feature = "dev")]
+pub mod completions;
+#[cfg(feature = "dev")]
+pub mod init;
+#[cfg(feature = "dev")]
+pub mod notes;
+#[cfg(feature = "dev")]
+pub mod template;
+#[cfg(feature = "dev")]
+pub mod validate;
+pub mod version;

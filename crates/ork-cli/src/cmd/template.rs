@@ -1,0 +1,176 @@
+//! `ork template` (cli.md §4): the children each CR produces in its first cycle.
+
+use std::path::PathBuf;
+
+use ork_katalog::{Crd, Katalog, load_file};
+use ork_render::{Options, render_cycle};
+use serde_json::{Value, json};
+
+use crate::exit;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// the Katalog
+    #[arg(short = 'f', long = "file", default_value = "katalog.yaml")]
+    file: PathBuf,
+    /// CR file (several documents allowed; `-` reads stdin)
+    #[arg(long)]
+    cr: PathBuf,
+    /// yaml | json
+    #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
+    output: String,
+    /// render only this CRD entry
+    #[arg(long)]
+    crd: Option<String>,
+    /// make uuidv4 and random* deterministic
+    #[arg(long)]
+    seed: Option<u64>,
+    /// fix `now` (RFC 3339)
+    #[arg(long)]
+    now: Option<String>,
+    /// print Secret data instead of `<redacted: N bytes>`
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+pub fn run(a: &Args) -> u8 {
+    let outcome = load_file(&a.file);
+    let Some(k) = outcome.katalog else {
+        for d in &outcome.diagnostics {
+            eprintln!("{d}");
+        }
+        eprintln!("✗ {}: the Katalog is invalid", a.file.display());
+        return exit::USAGE;
+    };
+    let now = match &a.now {
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+            Err(e) => {
+                eprintln!("--now {t:?}: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
+    let src = if a.cr.as_os_str() == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+            eprintln!("stdin: {e}");
+            return exit::USAGE;
+        }
+        s
+    } else {
+        match std::fs::read_to_string(&a.cr) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e}", a.cr.display());
+                return exit::USAGE;
+            }
+        }
+    };
+    let docs = match ork_yaml::parse_stream(&src) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "{}:{}:{}: error: YAML syntax error: {}",
+                a.cr.display(),
+                e.span.line,
+                e.span.col,
+                e.message
+            );
+            return exit::USAGE;
+        }
+    };
+    let opts = Options { seed: a.seed, now };
+    let mut code = exit::OK;
+    let mut rendered: Vec<(String, String, Value)> = Vec::new();
+    for doc in &docs {
+        let cr = doc.to_json();
+        let Some(crd) = match_crd(&k, &cr, a.crd.as_deref()) else {
+            eprintln!(
+                "{}:{}: warning: skipping {} {}: no CRD entry of this Katalog serves it",
+                a.cr.display(),
+                doc.span.line,
+                cr.get("kind").and_then(Value::as_str).unwrap_or("document"),
+                cr.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            );
+            continue;
+        };
+        let name = cr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match render_cycle(&k, crd, &cr, &opts) {
+            Ok(cycle) => {
+                for w in cycle.validation.violations.iter().filter(|v| !v.deny) {
+                    eprintln!("warning: {}/{name}: {}", crd.name, w.describe());
+                }
+                for c in cycle.children {
+                    let mut obj = c.object;
+                    if !a.show_secrets {
+                        redact(&mut obj);
+                    }
+                    rendered.push((c.entry, c.op.as_str().to_string(), obj));
+                }
+            }
+            Err(f) => {
+                eprintln!(
+                    "✗ {}/{name}: Ready=False {}: {}",
+                    crd.name, f.reason, f.message
+                );
+                code = exit::NEGATIVE;
+            }
+        }
+    }
+    if a.output == "json" {
+        let items: Vec<Value> = rendered.into_iter().map(|(_, _, o)| o).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"apiVersion": "v1", "kind": "List", "items": items})
+            )
+            .unwrap_or_default()
+        );
+    } else {
+        let mut out = String::new();
+        for (entry, op, obj) in rendered {
+            out.push_str(&format!("---\n# {entry} {op}\n"));
+            out.push_str(&ork_yaml::to_yaml_string(&obj));
+        }
+        print!("{out}");
+    }
+    code
+}
+
+fn match_crd<'a>(k: &'a Katalog, cr: &Value, only: Option<&str>) -> Option<&'a Crd> {
+    let api = cr.get("apiVersion").and_then(Value::as_str)?;
+    let kind = cr.get("kind").and_then(Value::as_str)?;
+    let group = api.split('/').next().unwrap_or("");
+    k.crds
+        .iter()
+        .filter(|c| c.entry.enabled)
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .find(|c| c.api.kind == kind && c.api.group == group)
+}
+
+/// Secret data never reaches output unless asked for.
+fn redact(obj: &mut Value) {
+    if obj.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return;
+    }
+    if let Some(data) = obj.get_mut("data").and_then(Value::as_object_mut) {
+        for v in data.values_mut() {
+            let n = v.as_str().map(|s| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map(|b| b.len())
+                    .unwrap_or(s.len())
+            });
+            *v = json!(format!("<redacted: {} bytes>", n.unwrap_or(0)));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `ork validate` (cli.md §3, security.md §3).
+
+use std::path::PathBuf;
+
+use ork_katalog::posture::{crd_posture, process_env, resolve, summary_lines};
+use ork_katalog::{Diagnostic, Outcome, load_file};
+use serde_json::{Value, json};
+
+use crate::exit;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Katalog files (repeatable, comma lists)
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_delimiter = ',',
+        default_value = "katalog.yaml"
+    )]
+    files: Vec<PathBuf>,
+    /// add the effective configuration with the source of each value
+    #[arg(long)]
+    full: bool,
+    /// treat warnings as errors (exit 1)
+    #[arg(short = 'W', long = "deny-warnings")]
+    deny_warnings: bool,
+    /// text | json
+    #[arg(short, long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+}
+
+pub fn run(a: &Args, g: &crate::Global) -> u8 {
+    let mut code = exit::OK;
+    let mut json_out = Vec::new();
+    for f in &a.files {
+        let outcome = load_file(f);
+        let c = if outcome.unreadable {
+            exit::USAGE
+        } else if outcome.katalog.is_none()
+            || (a.deny_warnings && outcome.warnings().next().is_some())
+        {
+            exit::NEGATIVE
+        } else {
+            exit::OK
+        };
+        code = code.max(c);
+        if a.output == "json" {
+            json_out.push(to_json(&outcome, a.full));
+        } else {
+            print_text(&outcome, a.full, g.quiet);
+        }
+    }
+    if a.output == "json" {
+        let v = if json_out.len() == 1 {
+            json_out.remove(0)
+        } else {
+            Value::Array(json_out)
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    code
+}
+
+fn print_text(o: &Outcome, full: bool, quiet: bool) {
+    if let Some(k) = &o.katalog {
+        let r = resolve(k, &process_env);
+        if !quiet {
+            let [l1, l2] = summary_lines(&r);
+            println!("security  {l1}");
+            println!("          {l2}");
+            let mut crds: Vec<&ork_katalog::Crd> = k.crds.iter().collect();
+            crds.sort_by(|a, b| a.name.cmp(&b.name));
+            let width = crds.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            for c in crds {
+                let p = crd_posture(c, &r);
+                let mark = if p.warning.is_some() { "⚠" } else { "✓" };
+                let scope = if c.api.namespaced {
+                    "Namespaced"
+                } else {
+                    "Cluster"
+                };
+                let disabled = if c.entry.enabled { "" } else { " · disabled" };
+                println!(
+                    "{mark} {:width$}  {} {}/{} · plural {} · {scope}{disabled}",
+                    c.name,
+                    c.api.kind,
+                    c.api.crd_name(),
+                    c.api.version,
+                    c.api.plural
+                );
+                let pad = " ".repeat(width + 3);
+                println!("{pad}{}", p.label);
+                let (allow, deny) = (c.allowed_namespaces(), c.restricted_namespaces());
+                if !allow.is_empty() || !deny.is_empty() {
+                    println!(
+                        "{pad}namespaces: allow [{}] · deny [{}]",
+                        allow.join(", "),
+                        deny.join(", ")
+                    );
+                }
+                if let Some(w) = &p.warning {
+                    println!("{pad}⚠ warning: {w}");
+                }
+                if let Some(d) = &c.entry.description {
+                    println!("{pad}{d}");
+                }
+            }
+            if full {
+                println!("configuration");
+                for s in &r.settings {
+                    println!("  {:48} {:24} ({:?})", s.key, s.value, s.source);
+                }
+            }
+        }
+    }
+    for d in &o.diagnostics {
+        eprintln!("{d}");
+    }
+    match &o.katalog {
+        Some(k) => {
+            let n = k.crds.len();
+            let w = o.warnings().count();
+            println!(
+                "{n} CRD{} valid (0 built-in, {n} custom), {w} warning{}",
+                if n == 1 { "" } else { "s" },
+                if w == 1 { "" } else { "s" }
+            );
+        }
+        None => {
+            let e = o.errors().count();
+            let file = o
+                .diagnostics
+                .first()
+                .map(|d| d.file.as_str())
+                .unwrap_or("katalog");
+            eprintln!("✗ {file}: {e} error{}", if e == 1 { "" } else { "s" });
+        }
+    }
+}
+
+fn diag_json(d: &Diagnostic) -> Value {
+    json!({"file": d.file, "line": d.line, "column": d.column, "path": d.path, "message": d.message, "hint": d.hint})
+}
+
+fn to_json(o: &Outcome, full: bool) -> Value {
+    let errors: Vec<Value> = o.errors().map(diag_json).collect();
+    let warnings: Vec<Value> = o.warnings().map(diag_json).collect();
+    let Some(k) = &o.katalog else {
+        return json!({"katalog": null, "crds": [], "warnings": warnings, "errors": errors});
+    };
+    let r = resolve(k, &process_env);
+    let crds: Vec<Value> = k
+        .crds
+        .iter()
+        .map(|c| {
+            let p = crd_posture(c, &r);
+            let crd_warnings: Vec<Value> = o.warnings().filter(|d| d.path.starts_with(&c.path)).map(diag_json).collect();
+            json!({"name": c.name, "kind": c.api.kind, "group": c.api.group, "version": c.api.version, "plural": c.api.plural,
+                   "scope": if c.api.namespaced { "Namespaced" } else { "Cluster" }, "protection": p.protection, "strict": p.strict,
+                   "warnings": crd_warnings})
+        })
+        .collect();
+    let mut out =
+        json!({"katalog": k.metadata.name, "crds": crds, "warnings": warnings, "errors": errors});
+    if full {
+        out["config"] = serde_json::to_value(&r.settings).unwrap_or(Value::Null);
+    }
+    out
+}

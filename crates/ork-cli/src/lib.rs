@@ -1,0 +1,138 @@
+//! The ork command line. One library, three binaries selected by cargo feature (cli.md §1):
+//! `ork` (feature `dev`) has every command; `ork-runtime` and `ork-gateway` are built from
+//! the same code without the developer commands, which are not compiled in without `dev`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by every command (cli.md §2).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const NEGATIVE: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// auto | always | never (NO_COLOR is honoured)
+    #[arg(long, global = true, default_value = "auto")]
+    pub color: String,
+    /// print results only
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// more detail on stderr
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[cfg(feature = "dev")]
+#[derive(Parser, Debug)]
+#[command(
+    name = "ork",
+    version,
+    about = "Declarative, security-first Kubernetes operators from one Katalog"
+)]
+struct DevCli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: DevCmd,
+}
+
+#[cfg(feature = "dev")]
+#[derive(Subcommand, Debug)]
+enum DevCmd {
+    /// Validate Katalogs offline and print their security posture
+    Validate(cmd::validate::Args),
+    /// Render the children of CRs exactly as the runtime would write them
+    Template(cmd::template::Args),
+    /// Function, field and topic reference
+    Notes(cmd::notes::Args),
+    /// Write an example pack
+    Init(cmd::init::Args),
+    /// Shell completion script
+    Completions(cmd::completions::Args),
+    /// Version, features and supported Kubernetes range
+    Version(cmd::version::Args),
+}
+
+#[cfg(feature = "dev")]
+pub fn dev_main() -> ExitCode {
+    let cli = match DevCli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return clap_exit(e),
+    };
+    let code = match cli.cmd {
+        DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
+        DevCmd::Template(a) => cmd::template::run(&a),
+        DevCmd::Notes(a) => cmd::notes::run(&a),
+        DevCmd::Init(a) => cmd::init::run(&a),
+        DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),
+        DevCmd::Version(a) => cmd::version::run(&a),
+    };
+    ExitCode::from(code)
+}
+
+#[cfg(feature = "runtime")]
+#[derive(Parser, Debug)]
+#[command(
+    name = "ork-runtime",
+    version,
+    about = "ork runtime (production build)"
+)]
+struct RuntimeCli {
+    #[command(subcommand)]
+    cmd: ProdCmd,
+}
+
+#[cfg(feature = "gateway")]
+#[derive(Parser, Debug)]
+#[command(
+    name = "ork-gateway",
+    version,
+    about = "ork admission Gateway (production build)"
+)]
+struct GatewayCli {
+    #[command(subcommand)]
+    cmd: ProdCmd,
+}
+
+#[cfg(any(feature = "runtime", feature = "gateway"))]
+#[derive(Subcommand, Debug)]
+enum ProdCmd {
+    /// Version, features and supported Kubernetes range
+    Version(cmd::version::Args),
+}
+
+#[cfg(feature = "runtime")]
+pub fn runtime_main() -> ExitCode {
+    match RuntimeCli::try_parse() {
+        Ok(RuntimeCli {
+            cmd: ProdCmd::Version(a),
+        }) => ExitCode::from(cmd::version::run(&a)),
+        Err(e) => clap_exit(e),
+    }
+}
+
+#[cfg(feature = "gateway")]
+pub fn gateway_main() -> ExitCode {
+    match GatewayCli::try_parse() {
+        Ok(GatewayCli {
+            cmd: ProdCmd::Version(a),
+        }) => ExitCode::from(cmd::version::run(&a)),
+        Err(e) => clap_exit(e),
+    }
+}
+
+/// clap's own message; usage errors exit 2, --help and --version exit 0.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(exit::USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
