@@ -494,6 +494,8 @@ impl Decoder<'_> {
                     Some(op) => match text() {
                         Some(t) => {
                             ops.push((other.into(), op.into(), k.span));
+                            // later stages locate the expected value at `<path>.value`
+                            self.spans.values.insert(join(path, "value"), v.span);
                             out.insert("value".into(), Value::String(t));
                         }
                         None => {

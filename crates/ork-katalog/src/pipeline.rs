@@ -182,42 +182,42 @@ fn structure(doc: &Node, sink: &mut Sink, spans: &mut SpanIndex) -> Value {
         );
         return Value::Null;
     }
-    if let Some(v) = doc.get("apiVersion") {
-        if v.as_text() != Some(API_VERSION) {
-            sink.error_hint(
-                v.span,
-                "apiVersion",
-                format!(
-                    "apiVersion {:?} is not supported",
-                    v.as_text().unwrap_or_default()
-                ),
-                format!("the supported apiVersion is {API_VERSION}"),
-            );
-        }
+    if let Some(v) = doc.get("apiVersion")
+        && v.as_text() != Some(API_VERSION)
+    {
+        sink.error_hint(
+            v.span,
+            "apiVersion",
+            format!(
+                "apiVersion {:?} is not supported",
+                v.as_text().unwrap_or_default()
+            ),
+            format!("the supported apiVersion is {API_VERSION}"),
+        );
     }
-    if let Some(crds) = doc.get("spec").and_then(|s| s.get("crds")) {
-        if crds.as_seq().is_some() {
-            sink.error_hint(
-                crds.span,
-                "spec.crds",
-                "crds is a map keyed by entry name",
-                "write `crds: {website: {...}}` instead of a list",
-            );
-            return Value::Null;
-        }
+    if let Some(crds) = doc.get("spec").and_then(|s| s.get("crds"))
+        && crds.as_seq().is_some()
+    {
+        sink.error_hint(
+            crds.span,
+            "spec.crds",
+            "crds is a map keyed by entry name",
+            "write `crds: {website: {...}}` instead of a list",
+        );
+        return Value::Null;
     }
     let mut d = decode::Decoder { sink, spans };
     let raw = d.object(doc, schema::KATALOG, "");
     // entry names, metadata.name, legacy locations, reconciler.default
-    if let Some(name) = raw.pointer("/metadata/name").and_then(Value::as_str) {
-        if !crate::coerce::is_dns1123_label(name) {
-            let span = spans.value("metadata.name");
-            sink.error(
-                span,
-                "metadata.name",
-                format!("metadata.name {name:?} is not a DNS-1123 label"),
-            );
-        }
+    if let Some(name) = raw.pointer("/metadata/name").and_then(Value::as_str)
+        && !crate::coerce::is_dns1123_label(name)
+    {
+        let span = spans.value("metadata.name");
+        sink.error(
+            span,
+            "metadata.name",
+            format!("metadata.name {name:?} is not a DNS-1123 label"),
+        );
     }
     if let Some(crds) = raw.pointer("/spec/crds").and_then(Value::as_object) {
         for (name, entry) in crds {
@@ -392,16 +392,22 @@ fn references(k: &mut Katalog, _raw: &Value, sink: &mut Sink) {
                             }
                         }
                     }
-                    if let Some(ns) = crd.entry.namespaced {
-                        if ns != from_file.namespaced {
-                            let np = format!("{path}.namespaced");
-                            let scope = if from_file.namespaced {
-                                "Namespaced"
-                            } else {
-                                "Cluster"
-                            };
-                            sink.error(k.spans.value(&np), &np, format!("namespaced: {ns} disagrees with crdFile {file:?} (scope {scope})"));
-                        }
+                    if let Some(ns) = crd.entry.namespaced
+                        && ns != from_file.namespaced
+                    {
+                        let np = format!("{path}.namespaced");
+                        let scope = if from_file.namespaced {
+                            "Namespaced"
+                        } else {
+                            "Cluster"
+                        };
+                        sink.error(
+                            k.spans.value(&np),
+                            &np,
+                            format!(
+                                "namespaced: {ns} disagrees with crdFile {file:?} (scope {scope})"
+                            ),
+                        );
                     }
                     if from_file.status_subresource == Some(false)
                         && !crd.entry.operator_box.status.fields.is_empty()

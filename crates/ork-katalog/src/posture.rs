@@ -122,7 +122,7 @@ pub fn resolve(k: &Katalog, env: Env) -> Resolved {
         );
     let mut pick_str =
         |key: &'static str, kat: Option<String>, var: Option<&str>, default: &str| -> String {
-            let (v, src) = match (kat, var.and_then(|n| env(n))) {
+            let (v, src) = match (kat, var.and_then(env)) {
                 (Some(v), _) => (v, Source::Katalog),
                 (None, Some(v)) => (v, Source::Env),
                 _ => (default.to_string(), Source::Default),

@@ -75,15 +75,15 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
             raw.pointer("/security/execProtection/failurePolicy"),
         ),
     ] {
-        if let Some(s) = v.and_then(Value::as_str) {
-            if canonical_policy(s).is_none() {
-                sink.error_hint(
-                    spans.value(p),
-                    p,
-                    format!("failurePolicy {s:?} is not Fail or Ignore"),
-                    "use Fail (deny when the Gateway cannot decide) or Ignore",
-                );
-            }
+        if let Some(s) = v.and_then(Value::as_str)
+            && canonical_policy(s).is_none()
+        {
+            sink.error_hint(
+                spans.value(p),
+                p,
+                format!("failurePolicy {s:?} is not Fail or Ignore"),
+                "use Fail (deny when the Gateway cannot decide) or Ignore",
+            );
         }
     }
     for var in [
@@ -91,25 +91,25 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
         "NAMESPACE_PROTECTION_FAILURE_POLICY",
         "WEBHOOK_FAILURE_POLICY",
     ] {
-        if let Some(v) = process_env(var) {
-            if canonical_policy(&v).is_none() {
-                sink.error(
-                    ork_yaml::Span { line: 1, col: 1 },
-                    "",
-                    format!("environment variable {var}={v:?} is not Fail or Ignore"),
-                );
-            }
-        }
-    }
-    if let Some(t) = k.security.webhooks.as_ref().and_then(|w| w.timeout_seconds) {
-        if !(1..=5).contains(&t) {
-            let p = "security.webhooks.timeoutSeconds";
+        if let Some(v) = process_env(var)
+            && canonical_policy(&v).is_none()
+        {
             sink.error(
-                spans.value(p),
-                p,
-                format!("timeoutSeconds {t} is outside 1–5"),
+                ork_yaml::Span { line: 1, col: 1 },
+                "",
+                format!("environment variable {var}={v:?} is not Fail or Ignore"),
             );
         }
+    }
+    if let Some(t) = k.security.webhooks.as_ref().and_then(|w| w.timeout_seconds)
+        && !(1..=5).contains(&t)
+    {
+        let p = "security.webhooks.timeoutSeconds";
+        sink.error(
+            spans.value(p),
+            p,
+            format!("timeoutSeconds {t} is outside 1–5"),
+        );
     }
     // pod security
     let user_container: Vec<String> = k
@@ -312,16 +312,17 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
             }
         }
     }
-    if let Some(sink_v) = &k.security.audit.sink {
-        if sink_v != "stdout" && !sink_v.strip_prefix("file:").is_some_and(|p| !p.is_empty()) {
-            let p = "security.audit.sink";
-            sink.error_hint(
-                spans.value(p),
-                p,
-                format!("audit sink {sink_v:?} is not stdout or file:<path>"),
-                "use stdout or file:/var/log/ork/audit.log",
-            );
-        }
+    if let Some(sink_v) = &k.security.audit.sink
+        && sink_v != "stdout"
+        && sink_v.strip_prefix("file:").is_none_or(|p| p.is_empty())
+    {
+        let p = "security.audit.sink";
+        sink.error_hint(
+            spans.value(p),
+            p,
+            format!("audit sink {sink_v:?} is not stdout or file:<path>"),
+            "use stdout or file:/var/log/ork/audit.log",
+        );
     }
     let cm = &k.security.cert_manager;
     let dur = |p: &str, v: &Option<String>, sink: &mut Sink| -> Option<std::time::Duration> {

@@ -169,15 +169,15 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
         }
         // reconciler
         let rp = format!("{p}.operatorBox.reconciler");
-        if let Some(w) = crd.entry.operator_box.reconciler.workers {
-            if !(1..=50).contains(&w) {
-                let wp = format!("{rp}.workers");
-                c.sink.error(
-                    c.k.spans.value(&wp),
-                    &wp,
-                    format!("workers {w} is outside 1–50"),
-                );
-            }
+        if let Some(w) = crd.entry.operator_box.reconciler.workers
+            && !(1..=50).contains(&w)
+        {
+            let wp = format!("{rp}.workers");
+            c.sink.error(
+                c.k.spans.value(&wp),
+                &wp,
+                format!("workers {w} is outside 1–50"),
+            );
         }
         if let Some(r) = &crd.entry.operator_box.reconciler.resync {
             let sp = format!("{rp}.resync");
@@ -349,16 +349,15 @@ impl Checker<'_> {
                     );
                 }
             }
-            "networkPolicies" => {
+            "networkPolicies"
                 if v.get("profile").is_some()
-                    && (v.get("ingress").is_some() || v.get("egress").is_some())
-                {
-                    self.sink.error(
-                        self.k.spans.value(&e.path),
-                        &e.path,
-                        "networkPolicies: profile cannot be combined with ingress/egress rules",
-                    );
-                }
+                    && (v.get("ingress").is_some() || v.get("egress").is_some()) =>
+            {
+                self.sink.error(
+                    self.k.spans.value(&e.path),
+                    &e.path,
+                    "networkPolicies: profile cannot be combined with ingress/egress rules",
+                );
             }
             "roles"
                 if v.get("rules")
@@ -387,15 +386,14 @@ impl Checker<'_> {
                     .get("name")
                     .and_then(Value::as_str)
                     .filter(|n| !ork_template::is_template(n))
+                    && !crate::coerce::is_dns1123_label(n)
                 {
-                    if !crate::coerce::is_dns1123_label(n) {
-                        let np = format!("{}.name", e.path);
-                        self.sink.error(
-                            self.k.spans.value(&np),
-                            &np,
-                            format!("service name {n:?} is not a DNS-1123 label"),
-                        );
-                    }
+                    let np = format!("{}.name", e.path);
+                    self.sink.error(
+                        self.k.spans.value(&np),
+                        &np,
+                        format!("service name {n:?} is not a DNS-1123 label"),
+                    );
                 }
             }
             "hpa" => {
@@ -408,15 +406,14 @@ impl Checker<'_> {
                     .get("maxReplicas")
                     .and_then(Value::as_str)
                     .and_then(|s| s.trim().parse::<i64>().ok())
+                    && max < min
                 {
-                    if max < min {
-                        let mp = format!("{}.maxReplicas", e.path);
-                        self.sink.error(
-                            self.k.spans.value(&mp),
-                            &mp,
-                            format!("maxReplicas {max} is below minReplicas {min}"),
-                        );
-                    }
+                    let mp = format!("{}.maxReplicas", e.path);
+                    self.sink.error(
+                        self.k.spans.value(&mp),
+                        &mp,
+                        format!("maxReplicas {max} is below minReplicas {min}"),
+                    );
                 }
             }
             _ => {}
@@ -541,10 +538,10 @@ impl Checker<'_> {
             }
             return;
         }
-        if let Some(a) = &ctx.for_each {
-            if first == "item" || first == "index" || first == "value" || first == a {
-                return;
-            }
+        if let Some(a) = &ctx.for_each
+            && (first == "item" || first == "index" || first == "value" || first == a)
+        {
+            return;
         }
         if matches!(first, "item" | "index" | "value") {
             self.sink.error(
@@ -631,11 +628,11 @@ impl Checker<'_> {
                         );
                     }
                 }
-                "greaterThan" | "lessThan" | "greaterThanOrEqual" | "lessThanOrEqual" => {
-                    if v.trim().parse::<f64>().is_err() {
-                        self.sink
-                            .error(span, p, format!("{op} needs a number, got {v:?}"));
-                    }
+                "greaterThan" | "lessThan" | "greaterThanOrEqual" | "lessThanOrEqual"
+                    if v.trim().parse::<f64>().is_err() =>
+                {
+                    self.sink
+                        .error(span, p, format!("{op} needs a number, got {v:?}"));
                 }
                 "between" | "notBetween" => {
                     let parts: Vec<&str> = v.split(',').collect();

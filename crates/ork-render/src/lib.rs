@@ -187,10 +187,10 @@ pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Resul
     for c in &mut children {
         let kind = text_at(&c.object, "/kind");
         let name = text_at(&c.object, "/metadata/name");
-        if targets.iter().any(|(k, n)| *k == kind && *n == name) {
-            if let Some(spec) = c.object.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.remove("replicas");
-            }
+        if targets.iter().any(|(k, n)| *k == kind && *n == name)
+            && let Some(spec) = c.object.get_mut("spec").and_then(Value::as_object_mut)
+        {
+            spec.remove("replicas");
         }
     }
     Ok(Cycle {
@@ -392,14 +392,14 @@ impl Renderer<'_> {
         let Some(v) = obj.get(key) else {
             return Ok(None);
         };
-        if let Value::String(s) = v {
-            if ork_template::is_template(s) {
-                let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
-                if t.is_bare_path() {
-                    return t
-                        .render_value(self.data, self.ctx)
-                        .map_err(|e| self.exec_err(key, e));
-                }
+        if let Value::String(s) = v
+            && ork_template::is_template(s)
+        {
+            let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
+            if t.is_bare_path() {
+                return t
+                    .render_value(self.data, self.ctx)
+                    .map_err(|e| self.exec_err(key, e));
             }
         }
         self.leaves(v, key).map(Some)
@@ -764,10 +764,10 @@ impl Renderer<'_> {
         c.insert("name".into(), json!(name));
         c.insert("image".into(), json!(image));
         for key in ["command", "args"] {
-            if let Some(v) = self.tree(key)? {
-                if !matches!(&v, Value::Array(a) if a.is_empty()) {
-                    c.insert(key.into(), v);
-                }
+            if let Some(v) = self.tree(key)?
+                && !matches!(&v, Value::Array(a) if a.is_empty())
+            {
+                c.insert(key.into(), v);
             }
         }
         let port = self.coerced("port", Coerce::Port)?;
@@ -780,10 +780,10 @@ impl Renderer<'_> {
                 json!([{"containerPort": p, "protocol": proto}]),
             );
         }
-        if let Some(env) = self.tree("env")? {
-            if env.as_array().is_some_and(|a| !a.is_empty()) {
-                c.insert("env".into(), env);
-            }
+        if let Some(env) = self.tree("env")?
+            && env.as_array().is_some_and(|a| !a.is_empty())
+        {
+            c.insert("env".into(), env);
         }
         if let Some(ef) = self.entry.get("envFrom").cloned() {
             let mut list = Vec::new();
@@ -892,10 +892,10 @@ impl Renderer<'_> {
         if podsc.as_object().is_some_and(|m| !m.is_empty()) {
             pod.insert("securityContext".into(), podsc);
         }
-        if let Some(v) = self.tree("volumes")? {
-            if v.as_array().is_some_and(|a| !a.is_empty()) {
-                pod.insert("volumes".into(), v);
-            }
+        if let Some(v) = self.tree("volumes")?
+            && v.as_array().is_some_and(|a| !a.is_empty())
+        {
+            pod.insert("volumes".into(), v);
         }
         if let Some(list) = self.name_list("imagePullSecrets")? {
             pod.insert("imagePullSecrets".into(), list);
@@ -1410,18 +1410,18 @@ impl Renderer<'_> {
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, x) in m {
-                    if let Value::String(s) = x {
-                        if ork_template::is_template(s) {
-                            let t = Template::parse(s).map_err(|e| self.exec_err(k, e))?;
-                            if t.is_bare_path() {
-                                if let Some(val) = t
-                                    .render_value(self.data, self.ctx)
-                                    .map_err(|e| self.exec_err(k, e))?
-                                {
-                                    out.insert(k.clone(), val);
-                                }
-                                continue;
+                    if let Value::String(s) = x
+                        && ork_template::is_template(s)
+                    {
+                        let t = Template::parse(s).map_err(|e| self.exec_err(k, e))?;
+                        if t.is_bare_path() {
+                            if let Some(val) = t
+                                .render_value(self.data, self.ctx)
+                                .map_err(|e| self.exec_err(k, e))?
+                            {
+                                out.insert(k.clone(), val);
                             }
+                            continue;
                         }
                     }
                     out.insert(k.clone(), self.custom_spec(x)?);

@@ -6,10 +6,23 @@ use serde_json::Value;
 pub(crate) enum Node {
     Text(String),
     Action(Pipe),
-    If { branches: Vec<(Pipe, Vec<Node>)>, otherwise: Option<Vec<Node>> },
-    With { branches: Vec<(Pipe, Vec<Node>)>, otherwise: Option<Vec<Node>> },
-    Range { pipe: Pipe, body: Vec<Node>, otherwise: Option<Vec<Node>> },
-    Template { name: String, pipe: Option<Pipe> },
+    If {
+        branches: Vec<(Pipe, Vec<Node>)>,
+        otherwise: Option<Vec<Node>>,
+    },
+    With {
+        branches: Vec<(Pipe, Vec<Node>)>,
+        otherwise: Option<Vec<Node>>,
+    },
+    Range {
+        pipe: Pipe,
+        body: Vec<Node>,
+        otherwise: Option<Vec<Node>>,
+    },
+    Template {
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }

@@ -38,13 +38,19 @@ type R<T> = Result<T, Fail>;
 
 impl Exec<'_> {
     fn fail(&self, pipe: &Pipe, message: impl Into<String>) -> Fail {
-        Fail { message: message.into(), action: pipe.src.clone() }
+        Fail {
+            message: message.into(),
+            action: pipe.src.clone(),
+        }
     }
 
     fn tick(&mut self, action: &str) -> R<()> {
         self.steps += 1;
         if self.steps > STEP_BUDGET {
-            return Err(Fail { message: "template exceeded its work budget".into(), action: action.into() });
+            return Err(Fail {
+                message: "template exceeded its work budget".into(),
+                action: action.into(),
+            });
         }
         Ok(())
     }
@@ -52,7 +58,10 @@ impl Exec<'_> {
     pub fn nodes(&mut self, nodes: &[Node], dot: &V, out: &mut String) -> R<Flow> {
         for n in nodes {
             if out.len() > MAX_OUTPUT {
-                return Err(Fail { message: "template output exceeds 4 MiB".into(), action: String::new() });
+                return Err(Fail {
+                    message: "template output exceeds 4 MiB".into(),
+                    action: String::new(),
+                });
             }
             match n {
                 Node::Text(t) => out.push_str(t),
@@ -63,7 +72,14 @@ impl Exec<'_> {
                         write_text(v.as_ref(), out);
                     }
                 }
-                Node::If { branches, otherwise } | Node::With { branches, otherwise } => {
+                Node::If {
+                    branches,
+                    otherwise,
+                }
+                | Node::With {
+                    branches,
+                    otherwise,
+                } => {
                     let is_with = matches!(n, Node::With { .. });
                     let mark = self.vars.len();
                     let mut taken = false;
@@ -72,7 +88,11 @@ impl Exec<'_> {
                         let v = self.pipe(p, dot)?;
                         if truthy(&v) {
                             taken = true;
-                            let flow = if is_with { self.nodes(body, &v, out)? } else { self.nodes(body, dot, out)? };
+                            let flow = if is_with {
+                                self.nodes(body, &v, out)?
+                            } else {
+                                self.nodes(body, dot, out)?
+                            };
                             self.vars.truncate(mark);
                             if !matches!(flow, Flow::Normal) {
                                 return Ok(flow);
@@ -80,32 +100,43 @@ impl Exec<'_> {
                             break;
                         }
                     }
-                    if !taken {
-                        if let Some(o) = otherwise {
-                            let flow = self.nodes(o, dot, out)?;
-                            self.vars.truncate(mark);
-                            if !matches!(flow, Flow::Normal) {
-                                return Ok(flow);
-                            }
+                    if !taken && let Some(o) = otherwise {
+                        let flow = self.nodes(o, dot, out)?;
+                        self.vars.truncate(mark);
+                        if !matches!(flow, Flow::Normal) {
+                            return Ok(flow);
                         }
                     }
                     self.vars.truncate(mark);
                 }
-                Node::Range { pipe, body, otherwise } => {
+                Node::Range {
+                    pipe,
+                    body,
+                    otherwise,
+                } => {
                     let mark = self.vars.len();
                     let mut plain = pipe.clone();
                     plain.decl.clear();
                     let v = self.pipe(&plain, dot)?;
                     let items: Vec<(Value, Value)> = match v {
                         None | Some(Value::Null) => Vec::new(),
-                        Some(Value::Array(a)) => a.into_iter().enumerate().map(|(i, x)| (Value::from(i as u64), x)).collect(),
+                        Some(Value::Array(a)) => a
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, x)| (Value::from(i as u64), x))
+                            .collect(),
                         Some(Value::Object(m)) => {
                             let mut kv: Vec<(String, Value)> = m.into_iter().collect();
                             kv.sort_by(|a, b| a.0.cmp(&b.0));
                             kv.into_iter().map(|(k, x)| (Value::String(k), x)).collect()
                         }
-                        Some(Value::Number(n)) if n.is_i64() => (0..n.as_i64().unwrap_or(0).max(0)).map(|i| (Value::from(i), Value::from(i))).collect(),
-                        other => return Err(self.fail(pipe, format!("range can't iterate over {}", kind(&other)))),
+                        Some(Value::Number(n)) if n.is_i64() => (0..n.as_i64().unwrap_or(0).max(0))
+                            .map(|i| (Value::from(i), Value::from(i)))
+                            .collect(),
+                        other => {
+                            return Err(self
+                                .fail(pipe, format!("range can't iterate over {}", kind(&other))));
+                        }
                     };
                     if items.is_empty() {
                         if let Some(o) = otherwise {
@@ -139,14 +170,20 @@ impl Exec<'_> {
                 }
                 Node::Template { name, pipe } => {
                     let Some(body) = self.defines.get(name) else {
-                        return Err(Fail { message: format!("no such template {name:?}"), action: format!("{{{{template {name:?}}}}}") });
+                        return Err(Fail {
+                            message: format!("no such template {name:?}"),
+                            action: format!("{{{{template {name:?}}}}}"),
+                        });
                     };
                     let v = match pipe {
                         Some(p) => self.pipe(p, dot)?,
                         None => None,
                     };
                     if self.depth >= MAX_TEMPLATE_DEPTH {
-                        return Err(Fail { message: "template recursion too deep".into(), action: format!("{{{{template {name:?}}}}}") });
+                        return Err(Fail {
+                            message: "template recursion too deep".into(),
+                            action: format!("{{{{template {name:?}}}}}"),
+                        });
                     }
                     self.depth += 1;
                     let saved = std::mem::replace(&mut self.vars, vec![(String::new(), v.clone())]);
@@ -197,7 +234,11 @@ impl Exec<'_> {
                     let mut last: V = None;
                     let n = cmd.args.len() - 1 + usize::from(piped.is_some());
                     for i in 0..n {
-                        last = if i + 1 < cmd.args.len() { self.arg(p, &cmd.args[i + 1], dot)? } else { piped.clone().unwrap_or(None) };
+                        last = if i + 1 < cmd.args.len() {
+                            self.arg(p, &cmd.args[i + 1], dot)?
+                        } else {
+                            piped.clone().unwrap_or(None)
+                        };
                         if truthy(&last) != is_and {
                             return Ok(last);
                         }
@@ -224,35 +265,50 @@ impl Exec<'_> {
 
     fn arg(&mut self, p: &Pipe, a: &Arg, dot: &V) -> R<V> {
         match a {
-            Arg::Field(path, _) => walk(dot.as_ref(), path).map(|v| v.cloned()).map_err(|m| self.fail(p, m)),
+            Arg::Field(path, _) => walk(dot.as_ref(), path)
+                .map(|v| v.cloned())
+                .map_err(|m| self.fail(p, m)),
             Arg::Var(name, path, _) => {
                 let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
                     return Err(self.fail(p, format!("undefined variable ${name}")));
                 };
-                walk(v.as_ref(), path).map(|v| v.cloned()).map_err(|m| self.fail(p, m))
+                walk(v.as_ref(), path)
+                    .map(|v| v.cloned())
+                    .map_err(|m| self.fail(p, m))
             }
             Arg::Const(v) => Ok(Some(v.clone())),
             Arg::Nil(_) => Ok(None),
             Arg::Func(_, _) => {
-                let cmd = Cmd { args: vec![a.clone()], pos: 0 };
+                let cmd = Cmd {
+                    args: vec![a.clone()],
+                    pos: 0,
+                };
                 self.cmd(p, &cmd, dot, None)
             }
             Arg::Sub(sub, path) => {
                 let v = self.pipe(sub, dot)?;
-                walk(v.as_ref(), path).map(|v| v.cloned()).map_err(|m| self.fail(p, m))
+                walk(v.as_ref(), path)
+                    .map(|v| v.cloned())
+                    .map_err(|m| self.fail(p, m))
             }
         }
     }
 }
 
 /// Follows map keys. Missing and null yield missing; a path through a scalar or list is an error.
-pub(crate) fn walk<'v>(mut cur: Option<&'v Value>, path: &[String]) -> Result<Option<&'v Value>, String> {
+pub(crate) fn walk<'v>(
+    mut cur: Option<&'v Value>,
+    path: &[String],
+) -> Result<Option<&'v Value>, String> {
     for seg in path {
         cur = match cur {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Object(m)) => m.get(seg),
             Some(other) => {
-                return Err(format!("can't evaluate field {seg} in type {}", kind(&Some(other.clone()))));
+                return Err(format!(
+                    "can't evaluate field {seg} in type {}",
+                    kind(&Some(other.clone()))
+                ));
             }
         };
     }

@@ -50,7 +50,10 @@ impl Ctx {
             Some(s) => rand::rngs::StdRng::seed_from_u64(s),
             None => rand::rngs::StdRng::from_os_rng(),
         };
-        Ctx { rng, now: now.unwrap_or_else(chrono::Utc::now) }
+        Ctx {
+            rng,
+            now: now.unwrap_or_else(chrono::Utc::now),
+        }
     }
 }
 
@@ -59,12 +62,30 @@ pub(crate) const REJECTED: &[&str] = &["call", "html", "js", "urlquery"];
 
 macro_rules! f {
     ($name:literal, $dom:literal, $sig:literal, $desc:literal, ($ex:literal, $out:literal), $min:expr, $max:expr, $imp:expr) => {
-        Func { name: $name, domain: $dom, signature: $sig, description: $desc, example: ($ex, $out), volatile: false,
-               min_args: $min, max_args: $max, imp: $imp }
+        Func {
+            name: $name,
+            domain: $dom,
+            signature: $sig,
+            description: $desc,
+            example: ($ex, $out),
+            volatile: false,
+            min_args: $min,
+            max_args: $max,
+            imp: $imp,
+        }
     };
     (volatile $name:literal, $dom:literal, $sig:literal, $desc:literal, $ex:literal, $min:expr, $max:expr, $imp:expr) => {
-        Func { name: $name, domain: $dom, signature: $sig, description: $desc, example: ($ex, ""), volatile: true,
-               min_args: $min, max_args: $max, imp: $imp }
+        Func {
+            name: $name,
+            domain: $dom,
+            signature: $sig,
+            description: $desc,
+            example: ($ex, ""),
+            volatile: true,
+            min_args: $min,
+            max_args: $max,
+            imp: $imp,
+        }
     };
 }
 
@@ -72,103 +93,681 @@ use Imp::{Ctx as C, Lazy, Pure as P};
 
 pub static FUNCS: &[Func] = &[
     // --- Go built-ins ------------------------------------------------------------------------
-    f!("and", "builtin", "and A B...", "First falsy argument, else the last; stops evaluating at the first falsy one",
-       ("{{ and 1 \"x\" }}", "x"), 1, None, Lazy),
-    f!("or", "builtin", "or A B...", "First truthy argument, else the last; stops evaluating at the first truthy one",
-       ("{{ or .spec.missing \"fallback\" }}", "fallback"), 1, None, Lazy),
-    f!("not", "builtin", "not V", "Boolean negation of V's truthiness", ("{{ not \"\" }}", "true"), 1, Some(1), P(f_not)),
-    f!("eq", "builtin", "eq A B...", "A equals any of B... (missing equals \"\"; numbers compare numerically)",
-       ("{{ eq 2 1 2 }}", "true"), 2, None, P(f_eq)),
-    f!("ne", "builtin", "ne A B", "A differs from B", ("{{ ne \"a\" \"b\" }}", "true"), 2, Some(2), P(f_ne)),
-    f!("lt", "builtin", "lt A B", "A < B", ("{{ lt 1 2.5 }}", "true"), 2, Some(2), P(f_lt)),
-    f!("le", "builtin", "le A B", "A <= B", ("{{ le 2 2 }}", "true"), 2, Some(2), P(f_le)),
-    f!("gt", "builtin", "gt A B", "A > B", ("{{ gt \"b\" \"a\" }}", "true"), 2, Some(2), P(f_gt)),
-    f!("ge", "builtin", "ge A B", "A >= B", ("{{ ge 1 2 }}", "false"), 2, Some(2), P(f_ge)),
-    f!("len", "builtin", "len V", "Length of a string (bytes), list or map; missing is 0", ("{{ len \"abc\" }}", "3"), 1, Some(1), P(f_len)),
-    f!("index", "builtin", "index V KEYS...", "V[k1][k2]...: list positions or map keys; missing or out of range is missing",
-       ("{{ index (list \"a\" \"b\") 1 }}", "b"), 1, None, P(f_index)),
-    f!("printf", "builtin", "printf FORMAT ARGS...", "Go fmt formatting (%s %d %v %q %f %x ...); missing prints as \"\"",
-       ("{{ printf \"%s-%03d\" \"web\" 7 }}", "web-007"), 1, None, P(f_printf)),
-    f!("print", "builtin", "print ARGS...", "Go fmt.Sprint: spaces between operands when neither is a string",
-       ("{{ print \"a\" 1 2 }}", "a1 2"), 0, None, P(f_print)),
-    f!("println", "builtin", "println ARGS...", "Go fmt.Sprintln: operands separated by spaces, newline appended",
-       ("{{ println \"a\" \"b\" | trim }}", "a b"), 0, None, P(f_println)),
-    f!("slice", "builtin", "slice V [START [END]]", "Sub-string or sub-list V[START:END]",
-       ("{{ slice \"abcdef\" 1 3 }}", "bc"), 1, Some(3), P(f_slice)),
+    f!(
+        "and",
+        "builtin",
+        "and A B...",
+        "First falsy argument, else the last; stops evaluating at the first falsy one",
+        ("{{ and 1 \"x\" }}", "x"),
+        1,
+        None,
+        Lazy
+    ),
+    f!(
+        "or",
+        "builtin",
+        "or A B...",
+        "First truthy argument, else the last; stops evaluating at the first truthy one",
+        ("{{ or .spec.missing \"fallback\" }}", "fallback"),
+        1,
+        None,
+        Lazy
+    ),
+    f!(
+        "not",
+        "builtin",
+        "not V",
+        "Boolean negation of V's truthiness",
+        ("{{ not \"\" }}", "true"),
+        1,
+        Some(1),
+        P(f_not)
+    ),
+    f!(
+        "eq",
+        "builtin",
+        "eq A B...",
+        "A equals any of B... (missing equals \"\"; numbers compare numerically)",
+        ("{{ eq 2 1 2 }}", "true"),
+        2,
+        None,
+        P(f_eq)
+    ),
+    f!(
+        "ne",
+        "builtin",
+        "ne A B",
+        "A differs from B",
+        ("{{ ne \"a\" \"b\" }}", "true"),
+        2,
+        Some(2),
+        P(f_ne)
+    ),
+    f!(
+        "lt",
+        "builtin",
+        "lt A B",
+        "A < B",
+        ("{{ lt 1 2.5 }}", "true"),
+        2,
+        Some(2),
+        P(f_lt)
+    ),
+    f!(
+        "le",
+        "builtin",
+        "le A B",
+        "A <= B",
+        ("{{ le 2 2 }}", "true"),
+        2,
+        Some(2),
+        P(f_le)
+    ),
+    f!(
+        "gt",
+        "builtin",
+        "gt A B",
+        "A > B",
+        ("{{ gt \"b\" \"a\" }}", "true"),
+        2,
+        Some(2),
+        P(f_gt)
+    ),
+    f!(
+        "ge",
+        "builtin",
+        "ge A B",
+        "A >= B",
+        ("{{ ge 1 2 }}", "false"),
+        2,
+        Some(2),
+        P(f_ge)
+    ),
+    f!(
+        "len",
+        "builtin",
+        "len V",
+        "Length of a string (bytes), list or map; missing is 0",
+        ("{{ len \"abc\" }}", "3"),
+        1,
+        Some(1),
+        P(f_len)
+    ),
+    f!(
+        "index",
+        "builtin",
+        "index V KEYS...",
+        "V[k1][k2]...: list positions or map keys; missing or out of range is missing",
+        ("{{ index (list \"a\" \"b\") 1 }}", "b"),
+        1,
+        None,
+        P(f_index)
+    ),
+    f!(
+        "printf",
+        "builtin",
+        "printf FORMAT ARGS...",
+        "Go fmt formatting (%s %d %v %q %f %x ...); missing prints as \"\"",
+        ("{{ printf \"%s-%03d\" \"web\" 7 }}", "web-007"),
+        1,
+        None,
+        P(f_printf)
+    ),
+    f!(
+        "print",
+        "builtin",
+        "print ARGS...",
+        "Go fmt.Sprint: spaces between operands when neither is a string",
+        ("{{ print \"a\" 1 2 }}", "a1 2"),
+        0,
+        None,
+        P(f_print)
+    ),
+    f!(
+        "println",
+        "builtin",
+        "println ARGS...",
+        "Go fmt.Sprintln: operands separated by spaces, newline appended",
+        ("{{ println \"a\" \"b\" | trim }}", "a b"),
+        0,
+        None,
+        P(f_println)
+    ),
+    f!(
+        "slice",
+        "builtin",
+        "slice V [START [END]]",
+        "Sub-string or sub-list V[START:END]",
+        ("{{ slice \"abcdef\" 1 3 }}", "bc"),
+        1,
+        Some(3),
+        P(f_slice)
+    ),
     // --- strings -----------------------------------------------------------------------------
-    f!("toLower", "strings", "toLower S", "Lower-case S", ("{{ \"HeLLo\" | toLower }}", "hello"), 1, Some(1), P(|a| s1(a, |s| s.to_lowercase()))),
-    f!("toUpper", "strings", "toUpper S", "Upper-case S", ("{{ \"abc\" | toUpper }}", "ABC"), 1, Some(1), P(|a| s1(a, |s| s.to_uppercase()))),
-    f!("trim", "strings", "trim S", "S without leading and trailing white space", ("{{ \"  x \" | trim }}", "x"), 1, Some(1), P(|a| s1(a, |s| s.trim().to_string()))),
-    f!("trimPrefix", "strings", "trimPrefix P S", "S without the prefix P", ("{{ \"v1.2\" | trimPrefix \"v\" }}", "1.2"), 2, Some(2),
-       P(|a| s2(a, |p, s| s.strip_prefix(p).unwrap_or(s).to_string()))),
-    f!("trimSuffix", "strings", "trimSuffix P S", "S without the suffix P", ("{{ \"app.yaml\" | trimSuffix \".yaml\" }}", "app"), 2, Some(2),
-       P(|a| s2(a, |p, s| s.strip_suffix(p).unwrap_or(s).to_string()))),
-    f!("hasPrefix", "strings", "hasPrefix P S", "S starts with P", ("{{ \"team-a\" | hasPrefix \"team-\" }}", "true"), 2, Some(2),
-       P(|a| b2(a, |p, s| s.starts_with(p)))),
-    f!("hasSuffix", "strings", "hasSuffix P S", "S ends with P", ("{{ \"a-prod\" | hasSuffix \"-prod\" }}", "true"), 2, Some(2),
-       P(|a| b2(a, |p, s| s.ends_with(p)))),
-    f!("contains", "strings", "contains SUB S", "S contains SUB", ("{{ \"registry.internal/app\" | contains \"internal\" }}", "true"), 2, Some(2),
-       P(|a| b2(a, |p, s| s.contains(p)))),
-    f!("replace", "strings", "replace OLD NEW S", "S with every OLD replaced by NEW", ("{{ \"a.b.c\" | replace \".\" \"-\" }}", "a-b-c"), 3, Some(3),
-       P(f_replace)),
-    f!("split", "strings", "split SEP S", "List of the parts of S around SEP", ("{{ \"a,b\" | split \",\" }}", "[a b]"), 2, Some(2), P(f_split)),
-    f!("join", "strings", "join SEP L", "Elements of L joined with SEP", ("{{ list \"a\" \"b\" | join \"-\" }}", "a-b"), 2, Some(2), P(f_join)),
-    f!("truncate", "strings", "truncate N S", "The first N characters of S", ("{{ \"abcdef\" | truncate 3 }}", "abc"), 2, Some(2), P(f_truncate)),
-    f!("slugify", "strings", "slugify S", "Lower-case DNS-1123-friendly form: runs of other characters become '-'",
-       ("{{ \"My App_v2!\" | slugify }}", "my-app-v2"), 1, Some(1), P(|a| s1(a, slugify))),
-    f!("truncateName", "strings", "truncateName S", "S cut to 63 characters, with a hash suffix when cut, so names stay unique",
-       ("{{ \"short-name\" | truncateName }}", "short-name"), 1, Some(1), P(|a| s1(a, truncate_name))),
-    f!("quote", "strings", "quote S", "S in double quotes, escaped", ("{{ \"a\\\"b\" | quote }}", "\"a\\\"b\""), 1, Some(1),
-       P(|a| s1(a, |s| serde_json::to_string(s).unwrap_or_default()))),
-    f!("indent", "strings", "indent N S", "Every line of S indented by N spaces", ("x{{ \"a\" | indent 2 }}", "x  a"), 2, Some(2), P(f_indent)),
-    f!("nindent", "strings", "nindent N S", "A newline, then S indented by N spaces", ("x:{{ \"a\" | nindent 2 }}", "x:\n  a"), 2, Some(2), P(f_nindent)),
+    f!(
+        "toLower",
+        "strings",
+        "toLower S",
+        "Lower-case S",
+        ("{{ \"HeLLo\" | toLower }}", "hello"),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| s.to_lowercase()))
+    ),
+    f!(
+        "toUpper",
+        "strings",
+        "toUpper S",
+        "Upper-case S",
+        ("{{ \"abc\" | toUpper }}", "ABC"),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| s.to_uppercase()))
+    ),
+    f!(
+        "trim",
+        "strings",
+        "trim S",
+        "S without leading and trailing white space",
+        ("{{ \"  x \" | trim }}", "x"),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| s.trim().to_string()))
+    ),
+    f!(
+        "trimPrefix",
+        "strings",
+        "trimPrefix P S",
+        "S without the prefix P",
+        ("{{ \"v1.2\" | trimPrefix \"v\" }}", "1.2"),
+        2,
+        Some(2),
+        P(|a| s2(a, |p, s| s.strip_prefix(p).unwrap_or(s).to_string()))
+    ),
+    f!(
+        "trimSuffix",
+        "strings",
+        "trimSuffix P S",
+        "S without the suffix P",
+        ("{{ \"app.yaml\" | trimSuffix \".yaml\" }}", "app"),
+        2,
+        Some(2),
+        P(|a| s2(a, |p, s| s.strip_suffix(p).unwrap_or(s).to_string()))
+    ),
+    f!(
+        "hasPrefix",
+        "strings",
+        "hasPrefix P S",
+        "S starts with P",
+        ("{{ \"team-a\" | hasPrefix \"team-\" }}", "true"),
+        2,
+        Some(2),
+        P(|a| b2(a, |p, s| s.starts_with(p)))
+    ),
+    f!(
+        "hasSuffix",
+        "strings",
+        "hasSuffix P S",
+        "S ends with P",
+        ("{{ \"a-prod\" | hasSuffix \"-prod\" }}", "true"),
+        2,
+        Some(2),
+        P(|a| b2(a, |p, s| s.ends_with(p)))
+    ),
+    f!(
+        "contains",
+        "strings",
+        "contains SUB S",
+        "S contains SUB",
+        (
+            "{{ \"registry.internal/app\" | contains \"internal\" }}",
+            "true"
+        ),
+        2,
+        Some(2),
+        P(|a| b2(a, |p, s| s.contains(p)))
+    ),
+    f!(
+        "replace",
+        "strings",
+        "replace OLD NEW S",
+        "S with every OLD replaced by NEW",
+        ("{{ \"a.b.c\" | replace \".\" \"-\" }}", "a-b-c"),
+        3,
+        Some(3),
+        P(f_replace)
+    ),
+    f!(
+        "split",
+        "strings",
+        "split SEP S",
+        "List of the parts of S around SEP",
+        ("{{ \"a,b\" | split \",\" }}", "[a b]"),
+        2,
+        Some(2),
+        P(f_split)
+    ),
+    f!(
+        "join",
+        "strings",
+        "join SEP L",
+        "Elements of L joined with SEP",
+        ("{{ list \"a\" \"b\" | join \"-\" }}", "a-b"),
+        2,
+        Some(2),
+        P(f_join)
+    ),
+    f!(
+        "truncate",
+        "strings",
+        "truncate N S",
+        "The first N characters of S",
+        ("{{ \"abcdef\" | truncate 3 }}", "abc"),
+        2,
+        Some(2),
+        P(f_truncate)
+    ),
+    f!(
+        "slugify",
+        "strings",
+        "slugify S",
+        "Lower-case DNS-1123-friendly form: runs of other characters become '-'",
+        ("{{ \"My App_v2!\" | slugify }}", "my-app-v2"),
+        1,
+        Some(1),
+        P(|a| s1(a, slugify))
+    ),
+    f!(
+        "truncateName",
+        "strings",
+        "truncateName S",
+        "S cut to 63 characters, with a hash suffix when cut, so names stay unique",
+        ("{{ \"short-name\" | truncateName }}", "short-name"),
+        1,
+        Some(1),
+        P(|a| s1(a, truncate_name))
+    ),
+    f!(
+        "quote",
+        "strings",
+        "quote S",
+        "S in double quotes, escaped",
+        ("{{ \"a\\\"b\" | quote }}", "\"a\\\"b\""),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| serde_json::to_string(s).unwrap_or_default()))
+    ),
+    f!(
+        "indent",
+        "strings",
+        "indent N S",
+        "Every line of S indented by N spaces",
+        ("x{{ \"a\" | indent 2 }}", "x  a"),
+        2,
+        Some(2),
+        P(f_indent)
+    ),
+    f!(
+        "nindent",
+        "strings",
+        "nindent N S",
+        "A newline, then S indented by N spaces",
+        ("x:{{ \"a\" | nindent 2 }}", "x:\n  a"),
+        2,
+        Some(2),
+        P(f_nindent)
+    ),
     // --- defaults, logic -----------------------------------------------------------------------
-    f!("default", "defaults", "default FALLBACK V", "V unless it is empty (missing, \"\", 0, false, [], {}), else FALLBACK",
-       ("{{ .spec.timeout | default \"60s\" }}", "60s"), 1, Some(2), P(f_default)),
-    f!("coalesce", "defaults", "coalesce V...", "The first non-empty argument", ("{{ coalesce .spec.a \"\" \"b\" }}", "b"), 1, None, P(f_coalesce)),
-    f!("empty", "defaults", "empty V", "V is missing, \"\", 0, false, [] or {}", ("{{ empty .spec.missing }}", "true"), 1, Some(1),
-       P(|a| Ok(Some(Value::Bool(!truthy(&a[0])))))),
-    f!("notEmpty", "defaults", "notEmpty V", "The opposite of empty", ("{{ notEmpty \"x\" }}", "true"), 1, Some(1),
-       P(|a| Ok(Some(Value::Bool(truthy(&a[0])))))),
-    f!("ternary", "defaults", "ternary COND A B", "A if COND is truthy, else B", ("{{ ternary true \"yes\" \"no\" }}", "yes"), 3, Some(3),
-       P(|a| Ok(if truthy(&a[0]) { a[1].clone() } else { a[2].clone() }))),
+    f!(
+        "default",
+        "defaults",
+        "default FALLBACK V",
+        "V unless it is empty (missing, \"\", 0, false, [], {}), else FALLBACK",
+        ("{{ .spec.timeout | default \"60s\" }}", "60s"),
+        1,
+        Some(2),
+        P(f_default)
+    ),
+    f!(
+        "coalesce",
+        "defaults",
+        "coalesce V...",
+        "The first non-empty argument",
+        ("{{ coalesce .spec.a \"\" \"b\" }}", "b"),
+        1,
+        None,
+        P(f_coalesce)
+    ),
+    f!(
+        "empty",
+        "defaults",
+        "empty V",
+        "V is missing, \"\", 0, false, [] or {}",
+        ("{{ empty .spec.missing }}", "true"),
+        1,
+        Some(1),
+        P(|a| Ok(Some(Value::Bool(!truthy(&a[0])))))
+    ),
+    f!(
+        "notEmpty",
+        "defaults",
+        "notEmpty V",
+        "The opposite of empty",
+        ("{{ notEmpty \"x\" }}", "true"),
+        1,
+        Some(1),
+        P(|a| Ok(Some(Value::Bool(truthy(&a[0])))))
+    ),
+    f!(
+        "ternary",
+        "defaults",
+        "ternary COND A B",
+        "A if COND is truthy, else B",
+        ("{{ ternary true \"yes\" \"no\" }}", "yes"),
+        3,
+        Some(3),
+        P(|a| Ok(if truthy(&a[0]) {
+            a[1].clone()
+        } else {
+            a[2].clone()
+        }))
+    ),
     // --- types ---------------------------------------------------------------------------------
-    f!("toInt", "types", "toInt V", "Integer: \"3\" → 3, 3.7 → 3, true → 1; anything else is an error", ("{{ toInt \"3\" }}", "3"), 1, Some(1), P(f_to_int)),
-    f!("toFloat", "types", "toFloat V", "Float from a number or numeric string", ("{{ toFloat \"2.5\" }}", "2.5"), 1, Some(1), P(f_to_float)),
-    f!("toBool", "types", "toBool V", "Boolean from true/True/TRUE/yes/1 or false/False/FALSE/no/0", ("{{ toBool \"yes\" }}", "true"), 1, Some(1), P(f_to_bool)),
-    f!("toString", "types", "toString V", "The text form of V", ("{{ toString 1.5 }}", "1.5"), 1, Some(1), P(|a| Ok(Some(Value::String(text(&a[0])))))),
-    f!("toList", "types", "toList S", "Comma-separated S as a trimmed list; \"\" → []", ("{{ \"a, b\" | toList | join \"-\" }}", "a-b"), 1, Some(1), P(f_to_list)),
-    f!("typeOf", "types", "typeOf V", "string, number, bool, list, map or null (missing is null)", ("{{ typeOf (list 1) }}", "list"), 1, Some(1), P(f_type_of)),
+    f!(
+        "toInt",
+        "types",
+        "toInt V",
+        "Integer: \"3\" → 3, 3.7 → 3, true → 1; anything else is an error",
+        ("{{ toInt \"3\" }}", "3"),
+        1,
+        Some(1),
+        P(f_to_int)
+    ),
+    f!(
+        "toFloat",
+        "types",
+        "toFloat V",
+        "Float from a number or numeric string",
+        ("{{ toFloat \"2.5\" }}", "2.5"),
+        1,
+        Some(1),
+        P(f_to_float)
+    ),
+    f!(
+        "toBool",
+        "types",
+        "toBool V",
+        "Boolean from true/True/TRUE/yes/1 or false/False/FALSE/no/0",
+        ("{{ toBool \"yes\" }}", "true"),
+        1,
+        Some(1),
+        P(f_to_bool)
+    ),
+    f!(
+        "toString",
+        "types",
+        "toString V",
+        "The text form of V",
+        ("{{ toString 1.5 }}", "1.5"),
+        1,
+        Some(1),
+        P(|a| Ok(Some(Value::String(text(&a[0])))))
+    ),
+    f!(
+        "toList",
+        "types",
+        "toList S",
+        "Comma-separated S as a trimmed list; \"\" → []",
+        ("{{ \"a, b\" | toList | join \"-\" }}", "a-b"),
+        1,
+        Some(1),
+        P(f_to_list)
+    ),
+    f!(
+        "typeOf",
+        "types",
+        "typeOf V",
+        "string, number, bool, list, map or null (missing is null)",
+        ("{{ typeOf (list 1) }}", "list"),
+        1,
+        Some(1),
+        P(f_type_of)
+    ),
     // --- collections ---------------------------------------------------------------------------
-    f!("list", "collections", "list V...", "A list of the arguments", ("{{ list 1 \"a\" }}", "[1 a]"), 0, None,
-       P(|a| Ok(Some(Value::Array(a.iter().map(|v| v.clone().unwrap_or(Value::Null)).collect()))))),
-    f!("dict", "collections", "dict K V...", "A map from alternating keys and values", ("{{ (dict \"a\" 1).a }}", "1"), 0, None, P(f_dict)),
-    f!("first", "collections", "first L", "The first element of L (missing if empty)", ("{{ list 1 2 | first }}", "1"), 1, Some(1), P(|a| f_end(a, true))),
-    f!("last", "collections", "last L", "The last element of L (missing if empty)", ("{{ list 1 2 | last }}", "2"), 1, Some(1), P(|a| f_end(a, false))),
-    f!("listHas", "collections", "listHas V L", "L contains an element whose text form equals V's", ("{{ list \"a\" \"b\" | listHas \"b\" }}", "true"), 2, Some(2), P(f_list_has)),
-    f!("mapKeys", "collections", "mapKeys M", "The keys of M, sorted", ("{{ dict \"b\" 1 \"a\" 2 | mapKeys }}", "[a b]"), 1, Some(1), P(f_map_keys)),
-    f!("uniq", "collections", "uniq L", "L without repeated elements, first occurrence kept", ("{{ list 1 2 1 | uniq }}", "[1 2]"), 1, Some(1), P(f_uniq)),
+    f!(
+        "list",
+        "collections",
+        "list V...",
+        "A list of the arguments",
+        ("{{ list 1 \"a\" }}", "[1 a]"),
+        0,
+        None,
+        P(|a| Ok(Some(Value::Array(
+            a.iter().map(|v| v.clone().unwrap_or(Value::Null)).collect()
+        ))))
+    ),
+    f!(
+        "dict",
+        "collections",
+        "dict K V...",
+        "A map from alternating keys and values",
+        ("{{ (dict \"a\" 1).a }}", "1"),
+        0,
+        None,
+        P(f_dict)
+    ),
+    f!(
+        "first",
+        "collections",
+        "first L",
+        "The first element of L (missing if empty)",
+        ("{{ list 1 2 | first }}", "1"),
+        1,
+        Some(1),
+        P(|a| f_end(a, true))
+    ),
+    f!(
+        "last",
+        "collections",
+        "last L",
+        "The last element of L (missing if empty)",
+        ("{{ list 1 2 | last }}", "2"),
+        1,
+        Some(1),
+        P(|a| f_end(a, false))
+    ),
+    f!(
+        "listHas",
+        "collections",
+        "listHas V L",
+        "L contains an element whose text form equals V's",
+        ("{{ list \"a\" \"b\" | listHas \"b\" }}", "true"),
+        2,
+        Some(2),
+        P(f_list_has)
+    ),
+    f!(
+        "mapKeys",
+        "collections",
+        "mapKeys M",
+        "The keys of M, sorted",
+        ("{{ dict \"b\" 1 \"a\" 2 | mapKeys }}", "[a b]"),
+        1,
+        Some(1),
+        P(f_map_keys)
+    ),
+    f!(
+        "uniq",
+        "collections",
+        "uniq L",
+        "L without repeated elements, first occurrence kept",
+        ("{{ list 1 2 1 | uniq }}", "[1 2]"),
+        1,
+        Some(1),
+        P(f_uniq)
+    ),
     // --- math ----------------------------------------------------------------------------------
-    f!("add", "math", "add A B...", "Sum; integer unless an argument is a float", ("{{ add 1 2 3 }}", "6"), 1, None, P(|a| arith(a, Op::Add))),
-    f!("sub", "math", "sub A B", "A - B", ("{{ sub 5 2 }}", "3"), 2, Some(2), P(|a| arith(a, Op::Sub))),
-    f!("mul", "math", "mul A B...", "Product", ("{{ mul 2 2.5 }}", "5"), 1, None, P(|a| arith(a, Op::Mul))),
-    f!("div", "math", "div A B", "Quotient (integer division for integers); division by zero is an error", ("{{ div 7 2 }}", "3"), 2, Some(2), P(|a| arith(a, Op::Div))),
-    f!("mod", "math", "mod A B", "Remainder; modulo zero is an error", ("{{ mod 7 3 }}", "1"), 2, Some(2), P(|a| arith(a, Op::Mod))),
-    f!("min", "math", "min A B...", "Smallest argument", ("{{ min 3 1 2 }}", "1"), 1, None, P(|a| arith(a, Op::Min))),
-    f!("max", "math", "max A B...", "Largest argument", ("{{ max 3 1 2 }}", "3"), 1, None, P(|a| arith(a, Op::Max))),
-    f!("abs", "math", "abs A", "Absolute value", ("{{ abs -4 }}", "4"), 1, Some(1), P(f_abs)),
+    f!(
+        "add",
+        "math",
+        "add A B...",
+        "Sum; integer unless an argument is a float",
+        ("{{ add 1 2 3 }}", "6"),
+        1,
+        None,
+        P(|a| arith(a, Op::Add))
+    ),
+    f!(
+        "sub",
+        "math",
+        "sub A B",
+        "A - B",
+        ("{{ sub 5 2 }}", "3"),
+        2,
+        Some(2),
+        P(|a| arith(a, Op::Sub))
+    ),
+    f!(
+        "mul",
+        "math",
+        "mul A B...",
+        "Product",
+        ("{{ mul 2 2.5 }}", "5"),
+        1,
+        None,
+        P(|a| arith(a, Op::Mul))
+    ),
+    f!(
+        "div",
+        "math",
+        "div A B",
+        "Quotient (integer division for integers); division by zero is an error",
+        ("{{ div 7 2 }}", "3"),
+        2,
+        Some(2),
+        P(|a| arith(a, Op::Div))
+    ),
+    f!(
+        "mod",
+        "math",
+        "mod A B",
+        "Remainder; modulo zero is an error",
+        ("{{ mod 7 3 }}", "1"),
+        2,
+        Some(2),
+        P(|a| arith(a, Op::Mod))
+    ),
+    f!(
+        "min",
+        "math",
+        "min A B...",
+        "Smallest argument",
+        ("{{ min 3 1 2 }}", "1"),
+        1,
+        None,
+        P(|a| arith(a, Op::Min))
+    ),
+    f!(
+        "max",
+        "math",
+        "max A B...",
+        "Largest argument",
+        ("{{ max 3 1 2 }}", "3"),
+        1,
+        None,
+        P(|a| arith(a, Op::Max))
+    ),
+    f!(
+        "abs",
+        "math",
+        "abs A",
+        "Absolute value",
+        ("{{ abs -4 }}", "4"),
+        1,
+        Some(1),
+        P(f_abs)
+    ),
     // --- encoding, hashing -----------------------------------------------------------------------
-    f!("toBase64", "encoding", "toBase64 S", "Standard base64 of S", ("{{ \"hi\" | toBase64 }}", "aGk="), 1, Some(1),
-       P(|a| s1(a, |s| base64::engine::general_purpose::STANDARD.encode(s)))),
-    f!("fromBase64", "encoding", "fromBase64 S", "Decoded base64 S (UTF-8); invalid input is an error", ("{{ \"aGk=\" | fromBase64 }}", "hi"), 1, Some(1), P(f_from_b64)),
-    f!("toJson", "encoding", "toJson V", "Compact JSON of V", ("{{ dict \"a\" (list 1 2) | toJson }}", "{\"a\":[1,2]}"), 1, Some(1), P(f_to_json)),
-    f!("fromJson", "encoding", "fromJson S", "The value JSON text S denotes", ("{{ (fromJson \"{\\\"a\\\": 1}\").a }}", "1"), 1, Some(1), P(f_from_json)),
-    f!("toYaml", "encoding", "toYaml V", "Block YAML of V", ("{{ dict \"a\" 1 | toYaml }}", "a: 1"), 1, Some(1), P(f_to_yaml)),
-    f!("fromYaml", "encoding", "fromYaml S", "The value YAML text S denotes", ("{{ (fromYaml \"a: [1, 2]\").a }}", "[1 2]"), 1, Some(1), P(f_from_yaml)),
-    f!("sha256sum", "encoding", "sha256sum S", "Hex SHA-256 of S", ("{{ \"a\" | sha256sum | truncate 8 }}", "ca978112"), 1, Some(1),
-       P(|a| s1(a, |s| hex(&sha2::Sha256::digest(s.as_bytes()))))),
-    f!("sha512sum", "encoding", "sha512sum S", "Hex SHA-512 of S", ("{{ \"a\" | sha512sum | truncate 8 }}", "1f40fc92"), 1, Some(1),
-       P(|a| s1(a, |s| hex(&sha2::Sha512::digest(s.as_bytes()))))),
+    f!(
+        "toBase64",
+        "encoding",
+        "toBase64 S",
+        "Standard base64 of S",
+        ("{{ \"hi\" | toBase64 }}", "aGk="),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| base64::engine::general_purpose::STANDARD.encode(s)))
+    ),
+    f!(
+        "fromBase64",
+        "encoding",
+        "fromBase64 S",
+        "Decoded base64 S (UTF-8); invalid input is an error",
+        ("{{ \"aGk=\" | fromBase64 }}", "hi"),
+        1,
+        Some(1),
+        P(f_from_b64)
+    ),
+    f!(
+        "toJson",
+        "encoding",
+        "toJson V",
+        "Compact JSON of V",
+        ("{{ dict \"a\" (list 1 2) | toJson }}", "{\"a\":[1,2]}"),
+        1,
+        Some(1),
+        P(f_to_json)
+    ),
+    f!(
+        "fromJson",
+        "encoding",
+        "fromJson S",
+        "The value JSON text S denotes",
+        ("{{ (fromJson \"{\\\"a\\\": 1}\").a }}", "1"),
+        1,
+        Some(1),
+        P(f_from_json)
+    ),
+    f!(
+        "toYaml",
+        "encoding",
+        "toYaml V",
+        "Block YAML of V",
+        ("{{ dict \"a\" 1 | toYaml }}", "a: 1"),
+        1,
+        Some(1),
+        P(f_to_yaml)
+    ),
+    f!(
+        "fromYaml",
+        "encoding",
+        "fromYaml S",
+        "The value YAML text S denotes",
+        ("{{ (fromYaml \"a: [1, 2]\").a }}", "[1 2]"),
+        1,
+        Some(1),
+        P(f_from_yaml)
+    ),
+    f!(
+        "sha256sum",
+        "encoding",
+        "sha256sum S",
+        "Hex SHA-256 of S",
+        ("{{ \"a\" | sha256sum | truncate 8 }}", "ca978112"),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| hex(&sha2::Sha256::digest(s.as_bytes()))))
+    ),
+    f!(
+        "sha512sum",
+        "encoding",
+        "sha512sum S",
+        "Hex SHA-512 of S",
+        ("{{ \"a\" | sha512sum | truncate 8 }}", "1f40fc92"),
+        1,
+        Some(1),
+        P(|a| s1(a, |s| hex(&sha2::Sha512::digest(s.as_bytes()))))
+    ),
     // --- random (volatile) -----------------------------------------------------------------------
     f!(volatile "uuidv4", "random", "uuidv4", "A random UUID (version 4)", "{{ uuidv4 }}", 0, Some(0), C(f_uuid)),
     f!(volatile "randomAlphanumeric", "random", "randomAlphanumeric N", "N random letters and digits (N ≤ 4096)", "{{ randomAlphanumeric 16 }}", 1, Some(1),
@@ -179,11 +778,59 @@ pub static FUNCS: &[Func] = &[
     // --- time, semver ----------------------------------------------------------------------------
     f!(volatile "now", "time", "now", "The current time, RFC 3339 UTC", "{{ now }}", 0, Some(0),
        C(|c, _| Ok(Some(Value::String(c.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))))),
-    f!("timeFormat", "time", "timeFormat LAYOUT T", "RFC 3339 time T formatted with a Go layout", ("{{ timeFormat \"2006-01-02\" \"2026-11-22T10:00:00Z\" }}", "2026-11-22"), 2, Some(2), P(f_time_format)),
-    f!("timeSince", "time", "timeSince T", "Seconds elapsed since RFC 3339 time T (relative to the cycle's clock)", ("", ""), 1, Some(1), C(f_time_since)),
-    f!("durationSeconds", "time", "durationSeconds D", "Seconds in a Go duration (plus d = 24h)", ("{{ durationSeconds \"1h30m\" }}", "5400"), 1, Some(1), P(f_duration_seconds)),
-    f!("semverConstraint", "semver", "semverConstraint C V", "Version V satisfies constraint C", ("{{ semverConstraint \">=1.2, <2\" \"1.4.0\" }}", "true"), 2, Some(2), P(f_semver_constraint)),
-    f!("semverMajor", "semver", "semverMajor V", "Major number of version V (a leading v is allowed)", ("{{ semverMajor \"v2.3.1\" }}", "2"), 1, Some(1), P(f_semver_major)),
+    f!(
+        "timeFormat",
+        "time",
+        "timeFormat LAYOUT T",
+        "RFC 3339 time T formatted with a Go layout",
+        (
+            "{{ timeFormat \"2006-01-02\" \"2026-11-22T10:00:00Z\" }}",
+            "2026-11-22"
+        ),
+        2,
+        Some(2),
+        P(f_time_format)
+    ),
+    f!(
+        "timeSince",
+        "time",
+        "timeSince T",
+        "Seconds elapsed since RFC 3339 time T (relative to the cycle's clock)",
+        ("", ""),
+        1,
+        Some(1),
+        C(f_time_since)
+    ),
+    f!(
+        "durationSeconds",
+        "time",
+        "durationSeconds D",
+        "Seconds in a Go duration (plus d = 24h)",
+        ("{{ durationSeconds \"1h30m\" }}", "5400"),
+        1,
+        Some(1),
+        P(f_duration_seconds)
+    ),
+    f!(
+        "semverConstraint",
+        "semver",
+        "semverConstraint C V",
+        "Version V satisfies constraint C",
+        ("{{ semverConstraint \">=1.2, <2\" \"1.4.0\" }}", "true"),
+        2,
+        Some(2),
+        P(f_semver_constraint)
+    ),
+    f!(
+        "semverMajor",
+        "semver",
+        "semverMajor V",
+        "Major number of version V (a leading v is allowed)",
+        ("{{ semverMajor \"v2.3.1\" }}", "2"),
+        1,
+        Some(1),
+        P(f_semver_major)
+    ),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static Func> {
@@ -193,7 +840,12 @@ pub fn lookup(name: &str) -> Option<&'static Func> {
 pub(crate) fn did_you_mean(name: &str) -> Option<&'static str> {
     FUNCS
         .iter()
-        .map(|f| (strsim::levenshtein(&name.to_lowercase(), &f.name.to_lowercase()), f.name))
+        .map(|f| {
+            (
+                strsim::levenshtein(&name.to_lowercase(), &f.name.to_lowercase()),
+                f.name,
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, n)| n)
@@ -219,8 +871,14 @@ fn b2(a: &[V], f: impl Fn(&str, &str) -> bool) -> Result<V, String> {
 
 fn int_arg(v: &V, what: &str) -> Result<i64, String> {
     match v {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).ok_or_else(|| format!("{what}: not an integer")),
-        Some(Value::String(s)) => s.trim().parse().map_err(|_| format!("{what}: {s:?} is not an integer")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .ok_or_else(|| format!("{what}: not an integer")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{what}: {s:?} is not an integer")),
         other => Err(format!("{what}: expected an integer, got {}", kind(other))),
     }
 }
@@ -280,7 +938,11 @@ pub(crate) fn f_index(a: &[V]) -> Result<V, String> {
             (None | Some(Value::Null), _) => None,
             (Some(Value::Array(v)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of list: not an integer")?;
-                if i < 0 { None } else { v.get(i as usize).cloned() }
+                if i < 0 {
+                    None
+                } else {
+                    v.get(i as usize).cloned()
+                }
             }
             (Some(Value::Array(v)), Some(Value::String(s))) => match s.parse::<usize>() {
                 Ok(i) => v.get(i).cloned(),
@@ -289,7 +951,11 @@ pub(crate) fn f_index(a: &[V]) -> Result<V, String> {
             (Some(Value::Object(m)), key) => m.get(&text(key)).cloned(),
             (Some(Value::String(s)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of string: not an integer")?;
-                if i < 0 { None } else { s.as_bytes().get(i as usize).map(|b| Value::from(*b)) }
+                if i < 0 {
+                    None
+                } else {
+                    s.as_bytes().get(i as usize).map(|b| Value::from(*b))
+                }
             }
             (other, _) => return Err(format!("can't index item of type {}", kind(&other))),
         };
@@ -298,7 +964,10 @@ pub(crate) fn f_index(a: &[V]) -> Result<V, String> {
 }
 
 fn f_printf(a: &[V]) -> Result<V, String> {
-    Ok(Some(Value::String(crate::printf::sprintf(&text(&a[0]), &a[1..])?)))
+    Ok(Some(Value::String(crate::printf::sprintf(
+        &text(&a[0]),
+        &a[1..],
+    )?)))
 }
 fn f_print(a: &[V]) -> Result<V, String> {
     let mut out = String::new();
@@ -317,21 +986,35 @@ fn f_println(a: &[V]) -> Result<V, String> {
 }
 fn f_slice(a: &[V]) -> Result<V, String> {
     let idx = |i: usize| -> Result<Option<usize>, String> {
-        a.get(i).map(|v| int_arg(v, "slice").and_then(|n| usize::try_from(n).map_err(|_| "slice: negative index".to_string()))).transpose()
+        a.get(i)
+            .map(|v| {
+                int_arg(v, "slice").and_then(|n| {
+                    usize::try_from(n).map_err(|_| "slice: negative index".to_string())
+                })
+            })
+            .transpose()
     };
     let (start, end) = (idx(1)?.unwrap_or(0), idx(2)?);
     match &a[0] {
         Some(Value::String(s)) => {
             let end = end.unwrap_or(s.len());
             if start > end || end > s.len() {
-                return Err(format!("slice: index out of range [{start}:{end}] with length {}", s.len()));
+                return Err(format!(
+                    "slice: index out of range [{start}:{end}] with length {}",
+                    s.len()
+                ));
             }
-            s.get(start..end).map(|x| Some(Value::String(x.to_string()))).ok_or_else(|| "slice: not at a character boundary".into())
+            s.get(start..end)
+                .map(|x| Some(Value::String(x.to_string())))
+                .ok_or_else(|| "slice: not at a character boundary".into())
         }
         Some(Value::Array(v)) => {
             let end = end.unwrap_or(v.len());
             if start > end || end > v.len() {
-                return Err(format!("slice: index out of range [{start}:{end}] with length {}", v.len()));
+                return Err(format!(
+                    "slice: index out of range [{start}:{end}] with length {}",
+                    v.len()
+                ));
             }
             Ok(Some(Value::Array(v[start..end].to_vec())))
         }
@@ -344,14 +1027,20 @@ fn f_slice(a: &[V]) -> Result<V, String> {
 
 fn f_replace(a: &[V]) -> Result<V, String> {
     let (old, new, s) = (text(&a[0]), text(&a[1]), text(&a[2]));
-    Ok(Some(Value::String(if old.is_empty() { s } else { s.replace(&old, &new) })))
+    Ok(Some(Value::String(if old.is_empty() {
+        s
+    } else {
+        s.replace(&old, &new)
+    })))
 }
 fn f_split(a: &[V]) -> Result<V, String> {
     let (sep, s) = (text(&a[0]), text(&a[1]));
     let parts: Vec<Value> = if sep.is_empty() {
         s.chars().map(|c| Value::String(c.to_string())).collect()
     } else {
-        s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect()
+        s.split(sep.as_str())
+            .map(|p| Value::String(p.to_string()))
+            .collect()
     };
     Ok(Some(Value::Array(parts)))
 }
@@ -367,7 +1056,11 @@ fn f_join(a: &[V]) -> Result<V, String> {
 fn f_truncate(a: &[V]) -> Result<V, String> {
     let n = int_arg(&a[0], "truncate")?;
     let s = text(&a[1]);
-    Ok(Some(Value::String(if n < 0 { s } else { s.chars().take(n as usize).collect() })))
+    Ok(Some(Value::String(if n < 0 {
+        s
+    } else {
+        s.chars().take(n as usize).collect()
+    })))
 }
 fn slugify(s: &str) -> String {
     let mut out = String::new();
@@ -401,7 +1094,12 @@ fn f_indent(a: &[V]) -> Result<V, String> {
     let n = int_arg(&a[0], "indent")?.max(0) as usize;
     let pad = " ".repeat(n);
     let s = text(&a[1]);
-    Ok(Some(Value::String(s.split('\n').map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n"))))
+    Ok(Some(Value::String(
+        s.split('\n')
+            .map(|l| format!("{pad}{l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )))
 }
 fn f_nindent(a: &[V]) -> Result<V, String> {
     let v = f_indent(a)?;
@@ -411,7 +1109,11 @@ fn f_nindent(a: &[V]) -> Result<V, String> {
 // ----- defaults ----------------------------------------------------------------------------------
 
 fn f_default(a: &[V]) -> Result<V, String> {
-    if a.len() < 2 || !truthy(&a[1]) { Ok(a[0].clone()) } else { Ok(a[1].clone()) }
+    if a.len() < 2 || !truthy(&a[1]) {
+        Ok(a[0].clone())
+    } else {
+        Ok(a[1].clone())
+    }
 }
 fn f_coalesce(a: &[V]) -> Result<V, String> {
     Ok(a.iter().find(|v| truthy(v)).cloned().flatten())
@@ -421,13 +1123,21 @@ fn f_coalesce(a: &[V]) -> Result<V, String> {
 
 fn f_to_int(a: &[V]) -> Result<V, String> {
     let i = match &a[0] {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).ok_or("toInt: out of range")?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .ok_or("toInt: out of range")?,
         Some(Value::Bool(b)) => i64::from(*b),
         Some(Value::String(s)) => {
             let t = s.trim();
             match t.parse::<i64>() {
                 Ok(i) => i,
-                Err(_) => t.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f.trunc() as i64).ok_or_else(|| format!("toInt: {s:?} is not a number"))?,
+                Err(_) => t
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.trunc() as i64)
+                    .ok_or_else(|| format!("toInt: {s:?} is not a number"))?,
             }
         }
         other => return Err(format!("toInt: cannot convert {}", kind(other))),
@@ -438,7 +1148,10 @@ fn f_to_float(a: &[V]) -> Result<V, String> {
     let f = match &a[0] {
         Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
         Some(Value::Bool(b)) => f64::from(u8::from(*b)),
-        Some(Value::String(s)) => s.trim().parse::<f64>().map_err(|_| format!("toFloat: {s:?} is not a number"))?,
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("toFloat: {s:?} is not a number"))?,
         other => return Err(format!("toFloat: cannot convert {}", kind(other))),
     };
     Ok(float(f))
@@ -457,7 +1170,9 @@ fn f_to_bool(a: &[V]) -> Result<V, String> {
         Some(Value::Bool(b)) => bool_v(*b),
         other => {
             let t = text(other);
-            parse_bool_word(t.trim()).map(|b| Some(Value::Bool(b))).ok_or_else(|| format!("toBool: {t:?} is not a boolean"))
+            parse_bool_word(t.trim())
+                .map(|b| Some(Value::Bool(b)))
+                .ok_or_else(|| format!("toBool: {t:?} is not a boolean"))
         }
     }
 }
@@ -469,7 +1184,11 @@ fn f_to_list(a: &[V]) -> Result<V, String> {
     if s.trim().is_empty() {
         return Ok(Some(Value::Array(Vec::new())));
     }
-    Ok(Some(Value::Array(s.split(',').map(|p| Value::String(p.trim().to_string())).collect())))
+    Ok(Some(Value::Array(
+        s.split(',')
+            .map(|p| Value::String(p.trim().to_string()))
+            .collect(),
+    )))
 }
 fn f_type_of(a: &[V]) -> Result<V, String> {
     let k = match kind(&a[0]) {
@@ -482,7 +1201,7 @@ fn f_type_of(a: &[V]) -> Result<V, String> {
 // ----- collections -------------------------------------------------------------------------------
 
 fn f_dict(a: &[V]) -> Result<V, String> {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err("dict: odd number of arguments".into());
     }
     let mut m = Map::new();
@@ -495,7 +1214,11 @@ fn f_end(a: &[V], first: bool) -> Result<V, String> {
     match &a[0] {
         Some(Value::Array(v)) => Ok(if first { v.first() } else { v.last() }.cloned()),
         None | Some(Value::Null) => Ok(None),
-        other => Err(format!("{} of {}", if first { "first" } else { "last" }, kind(other))),
+        other => Err(format!(
+            "{} of {}",
+            if first { "first" } else { "last" },
+            kind(other)
+        )),
     }
 }
 fn f_list_has(a: &[V]) -> Result<V, String> {
@@ -511,7 +1234,9 @@ fn f_map_keys(a: &[V]) -> Result<V, String> {
         Some(Value::Object(m)) => {
             let mut k: Vec<&String> = m.keys().collect();
             k.sort();
-            Ok(Some(Value::Array(k.into_iter().map(|s| Value::String(s.clone())).collect())))
+            Ok(Some(Value::Array(
+                k.into_iter().map(|s| Value::String(s.clone())).collect(),
+            )))
         }
         None | Some(Value::Null) => Ok(Some(Value::Array(Vec::new()))),
         other => Err(format!("mapKeys: expected a map, got {}", kind(other))),
@@ -555,7 +1280,11 @@ fn num_arg(v: &V) -> Result<V, String> {
             if let Ok(i) = t.parse::<i64>() {
                 Ok(Some(Value::from(i)))
             } else {
-                t.parse::<f64>().ok().and_then(float).map(Some).ok_or_else(|| format!("{s:?} is not a number"))
+                t.parse::<f64>()
+                    .ok()
+                    .and_then(float)
+                    .map(Some)
+                    .ok_or_else(|| format!("{s:?} is not a number"))
             }
         }
         other => Err(format!("expected a number, got {}", kind(other))),
@@ -565,7 +1294,10 @@ fn num_arg(v: &V) -> Result<V, String> {
 fn arith(a: &[V], op: Op) -> Result<V, String> {
     let nums: Vec<V> = a.iter().map(num_arg).collect::<Result<_, _>>()?;
     if nums.iter().all(is_int) {
-        let ints: Vec<i64> = nums.iter().filter_map(|v| v.as_ref().and_then(Value::as_i64)).collect();
+        let ints: Vec<i64> = nums
+            .iter()
+            .filter_map(|v| v.as_ref().and_then(Value::as_i64))
+            .collect();
         if ints.len() != nums.len() {
             return Err("integer out of range".into());
         }
@@ -600,12 +1332,19 @@ fn arith(a: &[V], op: Op) -> Result<V, String> {
             Op::Max => acc.max(x),
         };
     }
-    float(acc).map(Some).ok_or_else(|| "result is not a finite number".into())
+    float(acc)
+        .map(Some)
+        .ok_or_else(|| "result is not a finite number".into())
 }
 
 fn f_abs(a: &[V]) -> Result<V, String> {
     match num_arg(&a[0])? {
-        Some(Value::Number(n)) if n.is_i64() => Ok(Some(Value::from(n.as_i64().unwrap_or(0).checked_abs().ok_or("integer overflow")?))),
+        Some(Value::Number(n)) if n.is_i64() => Ok(Some(Value::from(
+            n.as_i64()
+                .unwrap_or(0)
+                .checked_abs()
+                .ok_or("integer overflow")?,
+        ))),
         v => Ok(float(as_f64(&v).unwrap_or(0.0).abs())),
     }
 }
@@ -613,23 +1352,37 @@ fn f_abs(a: &[V]) -> Result<V, String> {
 // ----- encoding ----------------------------------------------------------------------------------
 
 fn f_from_b64(a: &[V]) -> Result<V, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text(&a[0]).trim()).map_err(|e| format!("fromBase64: {e}"))?;
-    String::from_utf8(bytes).map(|s| Some(Value::String(s))).map_err(|_| "fromBase64: not UTF-8 text".into())
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text(&a[0]).trim())
+        .map_err(|e| format!("fromBase64: {e}"))?;
+    String::from_utf8(bytes)
+        .map(|s| Some(Value::String(s)))
+        .map_err(|_| "fromBase64: not UTF-8 text".into())
 }
 fn f_to_json(a: &[V]) -> Result<V, String> {
     let v = a[0].clone().unwrap_or(Value::Null);
-    serde_json::to_string(&v).map(|s| Some(Value::String(s))).map_err(|e| e.to_string())
+    serde_json::to_string(&v)
+        .map(|s| Some(Value::String(s)))
+        .map_err(|e| e.to_string())
 }
 fn f_from_json(a: &[V]) -> Result<V, String> {
-    serde_json::from_str::<Value>(&text(&a[0])).map(Some).map_err(|e| format!("fromJson: {e}"))
+    serde_json::from_str::<Value>(&text(&a[0]))
+        .map(Some)
+        .map_err(|e| format!("fromJson: {e}"))
 }
 fn f_to_yaml(a: &[V]) -> Result<V, String> {
     let v = a[0].clone().unwrap_or(Value::Null);
-    Ok(Some(Value::String(ork_yaml::to_yaml_string(&v).trim_end().to_string())))
+    Ok(Some(Value::String(
+        ork_yaml::to_yaml_string(&v).trim_end().to_string(),
+    )))
 }
 fn f_from_yaml(a: &[V]) -> Result<V, String> {
     let docs = ork_yaml::parse_stream(&text(&a[0])).map_err(|e| format!("fromYaml: {e}"))?;
-    Ok(Some(docs.first().map(ork_yaml::Node::to_json).unwrap_or(Value::Null)))
+    Ok(Some(
+        docs.first()
+            .map(ork_yaml::Node::to_json)
+            .unwrap_or(Value::Null),
+    ))
 }
 
 // ----- random ------------------------------------------------------------------------------------
@@ -643,33 +1396,66 @@ fn random_len(a: &[V]) -> Result<usize, String> {
 }
 fn random_from(c: &mut Ctx, a: &[V], alphabet: &[u8]) -> Result<V, String> {
     let n = random_len(a)?;
-    let s: String = (0..n).map(|_| alphabet[c.rng.random_range(0..alphabet.len())] as char).collect();
+    let s: String = (0..n)
+        .map(|_| alphabet[c.rng.random_range(0..alphabet.len())] as char)
+        .collect();
     Ok(Some(Value::String(s)))
 }
 fn f_random_b64(c: &mut Ctx, a: &[V]) -> Result<V, String> {
     let n = random_len(a)?;
     let bytes: Vec<u8> = (0..n).map(|_| c.rng.random()).collect();
-    Ok(Some(Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))))
+    Ok(Some(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    )))
 }
 fn f_uuid(c: &mut Ctx, _: &[V]) -> Result<V, String> {
     let bytes: [u8; 16] = c.rng.random();
-    Ok(Some(Value::String(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())))
+    Ok(Some(Value::String(
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+    )))
 }
 
 // ----- time, semver -----------------------------------------------------------------------------
 
 fn parse_time(v: &V) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let s = text(v);
-    chrono::DateTime::parse_from_rfc3339(s.trim()).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| format!("{s:?} is not an RFC 3339 time"))
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("{s:?} is not an RFC 3339 time"))
 }
 
 /// Translates a Go reference-time layout into a chrono format string.
 fn go_layout(layout: &str) -> String {
     const MAP: &[(&str, &str)] = &[
-        ("2006", "%Y"), ("Z07:00", "%:z"), ("-07:00", "%:z"), ("-0700", "%z"), ("January", "%B"), ("Jan", "%b"),
-        ("Monday", "%A"), ("Mon", "%a"), ("MST", "%Z"), ("01", "%m"), ("02", "%d"), ("_2", "%e"), ("15", "%H"),
-        ("03", "%I"), ("04", "%M"), ("05", "%S"), ("PM", "%p"), ("pm", "%P"), (".000000000", "%.9f"), (".000000", "%.6f"),
-        (".000", "%.3f"), ("06", "%y"), ("1", "%-m"), ("2", "%-d"), ("3", "%-I"), ("4", "%-M"), ("5", "%-S"),
+        ("2006", "%Y"),
+        ("Z07:00", "%:z"),
+        ("-07:00", "%:z"),
+        ("-0700", "%z"),
+        ("January", "%B"),
+        ("Jan", "%b"),
+        ("Monday", "%A"),
+        ("Mon", "%a"),
+        ("MST", "%Z"),
+        ("01", "%m"),
+        ("02", "%d"),
+        ("_2", "%e"),
+        ("15", "%H"),
+        ("03", "%I"),
+        ("04", "%M"),
+        ("05", "%S"),
+        ("PM", "%p"),
+        ("pm", "%P"),
+        (".000000000", "%.9f"),
+        (".000000", "%.6f"),
+        (".000", "%.3f"),
+        ("06", "%y"),
+        ("1", "%-m"),
+        ("2", "%-d"),
+        ("3", "%-I"),
+        ("4", "%-M"),
+        ("5", "%-S"),
     ];
     let mut out = String::new();
     let mut rest = layout;
@@ -698,7 +1484,9 @@ fn f_time_format(a: &[V]) -> Result<V, String> {
     if items.contains(&chrono::format::Item::Error) {
         return Err(format!("timeFormat: bad layout {:?}", text(&a[0])));
     }
-    Ok(Some(Value::String(t.format_with_items(items.into_iter()).to_string())))
+    Ok(Some(Value::String(
+        t.format_with_items(items.into_iter()).to_string(),
+    )))
 }
 fn f_time_since(c: &mut Ctx, a: &[V]) -> Result<V, String> {
     let t = parse_time(&a[0])?;
@@ -707,14 +1495,19 @@ fn f_time_since(c: &mut Ctx, a: &[V]) -> Result<V, String> {
 fn f_duration_seconds(a: &[V]) -> Result<V, String> {
     let d = crate::duration::parse_duration(&text(&a[0]))?;
     let secs = d.as_secs_f64();
-    Ok(if secs.fract() == 0.0 { Some(Value::from(secs as i64)) } else { float(secs) })
+    Ok(if secs.fract() == 0.0 {
+        Some(Value::from(secs as i64))
+    } else {
+        float(secs)
+    })
 }
 fn parse_semver(s: &str) -> Result<semver::Version, String> {
     let t = s.trim().trim_start_matches('v');
     semver::Version::parse(t).map_err(|_| format!("{s:?} is not a semantic version"))
 }
 fn f_semver_constraint(a: &[V]) -> Result<V, String> {
-    let req = semver::VersionReq::parse(text(&a[0]).trim()).map_err(|e| format!("semverConstraint: {e}"))?;
+    let req = semver::VersionReq::parse(text(&a[0]).trim())
+        .map_err(|e| format!("semverConstraint: {e}"))?;
     bool_v(req.matches(&parse_semver(&text(&a[1]))?))
 }
 fn f_semver_major(a: &[V]) -> Result<V, String> {
@@ -735,7 +1528,9 @@ mod tests {
             }
             let t = crate::Template::parse(src).unwrap_or_else(|e| panic!("{}: {e}", f.name));
             let mut ctx = Ctx::new(Some(1), None);
-            let got = t.render_with(&data, &mut ctx).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            let got = t
+                .render_with(&data, &mut ctx)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.name));
             if !f.volatile {
                 assert_eq!(got, want, "example of {}", f.name);
             } else {
@@ -750,7 +1545,11 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), FUNCS.len());
-        assert!(FUNCS.iter().all(|f| !f.description.is_empty() && f.signature.starts_with(f.name)));
+        assert!(
+            FUNCS
+                .iter()
+                .all(|f| !f.description.is_empty() && f.signature.starts_with(f.name))
+        );
     }
 
     #[test]

@@ -51,12 +51,17 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
             text = text.trim_start_matches(is_space);
             trim_next = false;
         }
-        let open_trim = next + 3 < b.len() + 1 && src[next..].starts_with("{{-") && b.get(next + 3).is_some_and(|c| is_space(*c as char));
+        let open_trim = next + 3 < b.len() + 1
+            && src[next..].starts_with("{{-")
+            && b.get(next + 3).is_some_and(|c| is_space(*c as char));
         if open_trim {
             text = text.trim_end_matches(is_space);
         }
         if !text.is_empty() {
-            out.push(Token { tok: Tok::Text(text.to_string()), pos: i });
+            out.push(Token {
+                tok: Tok::Text(text.to_string()),
+                pos: i,
+            });
         }
         if next >= b.len() {
             break;
@@ -71,7 +76,10 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
         if rest.starts_with("/*") {
             let cstart = src.len() - rest.len();
             let Some(end) = src[cstart + 2..].find("*/") else {
-                return Err(LexError { pos: action_start, message: "unclosed comment".into() });
+                return Err(LexError {
+                    pos: action_start,
+                    message: "unclosed comment".into(),
+                });
             };
             let mut j = cstart + 2 + end + 2;
             let after = &src[j..];
@@ -83,12 +91,18 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
             } else if after.starts_with("}}") {
                 j += 2;
             } else {
-                return Err(LexError { pos: action_start, message: "comment ends before closing delimiter".into() });
+                return Err(LexError {
+                    pos: action_start,
+                    message: "comment ends before closing delimiter".into(),
+                });
             }
             i = j;
             continue;
         }
-        out.push(Token { tok: Tok::Open, pos: action_start });
+        out.push(Token {
+            tok: Tok::Open,
+            pos: action_start,
+        });
         // tokens inside the action
         loop {
             // where the previous token ended: a field starting here is attached to it
@@ -101,75 +115,120 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                 i += 1;
             }
             if i >= b.len() {
-                return Err(LexError { pos: action_start, message: "unclosed action".into() });
+                return Err(LexError {
+                    pos: action_start,
+                    message: "unclosed action".into(),
+                });
             }
             let c = b[i] as char;
             let rest = &src[i..];
             if is_space(c) && rest.trim_start_matches(is_space).starts_with("-}}") {
                 let ws = rest.len() - rest.trim_start_matches(is_space).len();
-                out.push(Token { tok: Tok::Close, pos: i });
+                out.push(Token {
+                    tok: Tok::Close,
+                    pos: i,
+                });
                 i += ws + 3;
                 trim_next = true;
                 break;
             }
             if rest.starts_with("}}") {
-                out.push(Token { tok: Tok::Close, pos: i });
+                out.push(Token {
+                    tok: Tok::Close,
+                    pos: i,
+                });
                 i += 2;
                 break;
             }
             let pos = i;
             match c {
                 '(' => {
-                    out.push(Token { tok: Tok::LParen, pos });
+                    out.push(Token {
+                        tok: Tok::LParen,
+                        pos,
+                    });
                     i += 1;
                 }
                 ')' => {
-                    out.push(Token { tok: Tok::RParen, pos });
+                    out.push(Token {
+                        tok: Tok::RParen,
+                        pos,
+                    });
                     i += 1;
                 }
                 '|' => {
-                    out.push(Token { tok: Tok::Pipe, pos });
+                    out.push(Token {
+                        tok: Tok::Pipe,
+                        pos,
+                    });
                     i += 1;
                 }
                 ',' => {
-                    out.push(Token { tok: Tok::Comma, pos });
+                    out.push(Token {
+                        tok: Tok::Comma,
+                        pos,
+                    });
                     i += 1;
                 }
                 '=' => {
-                    out.push(Token { tok: Tok::Assign, pos });
+                    out.push(Token {
+                        tok: Tok::Assign,
+                        pos,
+                    });
                     i += 1;
                 }
                 ':' if rest.starts_with(":=") => {
-                    out.push(Token { tok: Tok::Declare, pos });
+                    out.push(Token {
+                        tok: Tok::Declare,
+                        pos,
+                    });
                     i += 2;
                 }
                 '"' => {
-                    let (s, len) = lex_quoted(&src[i..]).map_err(|m| LexError { pos, message: m })?;
-                    out.push(Token { tok: Tok::Str(s), pos });
+                    let (s, len) =
+                        lex_quoted(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                    out.push(Token {
+                        tok: Tok::Str(s),
+                        pos,
+                    });
                     i += len;
                 }
                 '`' => {
                     let Some(end) = src[i + 1..].find('`') else {
-                        return Err(LexError { pos, message: "unterminated raw string".into() });
+                        return Err(LexError {
+                            pos,
+                            message: "unterminated raw string".into(),
+                        });
                     };
-                    out.push(Token { tok: Tok::Str(src[i + 1..i + 1 + end].to_string()), pos });
+                    out.push(Token {
+                        tok: Tok::Str(src[i + 1..i + 1 + end].to_string()),
+                        pos,
+                    });
                     i += end + 2;
                 }
                 '\'' => {
-                    let (ch, len) = lex_char(&src[i..]).map_err(|m| LexError { pos, message: m })?;
-                    out.push(Token { tok: Tok::Char(ch), pos });
+                    let (ch, len) =
+                        lex_char(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                    out.push(Token {
+                        tok: Tok::Char(ch),
+                        pos,
+                    });
                     i += len;
                 }
                 '$' => {
                     let n = ident_len(&src[i + 1..]);
-                    out.push(Token { tok: Tok::Var(src[i + 1..i + 1 + n].to_string()), pos });
+                    out.push(Token {
+                        tok: Tok::Var(src[i + 1..i + 1 + n].to_string()),
+                        pos,
+                    });
                     i += 1 + n;
                 }
                 '.' => {
                     let n = ident_len(&src[i + 1..]);
                     if n == 0 {
                         if b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                            let (t, len) = lex_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                            let (t, len) =
+                                lex_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
                             out.push(Token { tok: t, pos });
                             i += len;
                         } else {
@@ -179,23 +238,40 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                     } else {
                         let name = src[i + 1..i + 1 + n].to_string();
                         let attached = last_end == i
-                            && matches!(out.last().map(|t| &t.tok), Some(Tok::Field(_) | Tok::Chain(_) | Tok::Var(_) | Tok::RParen));
-                        out.push(Token { tok: if attached { Tok::Chain(name) } else { Tok::Field(name) }, pos });
+                            && matches!(
+                                out.last().map(|t| &t.tok),
+                                Some(Tok::Field(_) | Tok::Chain(_) | Tok::Var(_) | Tok::RParen)
+                            );
+                        out.push(Token {
+                            tok: if attached {
+                                Tok::Chain(name)
+                            } else {
+                                Tok::Field(name)
+                            },
+                            pos,
+                        });
                         i += 1 + n;
                     }
                 }
                 '-' | '+' | '0'..='9' => {
-                    let (t, len) = lex_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                    let (t, len) =
+                        lex_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
                     out.push(Token { tok: t, pos });
                     i += len;
                 }
                 c if c.is_alphabetic() || c == '_' => {
                     let n = ident_len(&src[i..]);
-                    out.push(Token { tok: Tok::Ident(src[i..i + n].to_string()), pos });
+                    out.push(Token {
+                        tok: Tok::Ident(src[i..i + n].to_string()),
+                        pos,
+                    });
                     i += n;
                 }
                 other => {
-                    return Err(LexError { pos, message: format!("unexpected {other:?} in action") });
+                    return Err(LexError {
+                        pos,
+                        message: format!("unexpected {other:?} in action"),
+                    });
                 }
             }
         }
@@ -227,7 +303,8 @@ fn lex_number(s: &str) -> Result<(Tok, usize), String> {
             j += 1;
         }
         let digits: String = s[start..j].chars().filter(|c| *c != '_').collect();
-        let v = i64::from_str_radix(&digits, 16).map_err(|_| format!("bad number syntax: {:?}", &s[..j]))?;
+        let v = i64::from_str_radix(&digits, 16)
+            .map_err(|_| format!("bad number syntax: {:?}", &s[..j]))?;
         let v = if b[0] == b'-' { -v } else { v };
         return Ok((Tok::Int(v), j));
     }
@@ -264,10 +341,14 @@ fn lex_number(s: &str) -> Result<(Tok, usize), String> {
         return Err(format!("bad number syntax: {:?}", &s[..i.max(1)]));
     }
     if is_float {
-        let f: f64 = text.parse().map_err(|_| format!("bad number syntax: {text:?}"))?;
+        let f: f64 = text
+            .parse()
+            .map_err(|_| format!("bad number syntax: {text:?}"))?;
         Ok((Tok::Float(f), i))
     } else {
-        let v: i64 = text.parse().map_err(|_| format!("number out of range: {text}"))?;
+        let v: i64 = text
+            .parse()
+            .map_err(|_| format!("number out of range: {text}"))?;
         Ok((Tok::Int(v), i))
     }
 }
@@ -298,8 +379,11 @@ fn lex_quoted(s: &str) -> Result<(String, usize), String> {
                             'u' => 4,
                             _ => 8,
                         };
-                        let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
-                        let code = u32::from_str_radix(&hex, 16).map_err(|_| "invalid escape in string".to_string())?;
+                        let hex: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
+                        let code = u32::from_str_radix(&hex, 16)
+                            .map_err(|_| "invalid escape in string".to_string())?;
                         out.push(char::from_u32(code).ok_or("invalid escape in string")?);
                     }
                     _ => return Err(format!("unknown escape sequence \\{e}")),

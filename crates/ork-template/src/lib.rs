@@ -91,10 +91,20 @@ pub fn is_template(s: &str) -> bool {
 impl Template {
     pub fn parse(src: &str) -> Result<Template, ParseError> {
         match parse::parse(src) {
-            Ok(p) => Ok(Template { root: p.root, defines: p.defines, src_len: src.len() }),
+            Ok(p) => Ok(Template {
+                root: p.root,
+                defines: p.defines,
+                src_len: src.len(),
+            }),
             Err(e) => {
                 let (line, col) = line_col(src, e.pos);
-                Err(ParseError { offset: e.pos, line, col, message: e.message, hint: e.hint })
+                Err(ParseError {
+                    offset: e.pos,
+                    line,
+                    col,
+                    message: e.message,
+                    hint: e.hint,
+                })
             }
         }
     }
@@ -103,8 +113,18 @@ impl Template {
     pub fn render_with(&self, data: &Value, ctx: &mut Ctx) -> Result<String, ExecError> {
         let mut out = String::with_capacity(self.src_len + 16);
         let dot = Some(data.clone());
-        let mut ex = exec::Exec { defines: &self.defines, ctx, vars: vec![(String::new(), dot.clone())], steps: 0, depth: 0 };
-        ex.nodes(&self.root, &dot, &mut out).map_err(|f| ExecError { message: f.message, action: f.action })?;
+        let mut ex = exec::Exec {
+            defines: &self.defines,
+            ctx,
+            vars: vec![(String::new(), dot.clone())],
+            steps: 0,
+            depth: 0,
+        };
+        ex.nodes(&self.root, &dot, &mut out)
+            .map_err(|f| ExecError {
+                message: f.message,
+                action: f.action,
+            })?;
         Ok(out)
     }
 
@@ -115,7 +135,12 @@ impl Template {
         for n in &self.root {
             match n {
                 Node::Text(t) if t.trim().is_empty() => {}
-                Node::Action(p) if action.is_none() && p.decl.is_empty() && p.cmds.len() == 1 && p.cmds[0].args.len() == 1 => {
+                Node::Action(p)
+                    if action.is_none()
+                        && p.decl.is_empty()
+                        && p.cmds.len() == 1
+                        && p.cmds[0].args.len() == 1 =>
+                {
                     match &p.cmds[0].args[0] {
                         Arg::Field(..) | Arg::Var(..) => action = Some(p),
                         _ => return None,
@@ -136,8 +161,17 @@ impl Template {
     pub fn render_value(&self, data: &Value, ctx: &mut Ctx) -> Result<V, ExecError> {
         if let Some(p) = self.bare_path() {
             let dot = Some(data.clone());
-            let mut ex = exec::Exec { defines: &self.defines, ctx, vars: vec![(String::new(), dot.clone())], steps: 0, depth: 0 };
-            return ex.pipe(p, &dot).map_err(|f| ExecError { message: f.message, action: f.action });
+            let mut ex = exec::Exec {
+                defines: &self.defines,
+                ctx,
+                vars: vec![(String::new(), dot.clone())],
+                steps: 0,
+                depth: 0,
+            };
+            return ex.pipe(p, &dot).map_err(|f| ExecError {
+                message: f.message,
+                action: f.action,
+            });
         }
         self.render_with(data, ctx).map(|s| Some(Value::String(s)))
     }
@@ -146,10 +180,11 @@ impl Template {
     pub fn volatile_functions(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         self.visit_funcs(&mut |name| {
-            if let Some(f) = funcs::lookup(name) {
-                if f.volatile && !out.contains(&f.name) {
-                    out.push(f.name);
-                }
+            if let Some(f) = funcs::lookup(name)
+                && f.volatile
+                && !out.contains(&f.name)
+            {
+                out.push(f.name);
             }
         });
         out
@@ -171,7 +206,14 @@ impl Template {
             for n in ns {
                 match n {
                     Node::Action(p) => pipe(p, f),
-                    Node::If { branches, otherwise } | Node::With { branches, otherwise } => {
+                    Node::If {
+                        branches,
+                        otherwise,
+                    }
+                    | Node::With {
+                        branches,
+                        otherwise,
+                    } => {
                         for (p, b) in branches {
                             pipe(p, f);
                             nodes(b, f);
@@ -180,7 +222,11 @@ impl Template {
                             nodes(o, f);
                         }
                     }
-                    Node::Range { pipe: p, body, otherwise } => {
+                    Node::Range {
+                        pipe: p,
+                        body,
+                        otherwise,
+                    } => {
                         pipe(p, f);
                         nodes(body, f);
                         if let Some(o) = otherwise {
@@ -205,10 +251,17 @@ impl Template {
             for c in &p.cmds {
                 for a in &c.args {
                     match a {
-                        Arg::Field(segs, pos) if at_root && !segs.is_empty() => out.push(RootPath { segments: segs.clone(), offset: *pos }),
-                        Arg::Var(name, segs, pos) if name.is_empty() && !segs.is_empty() => {
-                            out.push(RootPath { segments: segs.clone(), offset: *pos })
+                        Arg::Field(segs, pos) if at_root && !segs.is_empty() => {
+                            out.push(RootPath {
+                                segments: segs.clone(),
+                                offset: *pos,
+                            })
                         }
+                        Arg::Var(name, segs, pos) if name.is_empty() && !segs.is_empty() => out
+                            .push(RootPath {
+                                segments: segs.clone(),
+                                offset: *pos,
+                            }),
                         Arg::Sub(s, _) => pipe(s, at_root, out),
                         _ => {}
                     }
@@ -219,7 +272,10 @@ impl Template {
             for n in ns {
                 match n {
                     Node::Action(p) => pipe(p, at_root, out),
-                    Node::If { branches, otherwise } => {
+                    Node::If {
+                        branches,
+                        otherwise,
+                    } => {
                         for (p, b) in branches {
                             pipe(p, at_root, out);
                             nodes(b, at_root, out);
@@ -228,7 +284,10 @@ impl Template {
                             nodes(o, at_root, out);
                         }
                     }
-                    Node::With { branches, otherwise } => {
+                    Node::With {
+                        branches,
+                        otherwise,
+                    } => {
                         for (p, b) in branches {
                             pipe(p, at_root, out);
                             nodes(b, false, out);
@@ -237,7 +296,11 @@ impl Template {
                             nodes(o, at_root, out);
                         }
                     }
-                    Node::Range { pipe: p, body, otherwise } => {
+                    Node::Range {
+                        pipe: p,
+                        body,
+                        otherwise,
+                    } => {
                         pipe(p, at_root, out);
                         nodes(body, false, out);
                         if let Some(o) = otherwise {
@@ -263,7 +326,12 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
     let before = src.get(..offset).unwrap_or(src);
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 

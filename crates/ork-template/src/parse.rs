@@ -17,7 +17,11 @@ pub(crate) struct PErr {
 
 impl PErr {
     fn new(pos: usize, message: impl Into<String>) -> Self {
-        PErr { pos, message: message.into(), hint: None }
+        PErr {
+            pos,
+            message: message.into(),
+            hint: None,
+        }
     }
 }
 
@@ -34,7 +38,7 @@ struct P<'a> {
     range_depth: usize,
 }
 
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Option<(String, Pipe)>), // `else`, `else if P`, `else with P`
@@ -42,14 +46,23 @@ enum End {
 
 pub(crate) fn parse(src: &str) -> Result<Parsed, PErr> {
     let toks = lex(src).map_err(|e| PErr::new(e.pos, e.message))?;
-    let mut p = P { src, toks, i: 0, defines: HashMap::new(), range_depth: 0 };
+    let mut p = P {
+        src,
+        toks,
+        i: 0,
+        defines: HashMap::new(),
+        range_depth: 0,
+    };
     let (root, end) = p.list(true)?;
     match end {
-        End::Eof => {}
-        End::End => return Err(PErr::new(p.prev_pos(), "unexpected {{end}}")),
-        End::Else(_) => return Err(PErr::new(p.prev_pos(), "unexpected {{else}}")),
+        Stop::Eof => {}
+        Stop::End => return Err(PErr::new(p.prev_pos(), "unexpected {{end}}")),
+        Stop::Else(_) => return Err(PErr::new(p.prev_pos(), "unexpected {{else}}")),
     }
-    Ok(Parsed { root, defines: p.defines })
+    Ok(Parsed {
+        root,
+        defines: p.defines,
+    })
 }
 
 impl P<'_> {
@@ -57,10 +70,16 @@ impl P<'_> {
         self.toks.get(self.i).map(|t| &t.tok)
     }
     fn pos(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.pos).unwrap_or(self.src.len())
+        self.toks
+            .get(self.i)
+            .map(|t| t.pos)
+            .unwrap_or(self.src.len())
     }
     fn prev_pos(&self) -> usize {
-        self.toks.get(self.i.saturating_sub(1)).map(|t| t.pos).unwrap_or(0)
+        self.toks
+            .get(self.i.saturating_sub(1))
+            .map(|t| t.pos)
+            .unwrap_or(0)
     }
     fn next(&mut self) -> Option<Token> {
         let t = self.toks.get(self.i).cloned();
@@ -69,17 +88,24 @@ impl P<'_> {
     }
     fn expect_close(&mut self, what: &str) -> Result<(), PErr> {
         match self.next() {
-            Some(Token { tok: Tok::Close, .. }) => Ok(()),
-            Some(t) => Err(PErr::new(t.pos, format!("unexpected {} in {what}", describe(&t.tok)))),
+            Some(Token {
+                tok: Tok::Close, ..
+            }) => Ok(()),
+            Some(t) => Err(PErr::new(
+                t.pos,
+                format!("unexpected {} in {what}", describe(&t.tok)),
+            )),
             None => Err(PErr::new(self.src.len(), format!("unclosed {what}"))),
         }
     }
 
     /// Parses nodes until EOF, `{{end}}` or `{{else}}`.
-    fn list(&mut self, top: bool) -> Result<(Vec<Node>, End), PErr> {
+    fn list(&mut self, top: bool) -> Result<(Vec<Node>, Stop), PErr> {
         let mut nodes = Vec::new();
         loop {
-            let Some(t) = self.next() else { return Ok((nodes, End::Eof)) };
+            let Some(t) = self.next() else {
+                return Ok((nodes, Stop::Eof));
+            };
             match t.tok {
                 Tok::Text(s) => nodes.push(Node::Text(s)),
                 Tok::Open => {
@@ -89,19 +115,19 @@ impl P<'_> {
                             "end" => {
                                 self.i += 1;
                                 self.expect_close("end")?;
-                                return Ok((nodes, End::End));
+                                return Ok((nodes, Stop::End));
                             }
                             "else" => {
                                 self.i += 1;
-                                if let Some(Tok::Ident(k)) = self.peek().cloned() {
-                                    if k == "if" || k == "with" {
-                                        self.i += 1;
-                                        let pipe = self.pipe(open, &k)?;
-                                        return Ok((nodes, End::Else(Some((k, pipe)))));
-                                    }
+                                if let Some(Tok::Ident(k)) = self.peek().cloned()
+                                    && (k == "if" || k == "with")
+                                {
+                                    self.i += 1;
+                                    let pipe = self.pipe(open, &k)?;
+                                    return Ok((nodes, Stop::Else(Some((k, pipe)))));
                                 }
                                 self.expect_close("else")?;
-                                return Ok((nodes, End::Else(None)));
+                                return Ok((nodes, Stop::Else(None)));
                             }
                             "if" | "with" => {
                                 self.i += 1;
@@ -113,38 +139,69 @@ impl P<'_> {
                                 self.range_depth += 1;
                                 let (body, end) = self.list(false)?;
                                 let otherwise = match end {
-                                    End::End => None,
-                                    End::Else(None) => {
+                                    Stop::End => None,
+                                    Stop::Else(None) => {
                                         let (o, e2) = self.list(false)?;
                                         self.need_end(e2, "range")?;
                                         Some(o)
                                     }
-                                    End::Else(Some(_)) => {
-                                        return Err(PErr::new(open, "range cannot have else if / else with"));
+                                    Stop::Else(Some(_)) => {
+                                        return Err(PErr::new(
+                                            open,
+                                            "range cannot have else if / else with",
+                                        ));
                                     }
-                                    End::Eof => return Err(PErr::new(open, "unexpected EOF: {{range}} has no {{end}}")),
+                                    Stop::Eof => {
+                                        return Err(PErr::new(
+                                            open,
+                                            "unexpected EOF: {{range}} has no {{end}}",
+                                        ));
+                                    }
                                 };
                                 self.range_depth -= 1;
-                                nodes.push(Node::Range { pipe, body, otherwise });
+                                nodes.push(Node::Range {
+                                    pipe,
+                                    body,
+                                    otherwise,
+                                });
                             }
                             "break" | "continue" => {
                                 self.i += 1;
                                 if self.range_depth == 0 {
-                                    return Err(PErr::new(open, format!("{{{{{kw}}}}} outside {{{{range}}}}")));
+                                    return Err(PErr::new(
+                                        open,
+                                        format!("{{{{{kw}}}}} outside {{{{range}}}}"),
+                                    ));
                                 }
                                 self.expect_close(&kw)?;
-                                nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
+                                nodes.push(if kw == "break" {
+                                    Node::Break
+                                } else {
+                                    Node::Continue
+                                });
                             }
                             "define" | "block" => {
                                 self.i += 1;
                                 if kw == "define" && !top {
-                                    return Err(PErr::new(open, "{{define}} is only allowed at the top level"));
+                                    return Err(PErr::new(
+                                        open,
+                                        "{{define}} is only allowed at the top level",
+                                    ));
                                 }
                                 let name = match self.next() {
-                                    Some(Token { tok: Tok::Str(s), .. }) => s,
-                                    _ => return Err(PErr::new(open, format!("{kw} needs a quoted template name"))),
+                                    Some(Token {
+                                        tok: Tok::Str(s), ..
+                                    }) => s,
+                                    _ => {
+                                        return Err(PErr::new(
+                                            open,
+                                            format!("{kw} needs a quoted template name"),
+                                        ));
+                                    }
                                 };
-                                let pipe = if kw == "block" { Some(self.pipe(open, "block")?) } else {
+                                let pipe = if kw == "block" {
+                                    Some(self.pipe(open, "block")?)
+                                } else {
                                     self.expect_close("define")?;
                                     None
                                 };
@@ -161,8 +218,15 @@ impl P<'_> {
                             "template" => {
                                 self.i += 1;
                                 let name = match self.next() {
-                                    Some(Token { tok: Tok::Str(s), .. }) => s,
-                                    _ => return Err(PErr::new(open, "template needs a quoted template name")),
+                                    Some(Token {
+                                        tok: Tok::Str(s), ..
+                                    }) => s,
+                                    _ => {
+                                        return Err(PErr::new(
+                                            open,
+                                            "template needs a quoted template name",
+                                        ));
+                                    }
                                 };
                                 let pipe = if matches!(self.peek(), Some(Tok::Close)) {
                                     self.i += 1;
@@ -182,11 +246,17 @@ impl P<'_> {
         }
     }
 
-    fn need_end(&self, end: End, what: &str) -> Result<(), PErr> {
+    fn need_end(&self, end: Stop, what: &str) -> Result<(), PErr> {
         match end {
-            End::End => Ok(()),
-            End::Eof => Err(PErr::new(self.src.len(), format!("unexpected EOF: {{{{{what}}}}} has no {{{{end}}}}"))),
-            End::Else(_) => Err(PErr::new(self.prev_pos(), format!("unexpected {{{{else}}}} in {{{{{what}}}}}"))),
+            Stop::End => Ok(()),
+            Stop::Eof => Err(PErr::new(
+                self.src.len(),
+                format!("unexpected EOF: {{{{{what}}}}} has no {{{{end}}}}"),
+            )),
+            Stop::Else(_) => Err(PErr::new(
+                self.prev_pos(),
+                format!("unexpected {{{{else}}}} in {{{{{what}}}}}"),
+            )),
         }
     }
 
@@ -199,36 +269,52 @@ impl P<'_> {
             let (body, end) = self.list(false)?;
             branches.push((pipe, body));
             match end {
-                End::End => {
+                Stop::End => {
                     otherwise = None;
                     break;
                 }
-                End::Else(None) => {
+                Stop::Else(None) => {
                     let (o, e2) = self.list(false)?;
                     self.need_end(e2, kw)?;
                     otherwise = Some(o);
                     break;
                 }
-                End::Else(Some((k, p))) => {
+                Stop::Else(Some((k, p))) => {
                     if k != kind {
                         // `else with` inside `if` (or the reverse): nest it
                         let nested_kind = k.clone();
                         let (body2, end2) = self.list(false)?;
                         let mut nested_branches = vec![(p, body2)];
                         let nested_otherwise = match end2 {
-                            End::End => None,
-                            End::Else(None) => {
+                            Stop::End => None,
+                            Stop::Else(None) => {
                                 let (o, e3) = self.list(false)?;
                                 self.need_end(e3, &nested_kind)?;
                                 Some(o)
                             }
-                            End::Else(Some(_)) => return Err(PErr::new(open, "else chain mixes if and with too deeply")),
-                            End::Eof => return Err(PErr::new(open, format!("unexpected EOF: {{{{{kw}}}}} has no {{{{end}}}}"))),
+                            Stop::Else(Some(_)) => {
+                                return Err(PErr::new(
+                                    open,
+                                    "else chain mixes if and with too deeply",
+                                ));
+                            }
+                            Stop::Eof => {
+                                return Err(PErr::new(
+                                    open,
+                                    format!("unexpected EOF: {{{{{kw}}}}} has no {{{{end}}}}"),
+                                ));
+                            }
                         };
                         let nested = if nested_kind == "if" {
-                            Node::If { branches: std::mem::take(&mut nested_branches), otherwise: nested_otherwise }
+                            Node::If {
+                                branches: std::mem::take(&mut nested_branches),
+                                otherwise: nested_otherwise,
+                            }
                         } else {
-                            Node::With { branches: std::mem::take(&mut nested_branches), otherwise: nested_otherwise }
+                            Node::With {
+                                branches: std::mem::take(&mut nested_branches),
+                                otherwise: nested_otherwise,
+                            }
                         };
                         otherwise = Some(vec![nested]);
                         break;
@@ -236,10 +322,25 @@ impl P<'_> {
                     pipe = p;
                     kind = k;
                 }
-                End::Eof => return Err(PErr::new(open, format!("unexpected EOF: {{{{{kw}}}}} has no {{{{end}}}}"))),
+                Stop::Eof => {
+                    return Err(PErr::new(
+                        open,
+                        format!("unexpected EOF: {{{{{kw}}}}} has no {{{{end}}}}"),
+                    ));
+                }
             }
         }
-        Ok(if kw == "if" { Node::If { branches, otherwise } } else { Node::With { branches, otherwise } })
+        Ok(if kw == "if" {
+            Node::If {
+                branches,
+                otherwise,
+            }
+        } else {
+            Node::With {
+                branches,
+                otherwise,
+            }
+        })
     }
 
     /// `[$a[, $b] :=|=] cmd ('|' cmd)*` up to `}}` (consumed).
@@ -260,11 +361,24 @@ impl P<'_> {
                 Some(Tok::Comma) if ctx == "range" => {
                     self.i += 1;
                     match (self.next(), self.next()) {
-                        (Some(Token { tok: Tok::Var(v2), .. }), Some(Token { tok: Tok::Declare | Tok::Assign, .. })) => {
+                        (
+                            Some(Token {
+                                tok: Tok::Var(v2), ..
+                            }),
+                            Some(Token {
+                                tok: Tok::Declare | Tok::Assign,
+                                ..
+                            }),
+                        ) => {
                             decl.push(v);
                             decl.push(v2);
                         }
-                        _ => return Err(PErr::new(open, "range can only initialize variables as $i, $v :=")),
+                        _ => {
+                            return Err(PErr::new(
+                                open,
+                                "range can only initialize variables as $i, $v :=",
+                            ));
+                        }
                     }
                 }
                 _ => self.i = save,
@@ -276,12 +390,25 @@ impl P<'_> {
             cmds.push(cmd);
             match self.next() {
                 Some(Token { tok: Tok::Pipe, .. }) => continue,
-                Some(Token { tok: Tok::Close, pos }) => {
+                Some(Token {
+                    tok: Tok::Close,
+                    pos,
+                }) => {
                     let src = format!("{{{{{}}}}}", self.src.get(start..pos).unwrap_or("").trim());
                     self.check_pipe(&cmds)?;
-                    return Ok(Pipe { decl, assign, cmds, src });
+                    return Ok(Pipe {
+                        decl,
+                        assign,
+                        cmds,
+                        src,
+                    });
                 }
-                Some(t) => return Err(PErr::new(t.pos, format!("unexpected {} in {ctx}", describe(&t.tok)))),
+                Some(t) => {
+                    return Err(PErr::new(
+                        t.pos,
+                        format!("unexpected {} in {ctx}", describe(&t.tok)),
+                    ));
+                }
                 None => return Err(PErr::new(open, format!("unclosed {ctx}"))),
             }
         }
@@ -303,7 +430,9 @@ impl P<'_> {
                 }
                 _ => {}
             }
-            let t = self.next().ok_or_else(|| PErr::new(open, "unclosed action"))?;
+            let t = self
+                .next()
+                .ok_or_else(|| PErr::new(open, "unclosed action"))?;
             let arg = match t.tok {
                 Tok::Dot => Arg::Field(Vec::new(), t.pos),
                 Tok::Field(f) => {
@@ -318,14 +447,22 @@ impl P<'_> {
                 }
                 Tok::Str(s) => Arg::Const(Value::String(s)),
                 Tok::Int(i) => Arg::Const(Value::from(i)),
-                Tok::Float(f) => Arg::Const(serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+                Tok::Float(f) => Arg::Const(
+                    serde_json::Number::from_f64(f)
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null),
+                ),
                 Tok::Char(c) => Arg::Const(Value::from(c as u32)),
                 Tok::Ident(id) => match id.as_str() {
                     "true" => Arg::Const(Value::Bool(true)),
                     "false" => Arg::Const(Value::Bool(false)),
                     "nil" => Arg::Nil(t.pos),
-                    "if" | "else" | "end" | "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
-                        return Err(PErr::new(t.pos, format!("unexpected keyword {id:?} in operand")));
+                    "if" | "else" | "end" | "range" | "with" | "define" | "template" | "block"
+                    | "break" | "continue" => {
+                        return Err(PErr::new(
+                            t.pos,
+                            format!("unexpected keyword {id:?} in operand"),
+                        ));
                     }
                     _ => Arg::Func(id, t.pos),
                 },
@@ -335,8 +472,15 @@ impl P<'_> {
                     self.fields(&mut path);
                     Arg::Sub(Box::new(sub), path)
                 }
-                Tok::Chain(f) => return Err(PErr::new(t.pos, format!("unexpected .{f} in operand"))),
-                other => return Err(PErr::new(t.pos, format!("unexpected {} in operand", describe(&other)))),
+                Tok::Chain(f) => {
+                    return Err(PErr::new(t.pos, format!("unexpected .{f} in operand")));
+                }
+                other => {
+                    return Err(PErr::new(
+                        t.pos,
+                        format!("unexpected {} in operand", describe(&other)),
+                    ));
+                }
             };
             args.push(arg);
         }
@@ -353,10 +497,18 @@ impl P<'_> {
             cmds.push(self.command(open, true)?);
             match self.next() {
                 Some(Token { tok: Tok::Pipe, .. }) => continue,
-                Some(Token { tok: Tok::RParen, pos }) => {
+                Some(Token {
+                    tok: Tok::RParen,
+                    pos,
+                }) => {
                     self.check_pipe(&cmds)?;
                     let src = format!("({})", self.src.get(start..pos).unwrap_or(""));
-                    return Ok(Pipe { decl: Vec::new(), assign: false, cmds, src });
+                    return Ok(Pipe {
+                        decl: Vec::new(),
+                        assign: false,
+                        cmds,
+                        src,
+                    });
                 }
                 _ => return Err(PErr::new(lpos, "unclosed left paren")),
             }
@@ -413,11 +565,17 @@ fn check_call(name: &str, given: usize, pos: usize) -> Result<(), PErr> {
                     Some(m) => format!("{} to {m}", f.min_args),
                     None => format!("at least {}", f.min_args),
                 };
-                return Err(PErr::new(pos, format!("wrong number of args for {name}: want {want} got {given}")));
+                return Err(PErr::new(
+                    pos,
+                    format!("wrong number of args for {name}: want {want} got {given}"),
+                ));
             }
             Ok(())
         }
-        None if funcs::REJECTED.contains(&name) => Err(PErr::new(pos, format!("function {name:?} is not supported"))),
+        None if funcs::REJECTED.contains(&name) => Err(PErr::new(
+            pos,
+            format!("function {name:?} is not supported"),
+        )),
         None => Err(PErr {
             pos,
             message: format!("function {name:?} not defined"),

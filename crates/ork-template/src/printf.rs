@@ -14,7 +14,8 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
             out.push(c);
             continue;
         }
-        let (mut minus, mut plus, mut zero, mut space, mut sharp) = (false, false, false, false, false);
+        let (mut minus, mut plus, mut zero, mut space, mut sharp) =
+            (false, false, false, false, false);
         while let Some(&f) = chars.peek() {
             match f {
                 '-' => minus = true,
@@ -64,7 +65,11 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
             }
             'q' => match arg {
                 Some(Value::Number(n)) if n.is_i64() => {
-                    let ch = n.as_i64().and_then(|i| u32::try_from(i).ok()).and_then(char::from_u32).unwrap_or('\u{fffd}');
+                    let ch = n
+                        .as_i64()
+                        .and_then(|i| u32::try_from(i).ok())
+                        .and_then(char::from_u32)
+                        .unwrap_or('\u{fffd}');
                     format!("{ch:?}")
                 }
                 _ => serde_json::to_string(&text(arg)).unwrap_or_default(),
@@ -81,7 +86,11 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
                         'X' => format!("{:X}", i.unsigned_abs()),
                         'o' => format!("{:o}", i.unsigned_abs()),
                         'b' => format!("{:b}", i.unsigned_abs()),
-                        _ => u32::try_from(i).ok().and_then(char::from_u32).map(String::from).unwrap_or_default(),
+                        _ => u32::try_from(i)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .map(String::from)
+                            .unwrap_or_default(),
                     };
                     if verb == 'c' {
                         digits
@@ -92,9 +101,19 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
                             (true, 'o') => "0",
                             _ => "",
                         };
-                        let sign = if i < 0 { "-" } else if plus { "+" } else if space { " " } else { "" };
+                        let sign = if i < 0 {
+                            "-"
+                        } else if plus {
+                            "+"
+                        } else if space {
+                            " "
+                        } else {
+                            ""
+                        };
                         let digits = match prec {
-                            Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),
+                            Some(p) if digits.len() < p => {
+                                format!("{}{digits}", "0".repeat(p - digits.len()))
+                            }
                             _ => digits,
                         };
                         if zero && !minus && prec.is_none() {
@@ -136,7 +155,11 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
                     if zero && !minus {
                         let w = width.unwrap_or(0);
                         if s.len() < w {
-                            let (sign, rest) = if s.starts_with(['-', '+']) { s.split_at(1) } else { ("", s.as_str()) };
+                            let (sign, rest) = if s.starts_with(['-', '+']) {
+                                s.split_at(1)
+                            } else {
+                                ("", s.as_str())
+                            };
                             format!("{sign}{}{rest}", "0".repeat(w - s.len()))
                         } else {
                             s
@@ -211,9 +234,24 @@ mod tests {
     fn verbs() {
         let s = |f: &str, a: Vec<V>| sprintf(f, &a).unwrap_or_default();
         assert_eq!(s("%s-%d", vec![Some(json!("a")), Some(json!(3))]), "a-3");
-        assert_eq!(s("%05d|%-4s|%4s", vec![Some(json!(42)), Some(json!("ab")), Some(json!("cd"))]), "00042|ab  |  cd");
-        assert_eq!(s("%.2f %v %q", vec![Some(json!(3.14159)), Some(json!(1.5)), Some(json!("x"))]), "3.14 1.5 \"x\"");
+        assert_eq!(
+            s(
+                "%05d|%-4s|%4s",
+                vec![Some(json!(42)), Some(json!("ab")), Some(json!("cd"))]
+            ),
+            "00042|ab  |  cd"
+        );
+        assert_eq!(
+            s(
+                "%.2f %v %q",
+                vec![Some(json!(1.23456)), Some(json!(1.5)), Some(json!("x"))]
+            ),
+            "1.23 1.5 \"x\""
+        );
         assert_eq!(s("%s|%v", vec![None, None]), "|");
-        assert_eq!(s("%x %t %%", vec![Some(json!(255)), Some(json!(true))]), "ff true %");
+        assert_eq!(
+            s("%x %t %%", vec![Some(json!(255)), Some(json!(true))]),
+            "ff true %"
+        );
     }
 }

@@ -34,7 +34,10 @@ fn missing_keys_render_empty_never_no_value() {
 
 #[test]
 fn text_forms() {
-    assert_eq!(ok("{{ .spec.replicas }} {{ .spec.ratio }} {{ .spec.big }} {{ .spec.flag }}"), "2 0.5 1e+06 false");
+    assert_eq!(
+        ok("{{ .spec.replicas }} {{ .spec.ratio }} {{ .spec.big }} {{ .spec.flag }}"),
+        "2 0.5 1e+06 false"
+    );
     assert_eq!(ok("{{ .spec.regions }}"), "map[eu:1 us:2]");
     assert_eq!(ok("{{ list 1 2 }}"), "[1 2]");
 }
@@ -49,9 +52,18 @@ fn path_through_scalar_is_an_error() {
 fn conditionals_and_truthiness() {
     assert_eq!(ok("{{ if .spec.flag }}y{{ else }}n{{ end }}"), "n");
     assert_eq!(ok("{{ if \"false\" }}y{{ end }}"), "y");
-    assert_eq!(ok("{{ if .spec.missing }}a{{ else if .spec.replicas }}b{{ else }}c{{ end }}"), "b");
-    assert_eq!(ok("{{ with .spec.missing }}a{{ else with .spec.image }}{{ . }}{{ end }}"), "nginx:1.25");
-    assert_eq!(ok("{{ if and .spec.replicas (not .spec.flag) }}ok{{ end }}"), "ok");
+    assert_eq!(
+        ok("{{ if .spec.missing }}a{{ else if .spec.replicas }}b{{ else }}c{{ end }}"),
+        "b"
+    );
+    assert_eq!(
+        ok("{{ with .spec.missing }}a{{ else with .spec.image }}{{ . }}{{ end }}"),
+        "nginx:1.25"
+    );
+    assert_eq!(
+        ok("{{ if and .spec.replicas (not .spec.flag) }}ok{{ end }}"),
+        "ok"
+    );
     assert_eq!(ok("{{ or .spec.empty .spec.missing \"z\" }}"), "z");
 }
 
@@ -65,13 +77,38 @@ fn comparisons() {
 
 #[test]
 fn range_lists_maps_break_continue_else() {
-    assert_eq!(ok("{{ range .spec.steps }}{{ .name }},{{ end }}"), "build,test,");
-    assert_eq!(ok("{{ range $i, $s := .spec.steps }}{{ $i }}={{ $s.name }} {{ end }}"), "0=build 1=test ");
-    assert_eq!(ok("{{ range $k, $v := .spec.regions }}{{ $k }}{{ $v }}{{ end }}"), "eu1us2");
-    assert_eq!(ok("{{ range .spec.missing }}x{{ else }}none{{ end }}"), "none");
-    assert_eq!(ok("{{ range $i, $s := .spec.steps }}{{ if eq $i 1 }}{{ break }}{{ end }}{{ $s.name }}{{ end }}"), "build");
-    assert_eq!(ok("{{ range $i, $s := .spec.steps }}{{ if eq $i 0 }}{{ continue }}{{ end }}{{ $s.name }}{{ end }}"), "test");
-    assert_eq!(ok("{{ range .spec.steps }}{{ $.metadata.name }}{{ end }}"), "my-sitemy-site");
+    assert_eq!(
+        ok("{{ range .spec.steps }}{{ .name }},{{ end }}"),
+        "build,test,"
+    );
+    assert_eq!(
+        ok("{{ range $i, $s := .spec.steps }}{{ $i }}={{ $s.name }} {{ end }}"),
+        "0=build 1=test "
+    );
+    assert_eq!(
+        ok("{{ range $k, $v := .spec.regions }}{{ $k }}{{ $v }}{{ end }}"),
+        "eu1us2"
+    );
+    assert_eq!(
+        ok("{{ range .spec.missing }}x{{ else }}none{{ end }}"),
+        "none"
+    );
+    assert_eq!(
+        ok(
+            "{{ range $i, $s := .spec.steps }}{{ if eq $i 1 }}{{ break }}{{ end }}{{ $s.name }}{{ end }}"
+        ),
+        "build"
+    );
+    assert_eq!(
+        ok(
+            "{{ range $i, $s := .spec.steps }}{{ if eq $i 0 }}{{ continue }}{{ end }}{{ $s.name }}{{ end }}"
+        ),
+        "test"
+    );
+    assert_eq!(
+        ok("{{ range .spec.steps }}{{ $.metadata.name }}{{ end }}"),
+        "my-sitemy-site"
+    );
 }
 
 #[test]
@@ -79,8 +116,14 @@ fn variables_trim_comments_define() {
     assert_eq!(ok("{{ $x := .spec.image }}{{ $x = \"b\" }}{{ $x }}"), "b");
     assert_eq!(ok("a  {{- /* c */ -}}  b"), "ab");
     assert_eq!(ok("a {{- .spec.replicas -}} b"), "a2b");
-    assert_eq!(ok("{{ define \"n\" }}[{{ . }}]{{ end }}{{ template \"n\" .spec.replicas }}"), "[2]");
-    assert_eq!(ok("{{ block \"b\" .metadata.name }}<{{ . }}>{{ end }}"), "<my-site>");
+    assert_eq!(
+        ok("{{ define \"n\" }}[{{ . }}]{{ end }}{{ template \"n\" .spec.replicas }}"),
+        "[2]"
+    );
+    assert_eq!(
+        ok("{{ block \"b\" .metadata.name }}<{{ . }}>{{ end }}"),
+        "<my-site>"
+    );
     assert_eq!(ok("{{ (index .spec.steps 1).name }}"), "test");
     assert_eq!(ok("{{ index .spec.steps 0 \"command\" }}"), "echo build");
 }
@@ -96,9 +139,18 @@ fn parse_errors_have_positions_and_hints() {
     assert!(Template::parse("{{ end }}").is_err());
     assert!(Template::parse("{{ .a ").is_err());
     assert!(Template::parse("{{ break }}").is_err());
-    let arity = Template::parse("{{ \"a\" | replace \"b\" }}").err().map(|e| e.message).unwrap_or_default();
-    assert!(arity.contains("wrong number of args for replace: want 3 got 2"), "{arity}");
-    let rejected = Template::parse("{{ html .a }}").err().map(|e| e.message).unwrap_or_default();
+    let arity = Template::parse("{{ \"a\" | replace \"b\" }}")
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+    assert!(
+        arity.contains("wrong number of args for replace: want 3 got 2"),
+        "{arity}"
+    );
+    let rejected = Template::parse("{{ html .a }}")
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
     assert!(rejected.contains("not supported"), "{rejected}");
 }
 
@@ -107,7 +159,10 @@ fn raw_values_for_bare_paths() {
     let t = Template::parse("{{ .spec.steps }}").unwrap_or_else(|e| panic!("{e}"));
     let mut ctx = Ctx::new(Some(1), None);
     assert!(t.is_bare_path());
-    assert_eq!(t.render_value(&data(), &mut ctx).ok().flatten(), data()["spec"].get("steps").cloned());
+    assert_eq!(
+        t.render_value(&data(), &mut ctx).ok().flatten(),
+        data()["spec"].get("steps").cloned()
+    );
     let missing = Template::parse(" {{ .spec.nope }} ").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(missing.render_value(&data(), &mut ctx).ok(), Some(None));
     let not_bare = Template::parse("x{{ .spec.steps }}").unwrap_or_else(|e| panic!("{e}"));
@@ -116,9 +171,15 @@ fn raw_values_for_bare_paths() {
 
 #[test]
 fn analysis_reports_roots_and_volatile_functions() {
-    let t = Template::parse("{{ .Spec.image }}{{ range .spec.steps }}{{ .name }}{{ $.cross.x }}{{ end }}{{ uuidv4 }}")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let roots: Vec<String> = t.root_paths().iter().map(|p| p.segments.join(".")).collect();
+    let t = Template::parse(
+        "{{ .Spec.image }}{{ range .spec.steps }}{{ .name }}{{ $.cross.x }}{{ end }}{{ uuidv4 }}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let roots: Vec<String> = t
+        .root_paths()
+        .iter()
+        .map(|p| p.segments.join("."))
+        .collect();
     assert_eq!(roots, vec!["Spec.image", "spec.steps", "cross.x"]);
     assert_eq!(t.volatile_functions(), vec!["uuidv4"]);
 }

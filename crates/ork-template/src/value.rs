@@ -63,10 +63,18 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // shortest round-trip digits and decimal exponent
     let sci = format!("{:e}", f); // e.g. "-1.2345e6"
@@ -78,7 +86,7 @@ pub fn go_float(f: f64) -> String {
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= GO_FLOAT_EXP_LIMIT {
+    if !(-4..GO_FLOAT_EXP_LIMIT).contains(&exp) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
@@ -154,7 +162,10 @@ fn cmp_form(v: &V) -> Result<Cmp<'_>, String> {
             Some(i) => Cmp::Int(i),
             None => Cmp::Num(n.as_f64().unwrap_or(0.0)),
         }),
-        Some(other) => Err(format!("non-comparable type {}", kind(&Some(other.clone())))),
+        Some(other) => Err(format!(
+            "non-comparable type {}",
+            kind(&Some(other.clone()))
+        )),
     }
 }
 
@@ -171,7 +182,9 @@ pub fn compare(a: &V, b: &V) -> Result<std::cmp::Ordering, String> {
                 Cmp::Num(f) => *f,
                 _ => 0.0,
             };
-            f(&x).partial_cmp(&f(&y)).ok_or_else(|| "cannot compare NaN".to_string())
+            f(&x)
+                .partial_cmp(&f(&y))
+                .ok_or_else(|| "cannot compare NaN".to_string())
         }
         (Cmp::Str(p), Cmp::Str(q)) => Ok(p.cmp(q)),
         (Cmp::Bool(p), Cmp::Bool(q)) => {
@@ -181,7 +194,11 @@ pub fn compare(a: &V, b: &V) -> Result<std::cmp::Ordering, String> {
                 Ok(p.cmp(q))
             }
         }
-        _ => Err(format!("incompatible types for comparison: {} and {}", kind(a), kind(b))),
+        _ => Err(format!(
+            "incompatible types for comparison: {} and {}",
+            kind(a),
+            kind(b)
+        )),
     }
 }
 

@@ -84,7 +84,8 @@ fn emit_child(v: &Value, level: usize, out: &mut String) {
 fn block_or_scalar(v: &Value, level: usize) -> String {
     if let Value::String(s) = v {
         let printable = s.chars().all(|c| c == '\n' || !c.is_control());
-        if s.contains('\n') && printable && !s.starts_with([' ', '\n']) && !s.ends_with([' ', '\t']) {
+        if s.contains('\n') && printable && !s.starts_with([' ', '\n']) && !s.ends_with([' ', '\t'])
+        {
             let chomp = if s.ends_with("\n\n") {
                 "+"
             } else if s.ends_with('\n') {
@@ -139,13 +140,17 @@ fn needs_quotes(s: &str) -> bool {
     }
     // YAML 1.1 booleans and other words older readers resolve.
     const YAML11: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "=", "<<",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF", "=", "<<",
     ];
     if YAML11.contains(&s) {
         return true;
     }
     // Numbers in forms YAML 1.1 reads (octal 0755, sexagesimal 1:30, underscores 1_000).
-    if s.bytes().all(|b| b.is_ascii_digit() || b"_:.+-eE".contains(&b)) && s.bytes().any(|b| b.is_ascii_digit()) {
+    if s.bytes()
+        .all(|b| b.is_ascii_digit() || b"_:.+-eE".contains(&b))
+        && s.bytes().any(|b| b.is_ascii_digit())
+    {
         return true;
     }
     let first = s.as_bytes()[0];
@@ -177,7 +182,9 @@ mod tests {
 
     #[test]
     fn quotes_ambiguous_strings() {
-        for s in ["true", "80", "0755", "1:30", "null", "- x", "a: b", "on", "", " x", "#c"] {
+        for s in [
+            "true", "80", "0755", "1:30", "null", "- x", "a: b", "on", "", " x", "#c",
+        ] {
             let text = to_yaml_string(&json!({ "k": s }));
             let back = crate::parse_stream(&text).unwrap_or_default();
             assert_eq!(back[0].to_json(), json!({ "k": s }), "{s:?} -> {text}");

@@ -147,18 +147,20 @@ pub(crate) fn resolve_plain(text: &str) -> ScalarValue {
         _ => {}
     }
     if let Some(oct) = text.strip_prefix("0o") {
-        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            if let Ok(i) = i64::from_str_radix(oct, 8) {
-                return ScalarValue::Int(i);
-            }
+        if !oct.is_empty()
+            && oct.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && let Ok(i) = i64::from_str_radix(oct, 8)
+        {
+            return ScalarValue::Int(i);
         }
         return ScalarValue::Str;
     }
     if let Some(hex) = text.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            if let Ok(i) = i64::from_str_radix(hex, 16) {
-                return ScalarValue::Int(i);
-            }
+        if !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(i) = i64::from_str_radix(hex, 16)
+        {
+            return ScalarValue::Int(i);
         }
         return ScalarValue::Str;
     }
@@ -169,10 +171,10 @@ pub(crate) fn resolve_plain(text: &str) -> ScalarValue {
             Err(_) => ScalarValue::Str,
         };
     }
-    if is_core_float(digits) {
-        if let Ok(f) = text.parse::<f64>() {
-            return ScalarValue::Float(f);
-        }
+    if is_core_float(digits)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return ScalarValue::Float(f);
     }
     ScalarValue::Str
 }

@@ -51,8 +51,17 @@ fn span_of(m: &Marker) -> Span {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { pairs: Vec<(Node, Node)>, pending_key: Option<Node>, span: Span, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
+    Map {
+        pairs: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        span: Span,
+        anchor: usize,
+    },
 }
 
 #[derive(Default)]
@@ -72,7 +81,9 @@ impl Builder {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { pairs, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                pairs, pending_key, ..
+            }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => pairs.push((key, node)),
             },
@@ -81,7 +92,10 @@ impl Builder {
 
     fn fail(&mut self, span: Span, message: impl Into<String>) {
         if self.error.is_none() {
-            self.error = Some(YamlError { span, message: message.into() });
+            self.error = Some(YamlError {
+                span,
+                message: message.into(),
+            });
         }
     }
 }
@@ -95,39 +109,85 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let (style, value) = match style {
-                    TScalarStyle::Plain if tag.is_none() => (ScalarStyle::Plain, resolve_plain(&text)),
-                    TScalarStyle::Plain => (ScalarStyle::Plain, tagged(&text, tag.as_ref().map(|t| t.suffix.as_str()))),
-                    TScalarStyle::Literal | TScalarStyle::Folded => (ScalarStyle::Block, ScalarValue::Str),
+                    TScalarStyle::Plain if tag.is_none() => {
+                        (ScalarStyle::Plain, resolve_plain(&text))
+                    }
+                    TScalarStyle::Plain => (
+                        ScalarStyle::Plain,
+                        tagged(&text, tag.as_ref().map(|t| t.suffix.as_str())),
+                    ),
+                    TScalarStyle::Literal | TScalarStyle::Folded => {
+                        (ScalarStyle::Block, ScalarValue::Str)
+                    }
                     _ => (ScalarStyle::Quoted, ScalarValue::Str),
                 };
-                let node = Node { kind: NodeKind::Scalar(Scalar { text, style, value }), span };
+                let node = Node {
+                    kind: NodeKind::Scalar(Scalar { text, style, value }),
+                    span,
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) if self.stack.len() >= MAX_DEPTH => {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _)
+                if self.stack.len() >= MAX_DEPTH =>
+            {
                 let _ = anchor;
-                self.fail(span, format!("document nested deeper than {MAX_DEPTH} levels"));
+                self.fail(
+                    span,
+                    format!("document nested deeper than {MAX_DEPTH} levels"),
+                );
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq { items: Vec::new(), span, anchor });
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    span,
+                    anchor,
+                });
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { pairs: Vec::new(), pending_key: None, span, anchor });
+                self.stack.push(Frame::Map {
+                    pairs: Vec::new(),
+                    pending_key: None,
+                    span,
+                    anchor,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, span, anchor }) => (Node { kind: NodeKind::Seq(items), span }, anchor),
-                    Some(Frame::Map { pairs, mut span, anchor, .. }) => {
+                    Some(Frame::Seq {
+                        items,
+                        span,
+                        anchor,
+                    }) => (
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            span,
+                        },
+                        anchor,
+                    ),
+                    Some(Frame::Map {
+                        pairs,
+                        mut span,
+                        anchor,
+                        ..
+                    }) => {
                         // A block mapping's start marker sits just past its first key; the key's
                         // own position is what a reader expects.
-                        if let Some((k, _)) = pairs.first() {
-                            if k.span.line == span.line && k.span.col < span.col {
-                                span = k.span;
-                            }
+                        if let Some((k, _)) = pairs.first()
+                            && k.span.line == span.line
+                            && k.span.col < span.col
+                        {
+                            span = k.span;
                         }
-                        (Node { kind: NodeKind::Map(pairs), span }, anchor)
+                        (
+                            Node {
+                                kind: NodeKind::Map(pairs),
+                                span,
+                            },
+                            anchor,
+                        )
                     }
                     None => return,
                 };
@@ -144,7 +204,11 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.fail(span, "unknown alias"),
             },
-            Event::DocumentStart | Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            Event::DocumentStart
+            | Event::DocumentEnd
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::Nothing => {}
         }
     }
 }
@@ -177,14 +241,23 @@ mod tests {
         let pairs = docs[0].as_map().unwrap_or_default();
         assert_eq!(pairs.len(), 2);
         assert_eq!(pairs[0].1.as_text(), Some("80"));
-        assert_eq!(pairs[1].1.scalar().map(|s| s.style), Some(ScalarStyle::Quoted));
+        assert_eq!(
+            pairs[1].1.scalar().map(|s| s.style),
+            Some(ScalarStyle::Quoted)
+        );
     }
 
     #[test]
     fn multi_document_and_aliases() {
         let docs = parse_stream("a: &x {k: v}\nb: *x\n---\n---\nc: 1\n").unwrap_or_default();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].get("b").and_then(|b| b.get("k")).and_then(Node::as_text), Some("v"));
+        assert_eq!(
+            docs[0]
+                .get("b")
+                .and_then(|b| b.get("k"))
+                .and_then(Node::as_text),
+            Some("v")
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ const BASIC: &[(&str, &str)] = &[
     ),
 ];
 
-const PACKS: &[(&str, &str, &[(&str, &str)])] = &[(
+/// (file name, contents)
+type Files = &'static [(&'static str, &'static str)];
+
+const PACKS: &[(&str, &str, Files)] = &[(
     "basic",
     "a Website operator: Deployment, Services, status (katalog.md §9.1)",
     BASIC,

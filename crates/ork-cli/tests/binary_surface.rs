@@ -1,0 +1,61 @@
+//! The production binaries reject every developer command as unknown (cli.md §1).
+
+mod common;
+
+use std::process::Command;
+
+use common::run;
+
+const DEV_COMMANDS: &[&str] = &[
+    "init",
+    "template",
+    "validate",
+    "generate",
+    "simulate",
+    "e2e",
+    "notes",
+    "scan",
+    "rbac",
+    "completions",
+    "local",
+    "plan",
+];
+
+#[test]
+fn production_binaries_reject_developer_commands() {
+    for bin in [
+        env!("CARGO_BIN_EXE_ork-runtime"),
+        env!("CARGO_BIN_EXE_ork-gateway"),
+    ] {
+        for cmd in DEV_COMMANDS {
+            let mut c = Command::new(bin);
+            c.arg(cmd);
+            let (code, _, err) = run(c);
+            assert_eq!(code, 2, "{bin} {cmd}: {err}");
+            assert!(
+                err.contains(&format!("unrecognized subcommand '{cmd}'")),
+                "{bin} {cmd}: {err}"
+            );
+        }
+        let mut c = Command::new(bin);
+        c.arg("version");
+        assert_eq!(run(c).0, 0);
+    }
+}
+
+#[test]
+fn the_developer_binary_has_the_developer_commands() {
+    for cmd in [
+        "validate",
+        "template",
+        "notes",
+        "init",
+        "completions",
+        "version",
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ork"));
+        c.arg(cmd).arg("--help");
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "ork {cmd}: {out}{err}");
+    }
+}

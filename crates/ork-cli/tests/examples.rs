@@ -1,0 +1,141 @@
+//! The bundled examples validate with their posture, and `ork template` renders each exactly
+//! as its golden file (regenerate with ORK_BLESS=1 after reviewing the change).
+
+mod common;
+
+use common::{ork, repo, run};
+
+const EXAMPLES: &[(&str, &str, &str)] = &[
+    ("website", "cr.yaml", "golden.yaml"),
+    ("pipeline", "cr.yaml", "golden.yaml"),
+    ("platform", "cr-valid.yaml", "golden.yaml"),
+];
+
+#[test]
+fn examples_validate_with_posture_and_exit_0() {
+    for (name, _, _) in EXAMPLES {
+        let mut c = ork();
+        c.arg("validate")
+            .arg("-f")
+            .arg(repo().join("examples").join(name).join("katalog.yaml"));
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.starts_with("security  mode runtime"), "{name}: {out}");
+        assert!(
+            out.contains("protection: none (deletion protection disabled)"),
+            "{name}: {out}"
+        );
+        assert!(
+            out.contains("1 CRD valid (0 built-in, 1 custom), 0 warnings"),
+            "{name}: {out}"
+        );
+    }
+    let mut c = ork();
+    c.arg("validate")
+        .arg("-f")
+        .arg(repo().join("examples/protected-apps/katalog.yaml"));
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("deletion protection on (Fail, strict)"),
+        "{out}"
+    );
+    assert!(out.contains("strict-protection: full (CRD + CRs)"), "{out}");
+}
+
+#[test]
+fn template_output_equals_golden_files() {
+    for (name, cr, golden) in EXAMPLES {
+        let dir = repo().join("examples").join(name);
+        let mut c = ork();
+        c.arg("template")
+            .arg("-f")
+            .arg(dir.join("katalog.yaml"))
+            .arg("--cr")
+            .arg(dir.join(cr));
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{name}: {err}");
+        let path = dir.join(golden);
+        if std::env::var_os("ORK_BLESS").is_some() {
+            std::fs::write(&path, &out).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let want =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            out,
+            want,
+            "{name}: ork template differs from {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_denied_cr_prints_nothing_and_exits_1() {
+    let dir = repo().join("examples/platform");
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(dir.join("katalog.yaml"))
+        .arg("--cr")
+        .arg(dir.join("cr-bad.yaml"));
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1);
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(err.contains("ValidationFailed: field \"spec.image\": images must come from the internal registry (got: nginx:1.25); field \"spec.environment\": bad environment (got: qa)"), "{err}");
+}
+
+#[test]
+fn templated_invalid_value_names_the_entry() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cr = tmp.path().join("cr.yaml");
+    std::fs::write(&cr, "apiVersion: demo.orkestra.io/v1alpha1\nkind: Website\nmetadata: {name: s, namespace: default}\nspec: {image: x, replicas: two}\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(repo().join("examples/website/katalog.yaml"))
+        .arg("--cr")
+        .arg(&cr);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("InvalidValue: onCreate.deployments[0].replicas: \"two\" is not an integer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secret_data_is_redacted_unless_asked() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let k = tmp.path().join("katalog.yaml");
+    std::fs::write(&k, "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {name: s}\nspec:\n  crds:\n    app:\n      apiTypes: {group: demo.example.io, version: v1, kind: App, plural: apps}\n      operatorBox:\n        onCreate:\n          secrets: [{once: true, data: {password: \"{{ randomAlphanumeric 24 }}\"}}]\n").unwrap_or_else(|e| panic!("{e}"));
+    let cr = tmp.path().join("cr.yaml");
+    std::fs::write(
+        &cr,
+        "{apiVersion: demo.example.io/v1, kind: App, metadata: {name: a, namespace: ns}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(&k)
+        .arg("--cr")
+        .arg(&cr)
+        .arg("--seed")
+        .arg("7");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("password: \"<redacted: 24 bytes>\""), "{out}");
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(&k)
+        .arg("--cr")
+        .arg(&cr)
+        .arg("--seed")
+        .arg("7")
+        .arg("--show-secrets");
+    let (_, shown, _) = run(c);
+    assert!(!shown.contains("redacted"), "{shown}");
+}
