@@ -53,6 +53,8 @@ enum DevCmd {
     Notes(cmd::notes::Args),
     /// Write an example pack
     Init(cmd::init::Args),
+    /// A local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback
+    Local(cmd::local::Args),
     /// Shell completion script
     Completions(cmd::completions::Args),
     /// Version, features and supported Kubernetes range
@@ -70,6 +72,7 @@ pub fn dev_main() -> ExitCode {
         DevCmd::Template(a) => cmd::template::run(&a),
         DevCmd::Notes(a) => cmd::notes::run(&a),
         DevCmd::Init(a) => cmd::init::run(&a),
+        DevCmd::Local(a) => cmd::local::run(&a),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),
         DevCmd::Version(a) => cmd::version::run(&a),
     };

@@ -1091,7 +1091,11 @@ fn truncate_name(s: &str) -> String {
     format!("{head}-{}", &h[..8])
 }
 fn f_indent(a: &[V]) -> Result<V, String> {
-    let n = int_arg(&a[0], "indent")?.max(0) as usize;
+    let n = int_arg(&a[0], "indent")?;
+    if !(0..=4096).contains(&n) {
+        return Err(format!("indent {n} is outside 0..4096"));
+    }
+    let n = n as usize;
     let pad = " ".repeat(n);
     let s = text(&a[1]);
     Ok(Some(Value::String(

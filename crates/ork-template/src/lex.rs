@@ -120,8 +120,9 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                     message: "unclosed action".into(),
                 });
             }
-            let c = b[i] as char;
+            // decode the real character: a UTF-8 lead byte is not a Latin-1 letter
             let rest = &src[i..];
+            let c = rest.chars().next().unwrap_or(' ');
             if is_space(c) && rest.trim_start_matches(is_space).starts_with("-}}") {
                 let ws = rest.len() - rest.trim_start_matches(is_space).len();
                 out.push(Token {
@@ -261,6 +262,12 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                 }
                 c if c.is_alphabetic() || c == '_' => {
                     let n = ident_len(&src[i..]);
+                    if n == 0 {
+                        return Err(LexError {
+                            pos,
+                            message: format!("unexpected {c:?} in action"),
+                        });
+                    }
                     out.push(Token {
                         tok: Tok::Ident(src[i..i + n].to_string()),
                         pos,

@@ -29,7 +29,7 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
         }
         let mut width = None;
         while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            width = Some(width.unwrap_or(0) * 10 + d.to_digit(10).unwrap_or(0) as usize);
+            width = Some(grow(width.unwrap_or(0), d)?);
             chars.next();
         }
         let mut prec = None;
@@ -37,7 +37,7 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
             chars.next();
             let mut p = 0usize;
             while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                p = p * 10 + d.to_digit(10).unwrap_or(0) as usize;
+                p = grow(p, d)?;
                 chars.next();
             }
             prec = Some(p);
@@ -194,6 +194,19 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
         out.push(')');
     }
     Ok(out)
+}
+
+/// Widths and precisions above this are refused: a template must not allocate gigabytes.
+const MAX_WIDTH: usize = 4096;
+
+fn grow(n: usize, digit: char) -> Result<usize, String> {
+    let v = n
+        .checked_mul(10)
+        .and_then(|x| x.checked_add(digit.to_digit(10).unwrap_or(0) as usize));
+    match v {
+        Some(v) if v <= MAX_WIDTH => Ok(v),
+        _ => Err(format!("printf: width or precision above {MAX_WIDTH}")),
+    }
 }
 
 fn go_exp(f: f64, prec: usize) -> String {

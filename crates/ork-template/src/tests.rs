@@ -193,3 +193,16 @@ fn seeded_random_is_deterministic_and_budget_stops_blowups() {
     let bomb = "{{ define \"a\" }}{{ template \"a\" . }}{{ template \"a\" . }}{{ end }}{{ template \"a\" . }}";
     assert!(render(bomb).is_err());
 }
+
+#[test]
+fn non_ascii_in_actions_is_an_error_not_a_hang() {
+    // found by the template_engine fuzz target: a UTF-8 lead byte read as a Latin-1 letter
+    assert!(Template::parse("{{\u{60c}pec.image }}").is_err());
+    assert!(Template::parse("{{ .spec.ñame }}").is_ok());
+    // a non-ASCII letter is an identifier: here an unknown function
+    assert!(
+        Template::parse("{{ é }}")
+            .err()
+            .is_some_and(|e| e.message.contains("not defined"))
+    );
+}

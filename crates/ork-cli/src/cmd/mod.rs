@@ -3,6 +3,8 @@ pub mod completions;
 #[cfg(feature = "dev")]
 pub mod init;
 #[cfg(feature = "dev")]
+pub mod local;
+#[cfg(feature = "dev")]
 pub mod notes;
 #[cfg(feature = "dev")]
 pub mod template;

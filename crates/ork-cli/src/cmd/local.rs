@@ -1,0 +1,232 @@
+//! `ork local up|down|env|status` (cli.md §16): the integration tests' control plane, for a user
+//! who wants to try ork without a cluster. `up` leaves the processes running and records their
+//! PIDs; `down` stops exactly those (checked against /proc) and removes the data directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exit;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    /// state directory (default ~/.cache/ork/local)
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    /// Kubernetes version (default the pinned one)
+    #[arg(long, global = true)]
+    version: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// build the binaries if missing, start the control plane, print the kubeconfig
+    Up,
+    /// stop every process `up` started and remove the data directory
+    Down,
+    /// print the export line for the kubeconfig
+    Env,
+    /// each process and the API server version
+    Status,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    version: String,
+    server: String,
+    kubeconfig: PathBuf,
+    pids: Vec<(String, u32)>,
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+fn read_state(dir: &Path) -> Option<State> {
+    serde_json::from_str(&std::fs::read_to_string(state_path(dir)).ok()?).ok()
+}
+
+/// The PID is alive and still runs the component we started (PIDs get reused).
+fn running(pid: u32, component: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        == Some("Z");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    !zombie && String::from_utf8_lossy(&cmdline).contains(component)
+}
+
+pub fn run(a: &Args) -> u8 {
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| ork_testenv::cache_dir().join("local"));
+    match a.action {
+        Action::Up => up(&dir, a.version.clone()),
+        Action::Down => down(&dir),
+        Action::Env => match read_state(&dir) {
+            Some(s) => {
+                println!("export KUBECONFIG={}", s.kubeconfig.display());
+                exit::OK
+            }
+            None => {
+                eprintln!(
+                    "no local control plane in {} (run `ork local up`)",
+                    dir.display()
+                );
+                exit::NEGATIVE
+            }
+        },
+        Action::Status => status(&dir),
+    }
+}
+
+fn up(dir: &Path, version: Option<String>) -> u8 {
+    if let Some(s) = read_state(dir) {
+        if s.pids.iter().all(|(c, p)| running(*p, c)) {
+            println!("already running: Kubernetes v{} at {}", s.version, s.server);
+            println!("kubeconfig: {}", s.kubeconfig.display());
+            println!("export KUBECONFIG={}", s.kubeconfig.display());
+            return exit::OK;
+        }
+        stop(&s);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::NEGATIVE;
+        }
+    };
+    let version = version.unwrap_or_else(ork_testenv::kubernetes_version);
+    let opts = ork_testenv::Options {
+        dir: Some(dir.to_path_buf()),
+        version: Some(version.clone()),
+        detached: true,
+    };
+    let cp = match rt.block_on(ork_testenv::ControlPlane::start(opts)) {
+        Ok(cp) => cp,
+        Err(e) => {
+            eprintln!("ork local up: {e}");
+            return exit::NEGATIVE;
+        }
+    };
+    let state = State {
+        version: version.clone(),
+        server: cp.server.clone(),
+        kubeconfig: cp.kubeconfig.clone(),
+        pids: cp
+            .pids()
+            .into_iter()
+            .map(|(c, p)| (c.to_string(), p))
+            .collect(),
+    };
+    if let Err(e) = serde_json::to_string_pretty(&state)
+        .map_err(|e| e.to_string())
+        .and_then(|s| std::fs::write(state_path(dir), s).map_err(|e| e.to_string()))
+    {
+        eprintln!("cannot record the control plane's PIDs: {e}");
+        stop(&state);
+        return exit::NEGATIVE;
+    }
+    println!(
+        "Kubernetes v{version} ready at {} in {} ms",
+        cp.server,
+        cp.startup.as_millis()
+    );
+    println!("kubeconfig: {}", cp.kubeconfig.display());
+    println!("export KUBECONFIG={}", cp.kubeconfig.display());
+    exit::OK
+}
+
+fn stop(s: &State) {
+    for (component, pid) in s.pids.iter().rev() {
+        if running(*pid, component) {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.pids.iter().any(|(c, p)| running(*p, c)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for (component, pid) in &s.pids {
+        if running(*pid, component) {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+    // SIGKILL is not instantaneous either: return only once every process is gone
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while s.pids.iter().any(|(c, p)| running(*p, c)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn down(dir: &Path) -> u8 {
+    match read_state(dir) {
+        Some(s) => {
+            stop(&s);
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                eprintln!("{}: {e}", dir.display());
+                return exit::NEGATIVE;
+            }
+            println!(
+                "stopped {} processes and removed {}",
+                s.pids.len(),
+                dir.display()
+            );
+            exit::OK
+        }
+        None => {
+            println!("no local control plane in {}", dir.display());
+            exit::OK
+        }
+    }
+}
+
+fn status(dir: &Path) -> u8 {
+    let Some(s) = read_state(dir) else {
+        println!("no local control plane in {}", dir.display());
+        return exit::NEGATIVE;
+    };
+    let mut all = true;
+    for (component, pid) in &s.pids {
+        let up = running(*pid, component);
+        all &= up;
+        println!(
+            "{component:24} pid {pid:<8} {}",
+            if up { "running" } else { "stopped" }
+        );
+    }
+    let version = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|rt| {
+            rt.block_on(async {
+                let client = ork_testenv::client_for(&s.kubeconfig).await.ok()?;
+                client.apiserver_version().await.ok().map(|v| v.git_version)
+            })
+        });
+    match version {
+        Some(v) => println!("kube-apiserver {v} at {}", s.server),
+        None => {
+            all = false;
+            println!("kube-apiserver not answering at {}", s.server);
+        }
+    }
+    if all { exit::OK } else { exit::NEGATIVE }
+}
