@@ -5,10 +5,20 @@ mod common;
 
 use common::{ork, run};
 
+/// Runs `ork local down` however the test ends: `up` leaves processes running by design.
+struct Down(std::path::PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = ork().args(["local", "down", "--dir"]).arg(&self.0).output();
+    }
+}
+
 #[test]
 fn local_up_status_env_down() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path().join("local");
+    let _cleanup = Down(dir.clone());
     let mut up = ork();
     up.args(["local", "up", "--dir"]).arg(&dir);
     let (code, out, err) = run(up);
@@ -38,7 +48,24 @@ fn local_up_status_env_down() {
     let mut status = ork();
     status.args(["local", "status", "--dir"]).arg(&dir);
     let (code, out, err) = run(status);
-    assert_eq!(code, 0, "{out}{err}");
+    if code != 0 {
+        let logs: Vec<String> = ["etcd", "kube-apiserver", "kube-controller-manager"]
+            .iter()
+            .map(|c| {
+                let text =
+                    std::fs::read_to_string(dir.join(format!("{c}.log"))).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                format!(
+                    "--- {c}.log (tail)\n{}",
+                    lines[lines.len().saturating_sub(8)..].join("\n")
+                )
+            })
+            .collect();
+        panic!(
+            "ork local status exited {code}:\n{out}{err}\n{}",
+            logs.join("\n")
+        );
+    }
     assert!(out.contains("kube-apiserver v1.37"), "{out}");
 
     let mut env = ork();

@@ -61,6 +61,9 @@ fn bench(c: &mut Criterion) {
     let dir = std::path::Path::new("/nonexistent");
     let check = ork_katalog::load_str(&src, "katalog-100.yaml", dir);
     assert!(check.katalog.is_some(), "{:?}", check.diagnostics.first());
+    c.bench_function("parse only: YAML of the 100-CRD Katalog", |b| {
+        b.iter(|| ork_yaml::parse_stream(std::hint::black_box(&src)))
+    });
     c.bench_function("validate 100-CRD Katalog (load_str)", |b| {
         b.iter(|| ork_katalog::load_str(std::hint::black_box(&src), "katalog-100.yaml", dir))
     });

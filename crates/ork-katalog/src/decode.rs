@@ -6,12 +6,11 @@
 use ork_yaml::{Node, NodeKind, ScalarValue};
 use serde_json::{Map, Value};
 
-use crate::diag::{Sink, SpanIndex, did_you_mean, index, join};
+use crate::diag::{Sink, did_you_mean, index, join};
 use crate::schema::{self, CONDITION_KEYS, Field, LATER_ANYWHERE, LATER_KINDS, RULE_KEYS, Ty};
 
 pub struct Decoder<'a> {
     pub sink: &'a mut Sink,
-    pub spans: &'a mut SpanIndex,
 }
 
 /// Hints for keys users bring from other tools or older Katalogs (katalog.md §1).
@@ -40,7 +39,6 @@ fn targeted_hint(parent: &str, key: &str) -> Option<String> {
 
 impl Decoder<'_> {
     pub fn object(&mut self, node: &Node, fields: &'static [Field], path: &str) -> Value {
-        self.spans.values.insert(path.to_string(), node.span);
         let Some(pairs) = node.as_map() else {
             if !node.is_null() {
                 self.sink.error(
@@ -67,7 +65,6 @@ impl Decoder<'_> {
                 continue;
             };
             let p = join(path, key);
-            self.spans.keys.insert(p.clone(), k.span);
             if seen.contains(&key) {
                 self.sink.error(
                     k.span,
@@ -128,7 +125,6 @@ impl Decoder<'_> {
     }
 
     pub fn value(&mut self, node: &Node, ty: &Ty, path: &str) -> Value {
-        self.spans.values.insert(path.to_string(), node.span);
         match ty {
             Ty::Str(_) | Ty::Scalar => match &node.kind {
                 NodeKind::Scalar(s) if s.value != ScalarValue::Null => {
@@ -162,10 +158,7 @@ impl Decoder<'_> {
                         .iter()
                         .enumerate()
                         .filter_map(|(i, n)| match n.as_text() {
-                            Some(t) => {
-                                self.spans.values.insert(index(path, i), n.span);
-                                Some(Value::String(t.to_string()))
-                            }
+                            Some(t) => Some(Value::String(t.to_string())),
                             None => {
                                 self.wrong(n, &index(path, i), "string");
                                 None
@@ -189,7 +182,6 @@ impl Decoder<'_> {
                     for (k, v) in pairs {
                         let key = k.as_text().unwrap_or_default().to_string();
                         let p = join(path, &key);
-                        self.spans.keys.insert(p.clone(), k.span);
                         if out.contains_key(&key) {
                             self.sink.error(
                                 k.span,
@@ -200,7 +192,6 @@ impl Decoder<'_> {
                         }
                         match &v.kind {
                             NodeKind::Scalar(s) => {
-                                self.spans.values.insert(p.clone(), v.span);
                                 out.insert(
                                     key,
                                     Value::String(if s.value == ScalarValue::Null {
@@ -225,7 +216,6 @@ impl Decoder<'_> {
                     for (k, v) in pairs {
                         let key = k.as_text().unwrap_or_default().to_string();
                         let p = join(path, &key);
-                        self.spans.keys.insert(p.clone(), k.span);
                         if out.contains_key(&key) {
                             self.sink.error(
                                 k.span,
@@ -268,8 +258,6 @@ impl Decoder<'_> {
                 for (k, v) in pairs {
                     let key = k.as_text().unwrap_or_default();
                     let p = join(path, key);
-                    self.spans.keys.insert(p.clone(), k.span);
-                    self.spans.values.insert(p.clone(), v.span);
                     if seen.contains(&key) {
                         self.sink.error(
                             k.span,
@@ -284,7 +272,6 @@ impl Decoder<'_> {
             NodeKind::Seq(items) => {
                 for (i, n) in items.iter().enumerate() {
                     let p = index(path, i);
-                    self.spans.values.insert(p.clone(), n.span);
                     self.check_duplicates(n, &p);
                 }
             }
@@ -309,7 +296,6 @@ impl Decoder<'_> {
     fn depends_on(&mut self, node: &Node, path: &str) -> Value {
         let mut out = Vec::new();
         let mut push = |this: &mut Self, name: &str, cond: &str, span, p: &str| {
-            this.spans.values.insert(p.to_string(), span);
             if cond != "started" && cond != "healthy" {
                 this.sink.error_hint(
                     span,
@@ -335,7 +321,6 @@ impl Decoder<'_> {
                 for (k, v) in pairs {
                     let name = k.as_text().unwrap_or_default();
                     let p = join(path, name);
-                    self.spans.keys.insert(p.clone(), k.span);
                     let cond = match &v.kind {
                         NodeKind::Scalar(s) if s.value == ScalarValue::Null => {
                             "started".to_string()
@@ -372,7 +357,6 @@ impl Decoder<'_> {
 
     /// One condition (or validation rule) → `{field, operator, value, negate, …rule keys}`.
     fn condition(&mut self, node: &Node, path: &str, rule: bool) -> Value {
-        self.spans.values.insert(path.to_string(), node.span);
         let Some(pairs) = node.as_map() else {
             return self.wrong(
                 node,
@@ -390,8 +374,6 @@ impl Decoder<'_> {
         for (k, v) in pairs {
             let key = k.as_text().unwrap_or_default();
             let p = join(path, key);
-            self.spans.keys.insert(p.clone(), k.span);
-            self.spans.values.insert(p.clone(), v.span);
             if seen.contains(&key) {
                 self.sink.error(
                     k.span,
@@ -495,7 +477,6 @@ impl Decoder<'_> {
                         Some(t) => {
                             ops.push((other.into(), op.into(), k.span));
                             // later stages locate the expected value at `<path>.value`
-                            self.spans.values.insert(join(path, "value"), v.span);
                             out.insert("value".into(), Value::String(t));
                         }
                         None => {

@@ -1,6 +1,5 @@
 //! Diagnostics: every problem names the file, line, column and dotted field path.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use ork_yaml::Span;
@@ -52,43 +51,130 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Where each dotted path of a loaded file starts: values and keys.
+/// Where each dotted path of a loaded file starts.
+///
+/// Positions are resolved on demand by walking the kept YAML tree: only diagnostics need them,
+/// so a valid Katalog pays nothing for the index (an eager map of every path was a fifth of
+/// `ork validate`'s time).
 #[derive(Debug, Clone, Default)]
 pub struct SpanIndex {
-    pub values: HashMap<String, Span>,
-    pub keys: HashMap<String, Span>,
+    root: Option<ork_yaml::Node>,
+}
+
+/// One step of a dotted path: `a`, `["a.b/c"]` or `[3]`.
+fn segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            '[' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                let mut inner = String::new();
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                    inner.push(d);
+                }
+                out.push(inner);
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The (key, value) of one step below `node`.
+fn step<'a>(
+    node: &'a ork_yaml::Node,
+    seg: &str,
+) -> Option<(Option<&'a ork_yaml::Node>, &'a ork_yaml::Node)> {
+    if let Some(quoted) = seg.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        let pairs = node.as_map()?;
+        return pairs
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(quoted))
+            .map(|(k, v)| (Some(k), v));
+    }
+    match &node.kind {
+        ork_yaml::NodeKind::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(seg))
+            .map(|(k, v)| (Some(k), v)),
+        ork_yaml::NodeKind::Seq(items) => seg
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .map(|v| (None, v)),
+        ork_yaml::NodeKind::Scalar(_) => None,
+    }
 }
 
 impl SpanIndex {
-    /// The position of a path's value, else of its nearest recorded ancestor.
-    pub fn value(&self, path: &str) -> Span {
-        let mut p = path;
-        loop {
-            if let Some(s) = self.values.get(p) {
-                return *s;
-            }
-            match parent(p) {
-                Some(up) => p = up,
-                None => return Span { line: 1, col: 1 },
+    pub fn new(root: ork_yaml::Node) -> Self {
+        SpanIndex { root: Some(root) }
+    }
+
+    /// The document the index resolves against.
+    pub fn root(&self) -> Option<&ork_yaml::Node> {
+        self.root.as_ref()
+    }
+
+    /// The deepest (key, value) nodes along `path`, and whether the whole path resolved.
+    fn walk(&self, path: &str) -> Option<(Option<&ork_yaml::Node>, &ork_yaml::Node, bool)> {
+        let mut node = self.root.as_ref()?;
+        let mut key = None;
+        let segs = segments(path);
+        for (i, seg) in segs.iter().enumerate() {
+            match step(node, seg) {
+                Some((k, v)) => {
+                    key = k;
+                    node = v;
+                }
+                None => {
+                    // a condition's normalized `value` is the value of its operator key
+                    if seg == "value"
+                        && i + 1 == segs.len()
+                        && let Some(pairs) = node.as_map()
+                        && let Some((k, v)) = pairs
+                            .iter()
+                            .find(|(k, _)| k.as_text().and_then(crate::schema::operator).is_some())
+                    {
+                        return Some((Some(k), v, true));
+                    }
+                    return Some((key, node, false));
+                }
             }
         }
+        Some((key, node, true))
     }
 
-    /// The position of a path's key (falls back to the value).
+    /// The position of a path's value, else of its nearest existing ancestor.
+    pub fn value(&self, path: &str) -> Span {
+        self.walk(path)
+            .map(|(_, v, _)| v.span)
+            .unwrap_or(Span { line: 1, col: 1 })
+    }
+
+    /// The position of a path's key (its value's, for list items and missing keys).
     pub fn key(&self, path: &str) -> Span {
-        self.keys
-            .get(path)
-            .copied()
-            .unwrap_or_else(|| self.value(path))
+        match self.walk(path) {
+            Some((Some(k), _, true)) => k.span,
+            Some((_, v, _)) => v.span,
+            None => Span { line: 1, col: 1 },
+        }
     }
-}
-
-fn parent(p: &str) -> Option<&str> {
-    if p.is_empty() {
-        return None;
-    }
-    let cut = p.rfind(['.', '[']).unwrap_or(0);
-    Some(&p[..cut])
 }
 
 /// Collects diagnostics for one file.

@@ -60,10 +60,9 @@ pub fn load_file(path: &Path) -> Outcome {
 /// Loads and validates Katalog text.
 pub fn load_str(src: &str, file: &str, dir: &Path) -> Outcome {
     let mut sink = Sink::new(file);
-    let mut spans = SpanIndex::default();
 
     // ---- parse ---------------------------------------------------------------------------
-    let docs = match ork_yaml::parse_stream(src) {
+    let mut docs = match ork_yaml::parse_stream(src) {
         Ok(d) => d,
         Err(e) => {
             sink.error(e.span, "", format!("YAML syntax error: {}", e.message));
@@ -74,32 +73,36 @@ pub fn load_str(src: &str, file: &str, dir: &Path) -> Outcome {
             };
         }
     };
-    let doc = match pick_document(&docs, &mut sink) {
-        Some(d) => d,
-        None => return finish(sink, None),
+    let Some(index) = pick_document(&docs, &mut sink) else {
+        return finish(sink, None);
     };
+    // the document moves into the span index, which resolves positions on demand
+    let spans = SpanIndex::new(docs.swap_remove(index));
 
     // ---- structure -------------------------------------------------------------------------
-    let raw = structure(doc, &mut sink, &mut spans);
+    let raw = match spans.root() {
+        Some(doc) => structure(doc, &mut sink, &spans),
+        None => Value::Null,
+    };
     if sink.has_errors() {
         return finish(sink, None);
     }
-    let Some(mut katalog) = build(&raw, file, dir, &mut sink, &spans) else {
+    let Some(mut katalog) = build(raw, file, dir, &mut sink, spans) else {
         return finish(sink, None);
     };
 
     // ---- references ------------------------------------------------------------------------
-    references(&mut katalog, &raw, &mut sink);
+    references(&mut katalog, &mut sink);
     if sink.has_errors() {
         return finish(sink, None);
     }
     // ---- templates ---------------------------------------------------------------------------
-    templates::check(&katalog, &raw, &mut sink);
+    templates::check(&katalog, &katalog.raw, &mut sink);
     if sink.has_errors() {
         return finish(sink, None);
     }
     // ---- security ------------------------------------------------------------------------------
-    security::check(&katalog, &raw, &mut sink);
+    security::check(&katalog, &katalog.raw, &mut sink);
     if sink.has_errors() {
         return finish(sink, None);
     }
@@ -129,9 +132,10 @@ fn finish(mut sink: Sink, katalog: Option<Katalog>) -> Outcome {
     }
 }
 
-fn pick_document<'a>(docs: &'a [Node], sink: &mut Sink) -> Option<&'a Node> {
-    let mut found: Option<&Node> = None;
-    for d in docs {
+/// The index of the one `kind: Katalog` document.
+fn pick_document(docs: &[Node], sink: &mut Sink) -> Option<usize> {
+    let mut found: Option<usize> = None;
+    for (i, d) in docs.iter().enumerate() {
         let kind = d.get("kind").and_then(Node::as_text).unwrap_or("");
         match kind {
             "Katalog" => {
@@ -142,7 +146,7 @@ fn pick_document<'a>(docs: &'a [Node], sink: &mut Sink) -> Option<&'a Node> {
                         "a file may hold only one kind: Katalog document",
                     );
                 } else {
-                    found = Some(d);
+                    found = Some(i);
                 }
             }
             "Komposer" | "Motif" => {
@@ -151,7 +155,7 @@ fn pick_document<'a>(docs: &'a [Node], sink: &mut Sink) -> Option<&'a Node> {
             }
             "" if docs.len() == 1 => {
                 // a lone document without kind is probably a Katalog missing its header
-                found = Some(d);
+                found = Some(i);
             }
             other => {
                 let span = d.get("kind").map(|k| k.span).unwrap_or(d.span);
@@ -173,7 +177,7 @@ fn pick_document<'a>(docs: &'a [Node], sink: &mut Sink) -> Option<&'a Node> {
     found
 }
 
-fn structure(doc: &Node, sink: &mut Sink, spans: &mut SpanIndex) -> Value {
+fn structure(doc: &Node, sink: &mut Sink, spans: &SpanIndex) -> Value {
     if doc.as_map().is_none() {
         sink.error(
             doc.span,
@@ -206,7 +210,7 @@ fn structure(doc: &Node, sink: &mut Sink, spans: &mut SpanIndex) -> Value {
         );
         return Value::Null;
     }
-    let mut d = decode::Decoder { sink, spans };
+    let mut d = decode::Decoder { sink };
     let raw = d.object(doc, schema::KATALOG, "");
     // entry names, metadata.name, legacy locations, reconciler.default
     if let Some(name) = raw.pointer("/metadata/name").and_then(Value::as_str)
@@ -268,18 +272,11 @@ fn structure(doc: &Node, sink: &mut Sink, spans: &mut SpanIndex) -> Value {
     raw
 }
 
-fn build(
-    raw: &Value,
-    file: &str,
-    dir: &Path,
-    sink: &mut Sink,
-    spans: &SpanIndex,
-) -> Option<Katalog> {
-    let get = |key: &str| {
-        raw.get(key)
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()))
-    };
+/// Builds the typed Katalog. The normalized document and the span index move into it (no
+/// copies: they are the largest structures of a load); parts deserialize by reference.
+fn build(raw: Value, file: &str, dir: &Path, sink: &mut Sink, spans: SpanIndex) -> Option<Katalog> {
+    let empty = Value::Object(Default::default());
+    let get = |key: &str| raw.get(key).unwrap_or(&empty);
     let internal = |sink: &mut Sink, what: &str, e: serde_json::Error| {
         sink.error(
             ork_yaml::Span { line: 1, col: 1 },
@@ -287,23 +284,23 @@ fn build(
             format!("cannot read {what}: {e}"),
         );
     };
-    let metadata = serde_json::from_value(get("metadata"))
+    let metadata = serde::Deserialize::deserialize(get("metadata"))
         .map_err(|e| internal(sink, "metadata", e))
         .ok()?;
-    let security = serde_json::from_value(get("security"))
+    let security = serde::Deserialize::deserialize(get("security"))
         .map_err(|e| internal(sink, "security", e))
         .ok()?;
-    let gateway = serde_json::from_value(get("gateway"))
+    let gateway = serde::Deserialize::deserialize(get("gateway"))
         .map_err(|e| internal(sink, "gateway", e))
         .ok()?;
-    let profiles = serde_json::from_value(get("profiles"))
+    let profiles = serde::Deserialize::deserialize(get("profiles"))
         .map_err(|e| internal(sink, "profiles", e))
         .ok()?;
     let mut crds = Vec::new();
     if let Some(map) = raw.pointer("/spec/crds").and_then(Value::as_object) {
         for (name, v) in map {
             let path = format!("spec.crds.{name}");
-            match serde_json::from_value::<CrdEntry>(v.clone()) {
+            match <CrdEntry as serde::Deserialize>::deserialize(v) {
                 Ok(entry) => crds.push(Crd {
                     name: name.clone(),
                     path,
@@ -316,7 +313,7 @@ fn build(
         }
     }
     // keep file order
-    crds.sort_by_key(|c| spans.key(&c.path));
+    crds.sort_by_cached_key(|c| spans.key(&c.path));
     Some(Katalog {
         file: file.to_string(),
         dir: dir.to_path_buf(),
@@ -325,9 +322,9 @@ fn build(
         gateway,
         profiles,
         crds,
-        spans: spans.clone(),
+        spans,
         warnings: Vec::new(),
-        raw: raw.clone(),
+        raw,
     })
 }
 
@@ -356,7 +353,7 @@ fn resolve_path(dir: &Path, p: &str) -> Result<PathBuf, String> {
     })
 }
 
-fn references(k: &mut Katalog, _raw: &Value, sink: &mut Sink) {
+fn references(k: &mut Katalog, sink: &mut Sink) {
     let names: Vec<String> = k.crds.iter().map(|c| c.name.clone()).collect();
     let dir = k.dir.clone();
     for crd in &mut k.crds {

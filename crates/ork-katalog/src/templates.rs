@@ -485,20 +485,21 @@ impl Checker<'_> {
     }
 
     fn template(&mut self, s: &str, p: &str, ctx: &Ctx) -> Option<Template> {
-        let span = self.k.spans.value(p);
         match Template::parse(s) {
             Ok(t) => {
                 for root in t.root_paths() {
-                    self.root(&root.segments, p, ctx, span);
+                    self.root(&root.segments, p, ctx);
                 }
                 if ctx.applied {
                     for f in t.volatile_functions() {
+                        let span = self.k.spans.value(p);
                         self.sink.error(span, p, format!("volatile function {f:?} is not allowed in {}: the value is written every cycle", ctx.what));
                     }
                 }
                 Some(t)
             }
             Err(e) => {
+                let span = self.k.spans.value(p);
                 let line = span.line + u32::try_from(e.line.saturating_sub(1)).unwrap_or(0);
                 let col = if e.line == 1 { span.col } else { 1 };
                 let mut msg = format!("template error: {}", e.message);
@@ -517,12 +518,14 @@ impl Checker<'_> {
         }
     }
 
-    fn root(&mut self, segs: &[String], p: &str, ctx: &Ctx, span: ork_yaml::Span) {
+    fn root(&mut self, segs: &[String], p: &str, ctx: &Ctx) {
         let Some(first) = segs.first() else { return };
         let first = first.as_str();
         if ROOTS.contains(&first) {
             return;
         }
+        // resolved only now: a valid template never needs its position
+        let span = self.k.spans.value(p);
         if LATER_ROOTS.contains(&first) {
             self.sink
                 .error(span, p, format!("\".{first}\" is not supported yet"));
@@ -588,7 +591,7 @@ impl Checker<'_> {
             return;
         }
         let segs: Vec<String> = split_path(field);
-        self.root(&segs, p, ctx, self.k.spans.value(p));
+        self.root(&segs, p, ctx);
     }
 
     fn conditions(&mut self, list: Option<&Value>, p: &str, ctx: &Ctx) {
@@ -612,7 +615,8 @@ impl Checker<'_> {
         };
         self.path_field(field, &format!("{p}.field"), &ctx);
         let vp = format!("{p}.value");
-        let span = self.k.spans.value(&vp);
+        // positions are resolved only for diagnostics
+        let k = self.k;
         if let Some(v) = value {
             if ork_template::is_template(v) {
                 self.template(v, &vp, &ctx);
@@ -622,7 +626,7 @@ impl Checker<'_> {
                 "regex" => {
                     if let Err(e) = regex::Regex::new(v) {
                         self.sink.error(
-                            span,
+                            k.spans.value(&vp),
                             p,
                             format!("invalid regex {v:?}: {}", first_line(&e.to_string())),
                         );
@@ -631,14 +635,17 @@ impl Checker<'_> {
                 "greaterThan" | "lessThan" | "greaterThanOrEqual" | "lessThanOrEqual"
                     if v.trim().parse::<f64>().is_err() =>
                 {
-                    self.sink
-                        .error(span, p, format!("{op} needs a number, got {v:?}"));
+                    self.sink.error(
+                        k.spans.value(&vp),
+                        p,
+                        format!("{op} needs a number, got {v:?}"),
+                    );
                 }
                 "between" | "notBetween" => {
                     let parts: Vec<&str> = v.split(',').collect();
                     if parts.len() != 2 || parts.iter().any(|x| x.trim().parse::<f64>().is_err()) {
                         self.sink.error(
-                            span,
+                            k.spans.value(&vp),
                             p,
                             format!("{op} needs \"lo,hi\" numbers, got {v:?}"),
                         );
@@ -647,21 +654,25 @@ impl Checker<'_> {
                 "typeOf" => {
                     if !["string", "number", "bool", "list", "map", "null"].contains(&v) {
                         self.sink.error(
-                            span,
+                            k.spans.value(&vp),
                             p,
                             format!("typeOf {v:?} is not string, number, bool, list, map or null"),
                         );
                     }
                     if ork_template::is_template(field) {
-                        self.sink.error(span, p, "typeOf works on path fields only");
+                        self.sink
+                            .error(k.spans.value(&vp), p, "typeOf works on path fields only");
                     }
                 }
                 _ => {}
             }
         }
         if op == "unique" && !rule {
-            self.sink
-                .error(span, p, "unique is only allowed in validation rules");
+            self.sink.error(
+                k.spans.value(&vp),
+                p,
+                "unique is only allowed in validation rules",
+            );
         }
     }
 

@@ -24,6 +24,20 @@ fn fuzz_findings_load_to_a_verdict() {
             start.elapsed()
         );
         let _ = outcome.diagnostics.iter().map(ToString::to_string).count();
+        // and as a bare template (the template_engine target's input)
+        let start = Instant::now();
+        if let Ok(t) = ork_template::Template::parse(&src) {
+            let _ = t.render_with(
+                &serde_json::json!({"metadata": {"name": "x"}}),
+                &mut ork_template::Ctx::new(Some(1), None),
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{}: template took {:?}",
+            entry.path().display(),
+            start.elapsed()
+        );
         n += 1;
     }
     assert!(n > 0, "no regression inputs in {}", dir.display());

@@ -37,7 +37,8 @@ struct State {
     version: String,
     server: String,
     kubeconfig: PathBuf,
-    pids: Vec<(String, u32)>,
+    /// (component, pid, start time in clock ticks since boot): a PID alone may be reused
+    pids: Vec<(String, u32, u64)>,
 }
 
 fn state_path(dir: &Path) -> PathBuf {
@@ -48,16 +49,19 @@ fn read_state(dir: &Path) -> Option<State> {
     serde_json::from_str(&std::fs::read_to_string(state_path(dir)).ok()?).ok()
 }
 
-/// The PID is alive and still runs the component we started (PIDs get reused).
-fn running(pid: u32, component: &str) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next())
-        == Some("Z");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    !zombie && String::from_utf8_lossy(&cmdline).contains(component)
+/// State letter and start time of a process, from /proc/<pid>/stat.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the command name, which is in parentheses and may contain spaces
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let state = rest.first()?.chars().next()?;
+    let start = rest.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The process we started is still there (also while it is exiting), and not a zombie.
+fn running(pid: u32, start: u64) -> bool {
+    matches!(proc_stat(pid), Some((state, s)) if s == start && state != 'Z' && state != 'X')
 }
 
 pub fn run(a: &Args) -> u8 {
@@ -87,7 +91,7 @@ pub fn run(a: &Args) -> u8 {
 
 fn up(dir: &Path, version: Option<String>) -> u8 {
     if let Some(s) = read_state(dir) {
-        if s.pids.iter().all(|(c, p)| running(*p, c)) {
+        if s.pids.iter().all(|(_, p, t)| running(*p, *t)) {
             println!("already running: Kubernetes v{} at {}", s.version, s.server);
             println!("kubeconfig: {}", s.kubeconfig.display());
             println!("export KUBECONFIG={}", s.kubeconfig.display());
@@ -126,7 +130,7 @@ fn up(dir: &Path, version: Option<String>) -> u8 {
         pids: cp
             .pids()
             .into_iter()
-            .map(|(c, p)| (c.to_string(), p))
+            .map(|(c, p)| (c.to_string(), p, proc_stat(p).map(|(_, t)| t).unwrap_or(0)))
             .collect(),
     };
     if let Err(e) = serde_json::to_string_pretty(&state)
@@ -148,31 +152,28 @@ fn up(dir: &Path, version: Option<String>) -> u8 {
 }
 
 fn stop(s: &State) {
-    for (component, pid) in s.pids.iter().rev() {
-        if running(*pid, component) {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+    let signal = |sig: &str| {
+        for (_, pid, start) in s.pids.iter().rev() {
+            if running(*pid, *start) {
+                let _ = std::process::Command::new("kill")
+                    .arg(sig)
+                    .arg(pid.to_string())
+                    .status();
+            }
         }
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.pids.iter().any(|(c, p)| running(*p, c)) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    for (component, pid) in &s.pids {
-        if running(*pid, component) {
-            let _ = std::process::Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .status();
+    };
+    let wait = |secs: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while s.pids.iter().any(|(_, p, t)| running(*p, *t)) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-    }
-    // SIGKILL is not instantaneous either: return only once every process is gone
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while s.pids.iter().any(|(c, p)| running(*p, c)) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    };
+    // the data directory is thrown away: a short grace period, then SIGKILL
+    signal("-TERM");
+    wait(3);
+    signal("-KILL");
+    wait(5);
 }
 
 fn down(dir: &Path) -> u8 {
@@ -203,8 +204,8 @@ fn status(dir: &Path) -> u8 {
         return exit::NEGATIVE;
     };
     let mut all = true;
-    for (component, pid) in &s.pids {
-        let up = running(*pid, component);
+    for (component, pid, start) in &s.pids {
+        let up = running(*pid, *start);
         all &= up;
         println!(
             "{component:24} pid {pid:<8} {}",

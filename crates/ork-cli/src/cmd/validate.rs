@@ -88,7 +88,7 @@ fn print_text(o: &Outcome, full: bool, quiet: bool) {
                     c.api.version,
                     c.api.plural
                 );
-                let pad = " ".repeat(width + 3);
+                let pad = " ".repeat(width + 4);
                 println!("{pad}{}", p.label);
                 let (allow, deny) = (c.allowed_namespaces(), c.restricted_namespaces());
                 if !allow.is_empty() || !deny.is_empty() {
