@@ -61,11 +61,12 @@ pub struct SpanIndex {
     root: Option<ork_yaml::Node>,
 }
 
-/// One step of a dotted path: `a`, `["a.b/c"]` or `[3]`.
-fn segments(path: &str) -> Vec<String> {
+/// Splits a condition path: leading `.` optional, `[N]` indexes, `["a.b/c"]` quoted keys.
+pub fn split_path(field: &str) -> Vec<String> {
+    let f = field.trim().trim_start_matches('.');
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut chars = path.chars().peekable();
+    let mut chars = f.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '.' => {
@@ -84,7 +85,7 @@ fn segments(path: &str) -> Vec<String> {
                     }
                     inner.push(d);
                 }
-                out.push(inner);
+                out.push(inner.trim_matches('"').trim_matches('\'').to_string());
             }
             _ => cur.push(c),
         }
@@ -100,13 +101,7 @@ fn step<'a>(
     node: &'a ork_yaml::Node,
     seg: &str,
 ) -> Option<(Option<&'a ork_yaml::Node>, &'a ork_yaml::Node)> {
-    if let Some(quoted) = seg.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        let pairs = node.as_map()?;
-        return pairs
-            .iter()
-            .find(|(k, _)| k.as_text() == Some(quoted))
-            .map(|(k, v)| (Some(k), v));
-    }
+    // split_path has already removed the quotes of `["a.b/c"]` keys
     match &node.kind {
         ork_yaml::NodeKind::Map(pairs) => pairs
             .iter()
@@ -135,7 +130,7 @@ impl SpanIndex {
     fn walk(&self, path: &str) -> Option<(Option<&ork_yaml::Node>, &ork_yaml::Node, bool)> {
         let mut node = self.root.as_ref()?;
         let mut key = None;
-        let segs = segments(path);
+        let segs = split_path(path);
         for (i, seg) in segs.iter().enumerate() {
             match step(node, seg) {
                 Some((k, v)) => {

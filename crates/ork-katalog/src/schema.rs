@@ -543,7 +543,7 @@ static WINDOWS: &[Field] = &[
 ];
 
 /// Container security-context fields (explicit form).
-pub static CONTAINER_SC_FIELDS: &[Field] = &[
+const CONTAINER_FIELDS: [Field; 12] = [
     f("privileged", BOOLS, "", "run privileged"),
     f(
         "allowPrivilegeEscalation",
@@ -572,48 +572,20 @@ pub static CONTAINER_SC_FIELDS: &[Field] = &[
     ),
     f("windowsOptions", Ty::Obj(WINDOWS), "", "Windows options"),
 ];
-static CONTAINER_SC: &[Field] = &[
-    f(
-        "profile",
-        S,
-        "",
-        "baseline | restricted | hardened | none | a user profile",
-    ),
-    f("privileged", BOOLS, "", "run privileged"),
-    f(
-        "allowPrivilegeEscalation",
-        BOOLS,
-        "",
-        "allow setuid escalation",
-    ),
-    f(
-        "readOnlyRootFilesystem",
-        BOOLS,
-        "",
-        "read-only root filesystem",
-    ),
-    f("runAsNonRoot", BOOLS, "", "refuse to run as UID 0"),
-    f("runAsUser", COUNT, "", "UID"),
-    f("runAsGroup", COUNT, "", "GID"),
-    f("capabilities", Ty::Obj(CAPABILITIES), "", "add / drop"),
-    f("seccompProfile", Ty::Obj(SECCOMP), "", "seccomp profile"),
-    f("appArmorProfile", Ty::Obj(SECCOMP), "", "AppArmor profile"),
-    f("seLinuxOptions", Ty::Obj(SELINUX), "", "SELinux labels"),
-    f(
-        "procMount",
-        Ty::Str(Coerce::Enum(&["Default", "Unmasked"])),
-        "",
-        "Default | Unmasked",
-    ),
-    f("windowsOptions", Ty::Obj(WINDOWS), "", "Windows options"),
-];
-static POD_SC: &[Field] = &[
-    f(
-        "profile",
-        S,
-        "",
-        "baseline | restricted | hardened | none | a user profile",
-    ),
+/// Container security-context fields (explicit form).
+pub static CONTAINER_SC_FIELDS: &[Field] = &CONTAINER_FIELDS;
+const PROFILE: Field = f(
+    "profile",
+    S,
+    "",
+    "baseline | restricted | hardened | none | a user profile",
+);
+const PROFILE_NAME: Field = req("name", S, "profile name");
+/// `securityContext` of a workload entry: a profile or explicit fields.
+static CONTAINER_SC: [Field; 13] = cat::<1, 12, 13>([PROFILE], CONTAINER_FIELDS);
+/// `podSecurity` of a workload entry: a profile or explicit fields.
+static POD_SC: [Field; 12] = cat::<1, 11, 12>([PROFILE], POD_FIELDS);
+const POD_FIELDS: [Field; 11] = [
     f("runAsNonRoot", BOOLS, "", "refuse to run as UID 0"),
     f("runAsUser", COUNT, "", "UID"),
     f("runAsGroup", COUNT, "", "GID"),
@@ -631,55 +603,18 @@ static POD_SC: &[Field] = &[
     f("seLinuxOptions", Ty::Obj(SELINUX), "", "SELinux labels"),
     f("windowsOptions", Ty::Obj(WINDOWS), "", "Windows options"),
 ];
-static USER_CONTAINER_PROFILE: &[Field] = &[
-    req("name", S, "profile name"),
-    f("privileged", BOOLS, "", ""),
-    f("allowPrivilegeEscalation", BOOLS, "", ""),
-    f("readOnlyRootFilesystem", BOOLS, "", ""),
-    f("runAsNonRoot", BOOLS, "", ""),
-    f("runAsUser", COUNT, "", ""),
-    f("runAsGroup", COUNT, "", ""),
-    f("capabilities", Ty::Obj(CAPABILITIES), "", ""),
-    f("seccompProfile", Ty::Obj(SECCOMP), "", ""),
-    f("appArmorProfile", Ty::Obj(SECCOMP), "", ""),
-    f("seLinuxOptions", Ty::Obj(SELINUX), "", ""),
-    f(
-        "procMount",
-        Ty::Str(Coerce::Enum(&["Default", "Unmasked"])),
-        "",
-        "",
-    ),
-    f("windowsOptions", Ty::Obj(WINDOWS), "", ""),
-];
-static USER_POD_PROFILE: &[Field] = &[
-    req("name", S, "profile name"),
-    f("runAsNonRoot", BOOLS, "", ""),
-    f("runAsUser", COUNT, "", ""),
-    f("runAsGroup", COUNT, "", ""),
-    f("fsGroup", COUNT, "", ""),
-    f(
-        "fsGroupChangePolicy",
-        Ty::Str(Coerce::Enum(&["OnRootMismatch", "Always"])),
-        "",
-        "",
-    ),
-    f("supplementalGroups", Ty::List(&COUNT), "", ""),
-    f("sysctls", Ty::Any, "", ""),
-    f("seccompProfile", Ty::Obj(SECCOMP), "", ""),
-    f("appArmorProfile", Ty::Obj(SECCOMP), "", ""),
-    f("seLinuxOptions", Ty::Obj(SELINUX), "", ""),
-    f("windowsOptions", Ty::Obj(WINDOWS), "", ""),
-];
+static USER_CONTAINER_PROFILE: [Field; 13] = cat::<1, 12, 13>([PROFILE_NAME], CONTAINER_FIELDS);
+static USER_POD_PROFILE: [Field; 12] = cat::<1, 11, 12>([PROFILE_NAME], POD_FIELDS);
 static PROFILES: &[Field] = &[
     f(
         "containerSecurity",
-        Ty::List(&Ty::Obj(USER_CONTAINER_PROFILE)),
+        Ty::List(&Ty::Obj(&USER_CONTAINER_PROFILE)),
         "[]",
         "named container security profiles",
     ),
     f(
         "podSecurity",
-        Ty::List(&Ty::Obj(USER_POD_PROFILE)),
+        Ty::List(&Ty::Obj(&USER_POD_PROFILE)),
         "[]",
         "named pod security profiles",
     ),
@@ -999,13 +934,13 @@ macro_rules! pod_fields {
             f("volumeMounts", Ty::Any, "", "Kubernetes volume mounts"),
             f(
                 "securityContext",
-                Ty::Obj(CONTAINER_SC),
+                Ty::Obj(&CONTAINER_SC),
                 "",
                 "container security: a profile or explicit fields",
             ),
             f(
                 "podSecurity",
-                Ty::Obj(POD_SC),
+                Ty::Obj(&POD_SC),
                 "",
                 "pod security: a profile or explicit fields",
             ),

@@ -6,7 +6,7 @@ use ork_template::Template;
 use serde_json::Value;
 
 use crate::coerce::coerce;
-use crate::diag::{Sink, did_you_mean};
+use crate::diag::{Sink, did_you_mean, split_path};
 use crate::model::Katalog;
 use crate::schema::{self, Coerce, Field, Ty};
 
@@ -753,56 +753,17 @@ fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }
 
-/// Splits a condition path: leading `.` optional, `[N]` indexes, `["a.b/c"]` quoted keys.
-pub fn split_path(field: &str) -> Vec<String> {
-    let f = field.trim().trim_start_matches('.');
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = f.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '.' => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            '[' => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                let mut inner = String::new();
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        break;
-                    }
-                    inner.push(d);
-                }
-                out.push(inner.trim_matches('"').trim_matches('\'').to_string());
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::diag::split_path;
+
     #[test]
     fn split_paths() {
+        assert_eq!(split_path(".spec.steps.1"), vec!["spec", "steps", "1"]);
         assert_eq!(
-            super::split_path(".spec.steps.1"),
-            vec!["spec", "steps", "1"]
-        );
-        assert_eq!(
-            super::split_path("metadata.labels[\"app.kubernetes.io/name\"]"),
+            split_path("metadata.labels[\"app.kubernetes.io/name\"]"),
             vec!["metadata", "labels", "app.kubernetes.io/name"]
         );
-        assert_eq!(
-            super::split_path("spec.list[0].x"),
-            vec!["spec", "list", "0", "x"]
-        );
+        assert_eq!(split_path("spec.list[0].x"), vec!["spec", "list", "0", "x"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Conditions (katalog.md §4).
 
+use ork_katalog::diag::split_path;
 use ork_katalog::model::Condition;
-use ork_katalog::templates::split_path;
 use ork_template::{Ctx, Template, V, value};
 use serde_json::Value;
 

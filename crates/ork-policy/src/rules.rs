@@ -1,7 +1,7 @@
 //! Katalog validation and mutation rules (katalog.md §7).
 
+use ork_katalog::diag::split_path;
 use ork_katalog::model::{Crd, MutationRule};
-use ork_katalog::templates::split_path;
 use ork_template::{Ctx, Template, value};
 use serde_json::{Map, Value};
 
