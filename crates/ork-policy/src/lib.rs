@@ -2,6 +2,7 @@
 //! rules and namespace rules for the Gateway, the reconciler backstop, `ork simulate`,
 //! `ork template`, `ork gate check` and `ork validate`. Never write a rule twice.
 
+pub mod checks;
 pub mod conditions;
 pub mod namespaces;
 pub mod rules;

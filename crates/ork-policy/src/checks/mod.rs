@@ -1,0 +1,352 @@
+//! The security checks of checks.md as pure functions over Kubernetes objects.
+//!
+//! One implementation serves `ork scan`, the Gateway's pod-security admission and exec
+//! protection, and the reconciler backstop: input an object (and, for set-level checks, the
+//! other scanned objects), output findings with a field path. Suppression annotations are
+//! applied by `ork scan` only, never here.
+
+pub mod catalogue;
+mod credentials;
+mod pod;
+mod rbac;
+
+use serde_json::Value;
+
+pub use catalogue::{CATALOGUE, Check, Severity, check, level_checks};
+
+/// One finding of one check on one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub check: &'static str,
+    /// the container's name, for container findings
+    pub container: Option<String>,
+    /// starts with the field path, containers named: `spec.template.spec.containers[app].…`
+    pub message: String,
+    /// the same path with list indexes, to locate the line (`…containers[0].securityContext`)
+    pub at: String,
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        check(self.check)
+            .map(|c| c.severity)
+            .unwrap_or(Severity::Low)
+    }
+}
+
+/// What set-level checks know about the other scanned objects.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// ServiceAccounts of the scanned set that set `automountServiceAccountToken: false`
+    pub sa_automount_off: Vec<(String, String)>,
+}
+
+impl Context {
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Context {
+        let mut ctx = Context::default();
+        for o in objects {
+            if o.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                && o.get("automountServiceAccountToken") == Some(&Value::Bool(false))
+            {
+                ctx.sa_automount_off
+                    .push((namespace(o).to_string(), name(o).to_string()));
+            }
+        }
+        ctx
+    }
+}
+
+pub(crate) fn name(o: &Value) -> &str {
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+pub(crate) fn namespace(o: &Value) -> &str {
+    o.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+}
+
+pub(crate) fn kind(o: &Value) -> &str {
+    o.get("kind").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The API group of an object (`""` for core).
+pub(crate) fn group(o: &Value) -> &str {
+    let api = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    match api.split_once('/') {
+        Some((g, _)) => g,
+        None => "",
+    }
+}
+
+/// Every check of the catalogue that applies to one object.
+pub fn check_object(obj: &Value, ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(p) = pod::locate(obj) {
+        pod::check(obj, &p, ctx, &mut out);
+    }
+    match (group(obj), kind(obj)) {
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => rbac::role(obj, &mut out),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            rbac::binding(obj, &mut out)
+        }
+        ("", "Service") => service(obj, &mut out),
+        ("networking.k8s.io" | "extensions", "Ingress") => ingress(obj, &mut out),
+        ("", "ConfigMap") => credentials::config_map(obj, &mut out),
+        ("", "Secret")
+            if obj
+                .get("stringData")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty()) =>
+        {
+            push(
+                &mut out,
+                "secret-string-data",
+                None,
+                "stringData",
+                "stringData holds secret values in the manifest".into(),
+            );
+        }
+        ("", "ServiceAccount")
+            if name(obj) == "default"
+                && obj.get("automountServiceAccountToken") != Some(&Value::Bool(false)) =>
+        {
+            push(
+                &mut out,
+                "default-service-account",
+                None,
+                "metadata.name",
+                "ServiceAccount default leaves automountServiceAccountToken on".into(),
+            );
+        }
+        _ => {}
+    }
+    credentials::annotations(obj, &mut out);
+    if obj.pointer("/metadata/namespace").and_then(Value::as_str) == Some("default") {
+        push(
+            &mut out,
+            "default-namespace",
+            None,
+            "metadata.namespace",
+            "metadata.namespace is default".into(),
+        );
+    }
+    out
+}
+
+/// The pod-security checks of a level (`baseline` | `restricted`) on one object: what the
+/// reconciler backstop and the Gateway's pod-security admission decide with.
+pub fn pod_security(obj: &Value, level: &str) -> Vec<Finding> {
+    let set = level_checks(level);
+    if set.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(p) = pod::locate(obj) {
+        pod::check(obj, &p, &Context::default(), &mut out);
+    }
+    out.retain(|f| set.contains(&f.check));
+    out
+}
+
+pub(crate) fn push(
+    out: &mut Vec<Finding>,
+    check: &'static str,
+    container: Option<&str>,
+    at: &str,
+    message: String,
+) {
+    out.push(Finding {
+        check,
+        container: container.map(str::to_string),
+        message,
+        at: at.to_string(),
+    });
+}
+
+fn service(obj: &Value, out: &mut Vec<Finding>) {
+    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    match spec.get("type").and_then(Value::as_str) {
+        Some("NodePort") => push(
+            out,
+            "service-nodeport",
+            None,
+            "spec.type",
+            "spec.type is NodePort".into(),
+        ),
+        Some("LoadBalancer")
+            if spec
+                .get("loadBalancerSourceRanges")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty) =>
+        {
+            push(
+                out,
+                "service-loadbalancer",
+                None,
+                "spec.type",
+                "spec.type is LoadBalancer without loadBalancerSourceRanges".into(),
+            )
+        }
+        _ => {}
+    }
+    if spec
+        .get("externalIPs")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        push(
+            out,
+            "service-external-ips",
+            None,
+            "spec.externalIPs",
+            "spec.externalIPs is set".into(),
+        );
+    }
+}
+
+/// `*.d` covers exactly one label.
+fn host_covered(host: &str, tls_hosts: &[&str]) -> bool {
+    tls_hosts.iter().any(|t| {
+        if let Some(suffix) = t.strip_prefix("*.") {
+            host.split_once('.')
+                .is_some_and(|(first, rest)| !first.is_empty() && rest == suffix)
+        } else {
+            *t == host
+        }
+    })
+}
+
+fn ingress(obj: &Value, out: &mut Vec<Finding>) {
+    let tls = obj
+        .pointer("/spec/tls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if tls.is_empty() {
+        push(
+            out,
+            "ingress-without-tls",
+            None,
+            "spec",
+            "spec.tls is not set".into(),
+        );
+        return;
+    }
+    let tls_hosts: Vec<&str> = tls
+        .iter()
+        .flat_map(|t| {
+            t.get("hosts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(Value::as_str)
+        .collect();
+    for (i, r) in obj
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(h) = r.get("host").and_then(Value::as_str)
+            && !host_covered(h, &tls_hosts)
+        {
+            push(
+                out,
+                "ingress-without-tls",
+                None,
+                &format!("spec.rules[{i}].host"),
+                format!("spec.rules[{i}].host {h} is not covered by spec.tls"),
+            );
+        }
+    }
+}
+
+/// `missing-network-policy` over a whole scanned set: indexes of pod-bearing workloads that no
+/// Ingress-type NetworkPolicy of their namespace selects.
+pub fn missing_network_policy(objects: &[&Value]) -> Vec<(usize, Finding)> {
+    let policies: Vec<&Value> = objects
+        .iter()
+        .copied()
+        .filter(|o| kind(o) == "NetworkPolicy" && group(o) == "networking.k8s.io")
+        .collect();
+    let mut out = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        let Some(p) = pod::locate(o) else { continue };
+        if kind(o) == "Pod" && o.pointer("/metadata/ownerReferences").is_some() {
+            continue;
+        }
+        let labels = p.template_labels.cloned().unwrap_or_default();
+        let ns = namespace(o);
+        let covered = policies.iter().any(|np| {
+            namespace(np) == ns
+                && ingress_type(np)
+                && np
+                    .pointer("/spec/podSelector")
+                    .is_none_or(|sel| selects(sel, &labels))
+        });
+        if !covered {
+            out.push((
+                i,
+                Finding {
+                    check: "missing-network-policy",
+                    container: None,
+                    message: format!("no NetworkPolicy in namespace {ns} selects the pods of this {} for Ingress", kind(o)),
+                    at: String::new(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn ingress_type(np: &Value) -> bool {
+    match np.pointer("/spec/policyTypes").and_then(Value::as_array) {
+        Some(types) => types.iter().any(|t| t.as_str() == Some("Ingress")),
+        None => true,
+    }
+}
+
+/// A label selector (matchLabels and matchExpressions); an empty selector matches everything.
+pub fn selects(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    let ml = sel.get("matchLabels").and_then(Value::as_object);
+    if let Some(ml) = ml
+        && !ml.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return false;
+    }
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let have = labels.get(key).and_then(Value::as_str);
+        let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+            "In" => have.is_some_and(|h| values.contains(&h)),
+            "NotIn" => have.is_none_or(|h| !values.contains(&h)),
+            "Exists" => have.is_some(),
+            "DoesNotExist" => have.is_none(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

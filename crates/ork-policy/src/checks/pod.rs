@@ -1,0 +1,752 @@
+//! Pod-bearing objects: where the pod spec sits (checks.md §3), the effective security context
+//! (container fields override pod fields; init and ephemeral containers included), and the
+//! container and pod checks.
+
+use serde_json::{Map, Value};
+
+use super::credentials;
+use super::{Context, Finding, group, kind, namespace, push};
+
+/// Where an object keeps its pod spec.
+pub(crate) struct PodRef<'a> {
+    pub spec: &'a Value,
+    /// dotted path of the pod spec (`spec.template.spec`)
+    pub path: &'static str,
+    pub template_annotations: Option<&'a Map<String, Value>>,
+    pub template_labels: Option<&'a Map<String, Value>>,
+    pub kind: &'a str,
+}
+
+/// The pod spec of a core/apps/batch workload (a same-named kind of another group is not one).
+pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
+    let g = group(obj);
+    let k = kind(obj);
+    let (spec_ptr, meta_ptr, path) = match (g, k) {
+        ("", "Pod") => ("/spec", "/metadata", "spec"),
+        ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+        | ("", "ReplicationController")
+        | ("batch", "Job") => (
+            "/spec/template/spec",
+            "/spec/template/metadata",
+            "spec.template.spec",
+        ),
+        ("batch", "CronJob") => (
+            "/spec/jobTemplate/spec/template/spec",
+            "/spec/jobTemplate/spec/template/metadata",
+            "spec.jobTemplate.spec.template.spec",
+        ),
+        ("", "PodTemplate") => ("/template/spec", "/template/metadata", "template.spec"),
+        _ => return None,
+    };
+    let spec = obj.pointer(spec_ptr)?;
+    let meta = obj.pointer(meta_ptr);
+    Some(PodRef {
+        spec,
+        path,
+        template_annotations: meta
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object),
+        template_labels: meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object),
+        kind: k,
+    })
+}
+
+struct Container<'a> {
+    c: &'a Value,
+    list: &'static str,
+    name: String,
+    /// `spec.template.spec.containers[app]`
+    named: String,
+    /// `spec.template.spec.containers[0]`
+    indexed: String,
+}
+
+impl Container<'_> {
+    fn sc(&self, field: &str) -> Option<&Value> {
+        self.c
+            .get("securityContext")
+            .and_then(|s| s.get(field))
+            .filter(|v| !v.is_null())
+    }
+}
+
+fn containers<'a>(p: &PodRef<'a>) -> Vec<Container<'a>> {
+    let mut out = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, c) in p
+            .spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| i.to_string());
+            out.push(Container {
+                c,
+                list,
+                named: format!("{}.{list}[{name}]", p.path),
+                indexed: format!("{}.{list}[{i}]", p.path),
+                name,
+            });
+        }
+    }
+    out
+}
+
+/// Capability names compare in upper case without `CAP_`.
+fn caps(c: &Container, which: &str) -> Vec<String> {
+    c.sc("capabilities")
+        .and_then(|x| x.get(which))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|s| {
+            let up = s.trim().to_ascii_uppercase();
+            up.strip_prefix("CAP_").unwrap_or(&up).to_string()
+        })
+        .collect()
+}
+
+const BASELINE_CAPS: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+const SAFE_SYSCTLS: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_fin_timeout",
+];
+const SELINUX_TYPES: &[&str] = &[
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+const CORE_VOLUMES: &[&str] = &[
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+const SENSITIVE_PATHS: &[&str] = &[
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/lib",
+    "/usr",
+    "/var/lib/kubelet",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+];
+const RUNTIME_SOCKETS: &[&str] = &[
+    "docker.sock",
+    "containerd.sock",
+    "crio.sock",
+    "cri-dockerd.sock",
+];
+
+/// `runtime/default` etc. from the legacy annotations.
+fn legacy_profile(v: &str) -> &'static str {
+    match v {
+        "runtime/default" | "docker/default" => "RuntimeDefault",
+        "unconfined" => "Unconfined",
+        v if v.starts_with("localhost/") => "Localhost",
+        _ => "",
+    }
+}
+
+fn int(v: Option<&Value>) -> Option<i64> {
+    v.and_then(Value::as_i64)
+}
+
+fn normalise(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Finding>) {
+    let pod = p.spec;
+    let psc = pod.get("securityContext");
+    let pod_field = |f: &str| psc.and_then(|s| s.get(f)).filter(|v| !v.is_null());
+    let windows = pod.pointer("/os/name").and_then(Value::as_str) == Some("windows");
+    let ann = |k: &str| {
+        p.template_annotations
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    let pp = p.path;
+    let probe_scope = matches!(
+        p.kind,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController"
+    );
+
+    for c in containers(p) {
+        let cn = Some(c.name.as_str());
+        let (named, idx) = (&c.named, &c.indexed);
+        let mut local: Vec<Finding> = Vec::new();
+        let l = &mut local;
+        // --- container-only fields
+        if c.sc("privileged") == Some(&Value::Bool(true)) {
+            push(
+                l,
+                "privileged-container",
+                cn,
+                &format!("{idx}.securityContext.privileged"),
+                format!("{named}.securityContext.privileged is true"),
+            );
+        }
+        let add = caps(&c, "add");
+        let add_at = format!("{idx}.securityContext.capabilities.add");
+        if add.iter().any(|x| x == "SYS_ADMIN") {
+            push(
+                l,
+                "cap-sys-admin",
+                cn,
+                &add_at,
+                format!("{named}.securityContext.capabilities.add contains SYS_ADMIN"),
+            );
+        }
+        if !windows {
+            if add.iter().any(|x| x == "NET_RAW") {
+                push(
+                    l,
+                    "net-raw-capability",
+                    cn,
+                    &add_at,
+                    format!("{named}.securityContext.capabilities.add contains NET_RAW"),
+                );
+            }
+            let dangerous: Vec<&String> = add
+                .iter()
+                .filter(|x| {
+                    *x == "ALL"
+                        || (!BASELINE_CAPS.contains(&x.as_str())
+                            && *x != "SYS_ADMIN"
+                            && *x != "NET_RAW")
+                })
+                .collect();
+            if !dangerous.is_empty() {
+                let list: Vec<&str> = dangerous.iter().map(|s| s.as_str()).collect();
+                push(
+                    l,
+                    "dangerous-capability",
+                    cn,
+                    &add_at,
+                    format!(
+                        "{named}.securityContext.capabilities.add contains {}",
+                        list.join(", ")
+                    ),
+                );
+            }
+            let added: Vec<&String> = add
+                .iter()
+                .filter(|x| BASELINE_CAPS.contains(&x.as_str()) && *x != "NET_BIND_SERVICE")
+                .collect();
+            if !added.is_empty() {
+                let list: Vec<&str> = added.iter().map(|s| s.as_str()).collect();
+                push(
+                    l,
+                    "capability-added",
+                    cn,
+                    &add_at,
+                    format!(
+                        "{named}.securityContext.capabilities.add contains {}",
+                        list.join(", ")
+                    ),
+                );
+            }
+            if !caps(&c, "drop").iter().any(|x| x == "ALL") {
+                push(
+                    l,
+                    "capabilities-not-dropped",
+                    cn,
+                    &format!("{idx}.securityContext"),
+                    format!("{named}.securityContext.capabilities.drop does not contain ALL"),
+                );
+            }
+            if c.sc("allowPrivilegeEscalation") != Some(&Value::Bool(false)) {
+                push(
+                    l,
+                    "privilege-escalation-allowed",
+                    cn,
+                    &format!("{idx}.securityContext"),
+                    format!("{named}.securityContext.allowPrivilegeEscalation is not false"),
+                );
+            }
+        }
+        if c.sc("readOnlyRootFilesystem") != Some(&Value::Bool(true)) {
+            push(
+                l,
+                "writable-root-filesystem",
+                cn,
+                &format!("{idx}.securityContext"),
+                format!("{named}.securityContext.readOnlyRootFilesystem is not true"),
+            );
+        }
+        if let Some(pm) = c.sc("procMount").and_then(Value::as_str)
+            && pm != "Default"
+        {
+            push(
+                l,
+                "proc-mount-unmasked",
+                cn,
+                &format!("{idx}.securityContext.procMount"),
+                format!("{named}.securityContext.procMount is {pm}"),
+            );
+        }
+        // --- inherited fields: the container value when set, else the pod value
+        let eff = |f: &str| -> (Option<&Value>, String) {
+            match c.sc(f) {
+                Some(v) => (Some(v), format!("{idx}.securityContext.{f}")),
+                None => (pod_field(f), format!("{pp}.securityContext.{f}")),
+            }
+        };
+        let (uid, uid_at) = eff("runAsUser");
+        let (non_root, _) = eff("runAsNonRoot");
+        let non_root = non_root == Some(&Value::Bool(true));
+        let uid = int(uid);
+        match uid {
+            Some(0) => push(
+                l,
+                "run-as-root",
+                cn,
+                &uid_at,
+                format!("{named}: effective runAsUser is 0"),
+            ),
+            None if !non_root => push(
+                l,
+                "run-as-root",
+                cn,
+                &idx.to_string(),
+                format!("{named}: effective runAsNonRoot is not true and runAsUser is unset"),
+            ),
+            Some(u) if u > 0 => {
+                if !non_root {
+                    push(
+                        l,
+                        "run-as-non-root-unset",
+                        cn,
+                        &uid_at,
+                        format!("{named}: runAsUser {u} without runAsNonRoot: true"),
+                    );
+                }
+                if u < 10000 {
+                    push(
+                        l,
+                        "low-uid",
+                        cn,
+                        &uid_at,
+                        format!("{named}: effective runAsUser {u} is below 10000"),
+                    );
+                }
+            }
+            _ => {}
+        }
+        let (gid, gid_at) = eff("runAsGroup");
+        if int(gid) == Some(0) {
+            push(
+                l,
+                "root-group",
+                cn,
+                &gid_at,
+                format!("{named}: effective runAsGroup is 0"),
+            );
+        }
+        let (seccomp, seccomp_at) = eff("seccompProfile");
+        let seccomp_type = seccomp
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                ann(&format!(
+                    "container.seccomp.security.alpha.kubernetes.io/{}",
+                    c.name
+                ))
+                .or_else(|| ann("seccomp.security.alpha.kubernetes.io/pod"))
+                .map(|v| legacy_profile(v).to_string())
+            });
+        match seccomp_type.as_deref() {
+            Some("Unconfined") => push(
+                l,
+                "seccomp-unconfined",
+                cn,
+                &seccomp_at,
+                format!("{named}: effective seccompProfile is Unconfined"),
+            ),
+            None | Some("") if !windows => push(
+                l,
+                "seccomp-profile-missing",
+                cn,
+                &idx.to_string(),
+                format!("{named}: no seccompProfile (container or pod)"),
+            ),
+            _ => {}
+        }
+        let (apparmor, aa_at) = eff("appArmorProfile");
+        let aa = apparmor
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                ann(&format!(
+                    "container.apparmor.security.beta.kubernetes.io/{}",
+                    c.name
+                ))
+                .map(|v| legacy_profile(v).to_string())
+            });
+        if aa.as_deref() == Some("Unconfined") {
+            push(
+                l,
+                "apparmor-unconfined",
+                cn,
+                &aa_at,
+                format!("{named}: effective AppArmor profile is Unconfined"),
+            );
+        }
+        let (selinux, se_at) = eff("seLinuxOptions");
+        if let Some(se) = selinux {
+            let custom_user_role = se.get("user").is_some_and(|v| !v.is_null())
+                || se.get("role").is_some_and(|v| !v.is_null());
+            let bad_type = se
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !SELINUX_TYPES.contains(&t));
+            if custom_user_role || bad_type {
+                push(
+                    l,
+                    "selinux-custom-options",
+                    cn,
+                    &se_at,
+                    format!("{named}: custom seLinuxOptions"),
+                );
+            }
+        }
+        // windowsOptions merge field by field
+        let host_process = c
+            .sc("windowsOptions")
+            .and_then(|w| w.get("hostProcess"))
+            .or_else(|| pod_field("windowsOptions").and_then(|w| w.get("hostProcess")));
+        if host_process == Some(&Value::Bool(true)) {
+            push(
+                l,
+                "host-process",
+                cn,
+                &idx.to_string(),
+                format!("{named}: windowsOptions.hostProcess is true"),
+            );
+        }
+        // --- ports and resources: not on ephemeral containers (the API forbids them there)
+        if c.list != "ephemeralContainers" {
+            for (i, port) in
+                c.c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+            {
+                if let Some(hp) = int(port.get("hostPort")).filter(|h| *h != 0) {
+                    push(
+                        l,
+                        "host-port",
+                        cn,
+                        &format!("{idx}.ports[{i}].hostPort"),
+                        format!("{named}.ports[{i}].hostPort is {hp}"),
+                    );
+                }
+                if let Some(cp) = int(port.get("containerPort")).filter(|p| *p < 1024) {
+                    push(
+                        l,
+                        "privileged-port",
+                        cn,
+                        &format!("{idx}.ports[{i}].containerPort"),
+                        format!("{named}.ports[{i}].containerPort is {cp}"),
+                    );
+                }
+            }
+            for (field, check) in [
+                ("/resources/limits/cpu", "cpu-limits-missing"),
+                ("/resources/requests/cpu", "cpu-requests-missing"),
+                ("/resources/limits/memory", "memory-limits-missing"),
+                ("/resources/requests/memory", "memory-requests-missing"),
+            ] {
+                if c.c.pointer(field).is_none_or(Value::is_null) {
+                    let dotted = field.trim_start_matches('/').replace('/', ".");
+                    push(l, check, cn, idx, format!("{named}.{dotted} is not set"));
+                }
+            }
+        }
+        if c.list == "containers" && probe_scope {
+            if c.c.get("livenessProbe").is_none_or(Value::is_null) {
+                push(
+                    l,
+                    "liveness-probe-missing",
+                    cn,
+                    idx,
+                    format!("{named}.livenessProbe is not set"),
+                );
+            }
+            if c.c.get("readinessProbe").is_none_or(Value::is_null) {
+                push(
+                    l,
+                    "readiness-probe-missing",
+                    cn,
+                    idx,
+                    format!("{named}.readinessProbe is not set"),
+                );
+            }
+        }
+        // --- image
+        let image = c.c.get("image").and_then(Value::as_str).unwrap_or("");
+        let (tag, digest) = image_tag(image);
+        if !digest {
+            if tag.is_none() || tag == Some("latest") {
+                push(
+                    l,
+                    "image-latest-tag",
+                    cn,
+                    &format!("{idx}.image"),
+                    format!("{named}.image {image} has no version tag"),
+                );
+            } else {
+                push(
+                    l,
+                    "image-no-digest",
+                    cn,
+                    &format!("{idx}.image"),
+                    format!("{named}.image {image} is not pinned by digest"),
+                );
+            }
+        }
+        // --- env and credentials
+        credentials::container(c.c, named, idx, cn, l);
+        // subsumption: the API rejects allowPrivilegeEscalation: false with privileged or SYS_ADMIN
+        if l.iter()
+            .any(|f| f.check == "privileged-container" || f.check == "cap-sys-admin")
+        {
+            l.retain(|f| f.check != "privilege-escalation-allowed");
+        }
+        out.append(&mut local);
+    }
+
+    // --- pod-level fields
+    for (field, check) in [
+        ("hostPID", "host-pid"),
+        ("hostIPC", "host-ipc"),
+        ("hostNetwork", "host-network"),
+    ] {
+        if pod.get(field) == Some(&Value::Bool(true)) {
+            push(
+                out,
+                check,
+                None,
+                &format!("{pp}.{field}"),
+                format!("{pp}.{field} is true"),
+            );
+        }
+    }
+    if pod
+        .get("hostAliases")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        push(
+            out,
+            "host-aliases",
+            None,
+            &format!("{pp}.hostAliases"),
+            format!("{pp}.hostAliases is set"),
+        );
+    }
+    if int(pod_field("fsGroup")) == Some(0) {
+        push(
+            out,
+            "root-group",
+            None,
+            &format!("{pp}.securityContext.fsGroup"),
+            format!("{pp}.securityContext.fsGroup is 0"),
+        );
+    }
+    if pod_field("supplementalGroups")
+        .and_then(Value::as_array)
+        .is_some_and(|g| g.iter().any(|x| x.as_i64() == Some(0)))
+    {
+        push(
+            out,
+            "root-group",
+            None,
+            &format!("{pp}.securityContext.supplementalGroups"),
+            format!("{pp}.securityContext.supplementalGroups contains 0"),
+        );
+    }
+    for (i, s) in pod_field("sysctls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let n = s.get("name").and_then(Value::as_str).unwrap_or("");
+        if !SAFE_SYSCTLS.contains(&n) {
+            push(
+                out,
+                "unsafe-sysctls",
+                None,
+                &format!("{pp}.securityContext.sysctls[{i}]"),
+                format!("{pp}.securityContext.sysctls[{i}] {n} is not a safe sysctl"),
+            );
+        }
+    }
+    for (i, v) in pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
+        let at = format!("{pp}.volumes[{i}]");
+        let named = format!("{pp}.volumes[{vname}]");
+        if let Some(hp) = v.pointer("/hostPath/path").and_then(Value::as_str) {
+            let norm = normalise(hp);
+            let socket = RUNTIME_SOCKETS
+                .iter()
+                .any(|s| norm.ends_with(&format!("/{s}")))
+                || norm == "/var/run"
+                || norm == "/run";
+            let sensitive = norm == "/"
+                || SENSITIVE_PATHS
+                    .iter()
+                    .any(|s| norm == *s || norm.starts_with(&format!("{s}/")));
+            if socket {
+                push(
+                    out,
+                    "docker-socket-mount",
+                    None,
+                    &format!("{at}.hostPath.path"),
+                    format!("{named}.hostPath.path {hp} exposes the container runtime"),
+                );
+            } else if sensitive {
+                push(
+                    out,
+                    "host-path-sensitive",
+                    None,
+                    &format!("{at}.hostPath.path"),
+                    format!("{named}.hostPath.path {hp} is a sensitive host path"),
+                );
+            } else {
+                push(
+                    out,
+                    "host-path-volume",
+                    None,
+                    &format!("{at}.hostPath"),
+                    format!("{named} mounts hostPath {hp}"),
+                );
+            }
+            continue;
+        }
+        if let Some(obj) = v.as_object()
+            && let Some(ty) = obj.keys().find(|k| *k != "name")
+            && !CORE_VOLUMES.contains(&ty.as_str())
+        {
+            push(
+                out,
+                "non-core-volume-type",
+                None,
+                &at,
+                format!("{named} is a {ty} volume"),
+            );
+        }
+    }
+    // --- service account
+    let sa = pod
+        .get("serviceAccountName")
+        .or_else(|| pod.get("serviceAccount"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let sa_name = sa.unwrap_or("default");
+    if sa_name == "default" {
+        push(
+            out,
+            "default-service-account",
+            None,
+            pp,
+            format!(
+                "{pp}.serviceAccountName is {}",
+                if sa.is_some() { "default" } else { "not set" }
+            ),
+        );
+    }
+    if pod.get("automountServiceAccountToken") != Some(&Value::Bool(false)) {
+        let ns = namespace(obj);
+        let off = ctx
+            .sa_automount_off
+            .iter()
+            .any(|(n, s)| n == ns && s == sa_name);
+        if !off || pod.get("automountServiceAccountToken") == Some(&Value::Bool(true)) {
+            push(
+                out,
+                "automount-service-account-token",
+                None,
+                pp,
+                format!("{pp}.automountServiceAccountToken is not false"),
+            );
+        }
+    }
+}
+
+/// The tag of an image reference (after the last `:` of the last path segment) and whether it
+/// is pinned by a `@sha256:` digest.
+pub(crate) fn image_tag(image: &str) -> (Option<&str>, bool) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, d.starts_with("sha256:")),
+        None => (image, false),
+    };
+    let last = rest.rsplit('/').next().unwrap_or(rest);
+    (
+        last.split_once(':')
+            .map(|(_, t)| t)
+            .filter(|t| !t.is_empty()),
+        digest,
+    )
+}
