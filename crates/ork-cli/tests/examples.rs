@@ -139,3 +139,44 @@ fn secret_data_is_redacted_unless_asked() {
     let (_, shown, _) = run(c);
     assert!(!shown.contains("redacted"), "{shown}");
 }
+
+#[test]
+fn the_backstop_refuses_a_privileged_template() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let k = tmp.path().join("katalog.yaml");
+    let write = |level: &str| {
+        std::fs::write(
+            &k,
+            format!(
+                "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {{name: s}}\nsecurity: {{podSecurity: {{level: {level}}}}}\nspec:\n  crds:\n    app:\n      apiTypes: {{group: demo.example.io, version: v1, kind: App, plural: apps}}\n      operatorBox:\n        onCreate:\n          deployments: [{{image: \"nginx:1.25\", securityContext: {{privileged: true}}}}]\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let cr = tmp.path().join("cr.yaml");
+    std::fs::write(
+        &cr,
+        "{apiVersion: demo.example.io/v1, kind: App, metadata: {name: a, namespace: ns}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    write("restricted");
+    let mut c = ork();
+    c.arg("template").arg("-f").arg(&k).arg("--cr").arg(&cr);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.trim().is_empty(),
+        "nothing is printed for a refused CR: {out}"
+    );
+    assert!(
+        err.contains("PodSecurityViolation: onCreate.deployments[0]: privileged-container"),
+        "{err}"
+    );
+    // level privileged turns the backstop off (and validate warns about it)
+    write("privileged");
+    let mut c = ork();
+    c.arg("template").arg("-f").arg(&k).arg("--cr").arg(&cr);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("privileged: true"), "{out}");
+}

@@ -173,6 +173,25 @@ pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Resul
             }
         }
     }
+    // the backstop: every pod-bearing child is checked at the Katalog's level before any write
+    let level = k
+        .security
+        .pod_security
+        .level
+        .clone()
+        .unwrap_or_else(|| "restricted".into());
+    let mut violations = Vec::new();
+    for c in &children {
+        let found = ork_policy::checks::pod_security(&c.object, &level);
+        if !found.is_empty() {
+            let mut ids: Vec<&str> = found.iter().map(|f| f.check).collect();
+            ids.dedup();
+            violations.push(format!("{}: {}", c.entry, ids.join(", ")));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(fail("PodSecurityViolation", violations.join("; ")));
+    }
     // an HPA owns the replica count of its target
     let targets: Vec<(String, String)> = children
         .iter()
