@@ -51,6 +51,8 @@ enum DevCmd {
     Template(cmd::template::Args),
     /// Function, field and topic reference
     Notes(cmd::notes::Args),
+    /// Scan Kubernetes YAML and Katalog children for misconfigurations
+    Scan(cmd::scan::Args),
     /// Write an example pack
     Init(cmd::init::Args),
     /// A local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback
@@ -71,6 +73,7 @@ pub fn dev_main() -> ExitCode {
         DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
         DevCmd::Template(a) => cmd::template::run(&a),
         DevCmd::Notes(a) => cmd::notes::run(&a),
+        DevCmd::Scan(a) => cmd::scan::run(&a),
         DevCmd::Init(a) => cmd::init::run(&a),
         DevCmd::Local(a) => cmd::local::run(&a),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),

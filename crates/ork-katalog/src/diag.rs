@@ -116,6 +116,44 @@ fn step<'a>(
     }
 }
 
+/// The deepest (key, value) nodes along `path`, and whether the whole path resolved.
+fn walk<'a>(
+    root: &'a ork_yaml::Node,
+    path: &str,
+) -> (Option<&'a ork_yaml::Node>, &'a ork_yaml::Node, bool) {
+    let mut node = root;
+    let mut key = None;
+    let segs = split_path(path);
+    for (i, seg) in segs.iter().enumerate() {
+        match step(node, seg) {
+            Some((k, v)) => {
+                key = k;
+                node = v;
+            }
+            None => {
+                // a condition's normalized `value` is the value of its operator key
+                if seg == "value"
+                    && i + 1 == segs.len()
+                    && let Some(pairs) = node.as_map()
+                    && let Some((k, v)) = pairs
+                        .iter()
+                        .find(|(k, _)| k.as_text().and_then(crate::schema::operator).is_some())
+                {
+                    return (Some(k), v, true);
+                }
+                return (key, node, false);
+            }
+        }
+    }
+    (key, node, true)
+}
+
+/// The position of `path` inside any document (nearest existing ancestor when the path does not
+/// resolve): diagnostics of Katalogs and findings of `ork scan` locate lines the same way.
+pub fn locate(root: &ork_yaml::Node, path: &str) -> Span {
+    walk(root, path).1.span
+}
+
 impl SpanIndex {
     pub fn new(root: ork_yaml::Node) -> Self {
         SpanIndex { root: Some(root) }
@@ -126,45 +164,17 @@ impl SpanIndex {
         self.root.as_ref()
     }
 
-    /// The deepest (key, value) nodes along `path`, and whether the whole path resolved.
-    fn walk(&self, path: &str) -> Option<(Option<&ork_yaml::Node>, &ork_yaml::Node, bool)> {
-        let mut node = self.root.as_ref()?;
-        let mut key = None;
-        let segs = split_path(path);
-        for (i, seg) in segs.iter().enumerate() {
-            match step(node, seg) {
-                Some((k, v)) => {
-                    key = k;
-                    node = v;
-                }
-                None => {
-                    // a condition's normalized `value` is the value of its operator key
-                    if seg == "value"
-                        && i + 1 == segs.len()
-                        && let Some(pairs) = node.as_map()
-                        && let Some((k, v)) = pairs
-                            .iter()
-                            .find(|(k, _)| k.as_text().and_then(crate::schema::operator).is_some())
-                    {
-                        return Some((Some(k), v, true));
-                    }
-                    return Some((key, node, false));
-                }
-            }
-        }
-        Some((key, node, true))
-    }
-
     /// The position of a path's value, else of its nearest existing ancestor.
     pub fn value(&self, path: &str) -> Span {
-        self.walk(path)
-            .map(|(_, v, _)| v.span)
+        self.root
+            .as_ref()
+            .map(|r| locate(r, path))
             .unwrap_or(Span { line: 1, col: 1 })
     }
 
     /// The position of a path's key (its value's, for list items and missing keys).
     pub fn key(&self, path: &str) -> Span {
-        match self.walk(path) {
+        match self.root.as_ref().map(|r| walk(r, path)) {
             Some((Some(k), _, true)) => k.span,
             Some((_, v, _)) => v.span,
             None => Span { line: 1, col: 1 },

@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     let opts = ork_render::Options {
         seed: Some(1),
-        now: None,
+        ..Default::default()
     };
     let children: usize = crs
         .iter()

@@ -24,6 +24,9 @@ pub const NIL_UID: &str = "00000000-0000-0000-0000-000000000000";
 pub struct Options {
     pub seed: Option<u64>,
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Skip the pod-security backstop: `ork scan` reports what the children would violate
+    /// instead of stopping at the first refusal. The runtime never sets this.
+    pub without_backstop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +184,7 @@ pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Resul
         .clone()
         .unwrap_or_else(|| "restricted".into());
     let mut violations = Vec::new();
-    for c in &children {
+    for c in children.iter().filter(|_| !opts.without_backstop) {
         let found = ork_policy::checks::pod_security(&c.object, &level);
         if !found.is_empty() {
             let mut ids: Vec<&str> = found.iter().map(|f| f.check).collect();

@@ -81,7 +81,11 @@ pub fn run(a: &Args) -> u8 {
             return exit::USAGE;
         }
     };
-    let opts = Options { seed: a.seed, now };
+    let opts = Options {
+        seed: a.seed,
+        now,
+        without_backstop: false,
+    };
     let mut code = exit::OK;
     let mut rendered: Vec<(String, String, Value)> = Vec::new();
     for doc in &docs {

@@ -1,0 +1,62 @@
+//! `ork scan` (checks.md): misconfigurations in Kubernetes YAML and Katalog children.
+
+use std::path::PathBuf;
+
+use ork_policy::checks::Severity;
+
+use crate::exit;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// files, directories (recursive) or `-` for stdin
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// text | json
+    #[arg(short, long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// report and fail only at or above this severity: low | medium | high | critical
+    #[arg(long, default_value = "low")]
+    min_severity: String,
+    /// disable a check entirely (repeatable, comma lists)
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// CR files to render through Katalogs of matching kind (repeatable)
+    #[arg(long)]
+    cr: Vec<PathBuf>,
+}
+
+pub fn run(a: &Args) -> u8 {
+    let Some(min) = Severity::parse(&a.min_severity) else {
+        eprintln!(
+            "--min-severity {:?}: use low, medium, high or critical",
+            a.min_severity
+        );
+        return exit::USAGE;
+    };
+    let opts = ork_scan::Options {
+        skip: a.skip.clone(),
+        crs: a.cr.clone(),
+    };
+    let report = match ork_scan::scan(&a.paths, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ork scan: {e}");
+            return exit::USAGE;
+        }
+    };
+    if report.skipped_documents > 0 {
+        eprintln!(
+            "skipped {} document(s) without apiVersion and kind",
+            report.skipped_documents
+        );
+    }
+    match a.output.as_str() {
+        "json" => println!("{}", ork_scan::json(&report, min)),
+        _ => print!("{}", ork_scan::text(&report, min)),
+    }
+    if report.visible(min).next().is_some() {
+        exit::NEGATIVE
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,498 @@
+//! `ork scan` (checks.md §6–§9): reads Kubernetes YAML/JSON and Katalogs, runs the policy core's
+//! checks, locates every finding by file and line, applies suppression annotations and
+//! `--skip`, and orders the result deterministically. Files are parsed and checked in parallel.
+
+mod output;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ork_policy::checks::{self, Context, Severity};
+use ork_yaml::{Node, NodeKind};
+use rayon::prelude::*;
+use serde_json::Value;
+
+pub use output::{json, text};
+
+/// Prefix of the suppression annotation: `ork.io/ignore-check.<id>: "<reason>"`.
+pub const SUPPRESS_PREFIX: &str = "ork.io/ignore-check.";
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// checks disabled entirely
+    pub skip: Vec<String>,
+    /// CR files rendered through Katalogs of matching kind
+    pub crs: Vec<PathBuf>,
+}
+
+/// One located finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub check: &'static str,
+    pub severity: Severity,
+    pub file: String,
+    pub line: u32,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub container: Option<String>,
+    pub message: String,
+    pub remediation: &'static str,
+    /// the reason of a valid suppression annotation
+    pub suppressed: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// every finding, suppressed ones included, in output order
+    pub findings: Vec<Located>,
+    pub objects: usize,
+    pub files: usize,
+    /// documents without apiVersion and kind skipped during directory walks
+    pub skipped_documents: usize,
+}
+
+impl Report {
+    /// Unsuppressed findings at or above `min`.
+    pub fn visible(&self, min: Severity) -> impl Iterator<Item = &Located> {
+        self.findings
+            .iter()
+            .filter(move |f| f.suppressed.is_none() && f.severity >= min)
+    }
+}
+
+/// Bad input: unreadable file, YAML syntax error, duplicate key, invalid Katalog, unknown id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct Source {
+    /// shown in output: relative, `/`-separated, or `<stdin>`
+    shown: String,
+    path: Option<PathBuf>,
+    text: String,
+    /// named explicitly (a file without Kubernetes objects is then an error)
+    explicit: bool,
+}
+
+/// One object to check and where its lines come from.
+struct Object {
+    file: String,
+    value: Value,
+    /// the document node (for line lookup) or a fixed line (Katalog children)
+    node: Option<Node>,
+    line: u32,
+}
+
+fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd
+        .as_deref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
+    let s = rel.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| InputError(format!("{}: {e}", dir.display())))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.is_dir() {
+            if !hidden {
+                walk(&p, out)?;
+            }
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn sources(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| InputError(format!("<stdin>: {e}")))?;
+            out.push(Source {
+                shown: "<stdin>".into(),
+                path: None,
+                text,
+                explicit: true,
+            });
+        } else if p.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files)?;
+            for f in files {
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| InputError(format!("{}: {e}", f.display())))?;
+                out.push(Source {
+                    shown: shown(&f),
+                    path: Some(f),
+                    text,
+                    explicit: false,
+                });
+            }
+        } else {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| InputError(format!("{}: {e}", p.display())))?;
+            out.push(Source {
+                shown: shown(p),
+                path: Some(p.clone()),
+                text,
+                explicit: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn duplicate_key(node: &Node) -> Option<(ork_yaml::Span, String)> {
+    match &node.kind {
+        NodeKind::Map(pairs) => {
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                let key = k.as_text().unwrap_or_default();
+                if pairs[..i].iter().any(|(k2, _)| k2.as_text() == Some(key)) {
+                    return Some((k.span, key.to_string()));
+                }
+                if let Some(d) = duplicate_key(v) {
+                    return Some(d);
+                }
+            }
+            None
+        }
+        NodeKind::Seq(items) => items.iter().find_map(duplicate_key),
+        NodeKind::Scalar(_) => None,
+    }
+}
+
+fn is_k8s(v: &Value) -> bool {
+    v.get("apiVersion").and_then(Value::as_str).is_some()
+        && v.get("kind").and_then(Value::as_str).is_some()
+}
+
+/// Parses one source into objects (Lists expanded, Katalogs rendered).
+fn objects_of(src: &Source, opts: &Options) -> Result<(Vec<Object>, usize), InputError> {
+    let docs = ork_yaml::parse_stream(&src.text).map_err(|e| {
+        InputError(format!(
+            "{}:{}:{}: YAML syntax error: {}",
+            src.shown, e.span.line, e.span.col, e.message
+        ))
+    })?;
+    let mut objects = Vec::new();
+    let mut skipped = 0;
+    for doc in docs {
+        if let Some((span, key)) = duplicate_key(&doc) {
+            return Err(InputError(format!(
+                "{}:{}:{}: duplicate key {key:?}",
+                src.shown, span.line, span.col
+            )));
+        }
+        let v = doc.to_json();
+        if !is_k8s(&v) {
+            skipped += 1;
+            continue;
+        }
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        if v.get("apiVersion").and_then(Value::as_str) == Some(ork_katalog::pipeline::API_VERSION)
+            && (kind == "Katalog" || kind == "Komposer")
+        {
+            objects.extend(katalog_children(src, opts)?);
+            continue;
+        }
+        if (kind == "List" || kind.ends_with("List")) && v.get("items").is_some_and(Value::is_array)
+        {
+            if let Some(items) = doc.get("items").and_then(Node::as_seq) {
+                for item in items {
+                    let iv = item.to_json();
+                    if is_k8s(&iv) {
+                        objects.push(Object {
+                            file: src.shown.clone(),
+                            value: iv,
+                            line: item.span.line,
+                            node: Some(item.clone()),
+                        });
+                    }
+                }
+            }
+            continue;
+        }
+        objects.push(Object {
+            file: src.shown.clone(),
+            value: v,
+            line: doc.span.line,
+            node: Some(doc),
+        });
+    }
+    if objects.is_empty() && src.explicit {
+        return Err(InputError(format!(
+            "{}: no Kubernetes object (apiVersion and kind) in this file",
+            src.shown
+        )));
+    }
+    Ok((objects, skipped))
+}
+
+/// The children a Katalog renders, located at the line of their producing entry.
+fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputError> {
+    let dir = src
+        .path
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let outcome = ork_katalog::load_str(&src.text, &src.shown, &dir);
+    let Some(k) = outcome.katalog else {
+        let first = outcome
+            .errors()
+            .next()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(InputError(format!(
+            "{}: invalid Katalog\n{first}",
+            src.shown
+        )));
+    };
+    let mut crs: Vec<Value> = Vec::new();
+    for f in k
+        .crds
+        .iter()
+        .flat_map(|c| c.cr_files.iter())
+        .chain(opts.crs.iter())
+    {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| InputError(format!("{}: {e}", f.display())))?;
+        let docs = ork_yaml::parse_stream(&text).map_err(|e| {
+            InputError(format!(
+                "{}:{}: YAML syntax error: {}",
+                f.display(),
+                e.span.line,
+                e.message
+            ))
+        })?;
+        crs.extend(docs.iter().map(Node::to_json));
+    }
+    let render = ork_render::Options {
+        seed: Some(0),
+        now: None,
+        without_backstop: true,
+    };
+    let mut out = Vec::new();
+    for crd in k.crds.iter().filter(|c| c.entry.enabled) {
+        let mut mine: Vec<Value> = crs
+            .iter()
+            .filter(|cr| {
+                cr.get("kind").and_then(Value::as_str) == Some(crd.api.kind.as_str())
+                    && cr
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| a.split('/').next() == Some(crd.api.group.as_str()))
+            })
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            // neither crFiles nor --cr: one CR from the schema defaults
+            let ns = if crd.api.namespaced {
+                serde_json::json!("default")
+            } else {
+                Value::Null
+            };
+            mine.push(serde_json::json!({"apiVersion": crd.api.api_version(), "kind": crd.api.kind,
+                "metadata": {"name": "example", "namespace": ns, "uid": "00000000-0000-0000-0000-000000000000"}, "spec": {}}));
+        }
+        for cr in mine {
+            // a cycle that fails for the CR's own data (validation, values) renders nothing to scan
+            let Ok(cycle) = ork_render::render_cycle(&k, crd, &cr, &render) else {
+                continue;
+            };
+            for child in cycle.children {
+                let line = k
+                    .spans
+                    .value(&format!(
+                        "{}.operatorBox.{}",
+                        crd.path,
+                        strip_expansion(&child.entry)
+                    ))
+                    .line;
+                out.push(Object {
+                    file: src.shown.clone(),
+                    value: child.object,
+                    node: None,
+                    line,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `onCreate.deployments[0][2]` (a forEach expansion) → `onCreate.deployments[0]`.
+fn strip_expansion(entry: &str) -> &str {
+    match entry.match_indices('[').nth(1) {
+        Some((i, _)) => &entry[..i],
+        None => entry,
+    }
+}
+
+/// Scans paths (`-` is stdin).
+pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
+    for id in &opts.skip {
+        if checks::check(id).is_none() {
+            return Err(InputError(format!("--skip {id}: no such check")));
+        }
+    }
+    let sources = sources(paths)?;
+    let parsed: Vec<Result<(Vec<Object>, usize), InputError>> =
+        sources.par_iter().map(|s| objects_of(s, opts)).collect();
+    let mut objects = Vec::new();
+    let mut skipped = 0;
+    for p in parsed {
+        let (o, s) = p?;
+        objects.extend(o);
+        skipped += s;
+    }
+    let ctx = Context::from_objects(objects.iter().map(|o| &o.value));
+    let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
+    let mut set_level: Vec<Vec<checks::Finding>> = vec![Vec::new(); objects.len()];
+    for (i, f) in checks::missing_network_policy(&values) {
+        set_level[i].push(f);
+    }
+    let mut findings: Vec<Located> = objects
+        .par_iter()
+        .zip(set_level)
+        .flat_map_iter(|(o, extra)| {
+            let mut found = checks::check_object(&o.value, &ctx);
+            found.extend(extra);
+            locate(o, found, opts)
+        })
+        .collect();
+    findings.sort_by(|a, b| {
+        (
+            a.file.as_str(),
+            a.line,
+            a.check,
+            a.container.as_deref(),
+            a.message.as_str(),
+        )
+            .cmp(&(
+                b.file.as_str(),
+                b.line,
+                b.check,
+                b.container.as_deref(),
+                b.message.as_str(),
+            ))
+    });
+    Ok(Report {
+        findings,
+        objects: objects.len(),
+        files: sources.len(),
+        skipped_documents: skipped,
+    })
+}
+
+/// Lines, suppression and `--skip` for one object's findings.
+fn locate(o: &Object, found: Vec<checks::Finding>, opts: &Options) -> Vec<Located> {
+    let v = &o.value;
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = v
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let line_of = |at: &str| match &o.node {
+        Some(n) if !at.is_empty() => ork_katalog::diag::locate(n, at).line,
+        _ => o.line,
+    };
+    let mut suppress: Vec<(String, String)> = Vec::new();
+    let mut extra: Vec<checks::Finding> = Vec::new();
+    for (k, val) in v
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Some(id) = k.strip_prefix(SUPPRESS_PREFIX) else {
+            continue;
+        };
+        let at = format!("metadata.annotations[\"{k}\"]");
+        let reason = val.as_str().unwrap_or("").trim().to_string();
+        if checks::check(id).is_none() {
+            extra.push(checks::Finding {
+                check: "suppression-unknown-check",
+                container: None,
+                message: format!("{k}: no check has the id {id:?}"),
+                at,
+            });
+        } else if reason.is_empty() {
+            extra.push(checks::Finding {
+                check: "suppression-without-reason",
+                container: None,
+                message: format!("{k} has no reason; the suppression is void"),
+                at,
+            });
+        } else if !id.starts_with("suppression-") {
+            suppress.push((id.to_string(), reason));
+        }
+    }
+    found
+        .into_iter()
+        .chain(extra)
+        .filter(|f| !opts.skip.iter().any(|s| s == f.check))
+        .map(|f| {
+            let check = checks::check(f.check);
+            Located {
+                check: f.check,
+                severity: check.map(|c| c.severity).unwrap_or(Severity::Low),
+                file: o.file.clone(),
+                line: line_of(&f.at),
+                kind: kind.clone(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                container: f.container,
+                message: f.message,
+                remediation: check.map(|c| c.remediation).unwrap_or(""),
+                suppressed: suppress
+                    .iter()
+                    .find(|(id, _)| id == f.check)
+                    .map(|(_, r)| r.clone()),
+            }
+        })
+        .collect()
+}
