@@ -123,7 +123,10 @@ fn offline_commands_open_no_socket_and_no_kubeconfig() {
             std::thread::sleep(Duration::from_millis(20));
         };
         // 0 or 1 are verdicts (scan reports findings with 1); 2 or a signal is a failure
-        assert!(matches!(status.code(), Some(0 | 1)), "ork {args:?} failed offline: {status}");
+        assert!(
+            matches!(status.code(), Some(0 | 1)),
+            "ork {args:?} failed offline: {status}"
+        );
         let log = std::fs::read_to_string(&trace).unwrap_or_default();
         let sockets: Vec<&str> = log
             .lines()

@@ -193,3 +193,24 @@ fn output_is_deterministic() {
     let b = scan(&["tests/fixtures/scan", "-o", "json"]).1;
     assert_eq!(a, b);
 }
+
+#[test]
+fn junit_has_failures_and_skipped_suppressions() {
+    let (code, out, _) = scan(&[
+        "tests/fixtures/scan/vulnerable/workloads.yaml",
+        "-o",
+        "junit",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\""
+        ),
+        "{out}"
+    );
+    assert!(out.contains("<failure type=\"critical\" message=\"spec.template.spec.initContainers[setup].securityContext.privileged is true\">"), "{out}");
+    assert!(
+        out.contains("<skipped message=\"suppressed: the image binds 80; tracked in OPS-12\"/>"),
+        "{out}"
+    );
+}

@@ -12,7 +12,7 @@ use ork_yaml::{Node, NodeKind};
 use rayon::prelude::*;
 use serde_json::Value;
 
-pub use output::{json, text};
+pub use output::{json, junit, sarif, text};
 
 /// Prefix of the suppression annotation: `ork.io/ignore-check.<id>: "<reason>"`.
 pub const SUPPRESS_PREFIX: &str = "ork.io/ignore-check.";

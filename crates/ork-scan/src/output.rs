@@ -136,3 +136,162 @@ pub fn json(r: &Report, min: Severity) -> String {
     };
     serde_json::to_string(&report).unwrap_or_default()
 }
+
+/// `privileged-container` → `Privileged container`.
+fn title(id: &str) -> String {
+    let words = id.replace('-', " ");
+    let mut c = words.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// `privileged-container` → `PrivilegedContainer`.
+fn camel(id: &str) -> String {
+    id.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low => "note",
+    }
+}
+
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+    }
+}
+
+fn area(id: &str) -> &'static str {
+    if id.starts_with("rbac-") {
+        "rbac"
+    } else if id.starts_with("service-") || id.starts_with("ingress-") || id.contains("network") {
+        "network"
+    } else if id.contains("credential") || id.contains("secret") {
+        "secrets"
+    } else if id.starts_with("suppression-") {
+        "suppression"
+    } else {
+        "workload"
+    }
+}
+
+/// SARIF 2.1.0: one run, a rule per check (skipped ones disabled), suppressed findings kept
+/// with an inSource suppression, fingerprints without the line so they survive edits.
+pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
+    use serde_json::json;
+    use sha2::Digest;
+    let mut checks: Vec<&ork_policy::checks::Check> =
+        ork_policy::checks::CATALOGUE.iter().collect();
+    checks.sort_by_key(|c| c.id);
+    let rules: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|c| {
+            let mut eq = serde_json::Map::new();
+            for (tool, v) in [("trivy", c.trivy), ("checkov", c.checkov), ("kube-linter", c.kube_linter)] {
+                if !v.is_empty() {
+                    eq.insert(tool.into(), json!(v));
+                }
+            }
+            let mut config = json!({"level": level(c.severity)});
+            if skip.iter().any(|s| s == c.id) {
+                config["enabled"] = json!(false);
+            }
+            json!({"id": c.id, "name": camel(c.id), "shortDescription": {"text": title(c.id)}, "fullDescription": {"text": c.trigger},
+                   "help": {"text": c.remediation}, "defaultConfiguration": config,
+                   "properties": {"security-severity": security_severity(c.severity), "tags": ["security", "kubernetes", area(c.id)], "equivalents": eq}})
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= min)
+        .map(|f| {
+            let index = checks.iter().position(|c| c.id == f.check).unwrap_or(0);
+            let ns = f.namespace.as_deref().unwrap_or("");
+            let container = f.container.as_deref().unwrap_or("");
+            let fqn = if container.is_empty() { format!("{}/{ns}/{}", f.kind, f.name) } else { format!("{}/{ns}/{}/{container}", f.kind, f.name) };
+            let fp = sha2::Sha256::digest(format!("{}|{}|{}|{ns}|{}|{container}", f.check, f.file, f.kind, f.name).as_bytes());
+            let fp: String = fp.iter().map(|b| format!("{b:02x}")).collect();
+            let mut res = json!({"ruleId": f.check, "ruleIndex": index, "level": level(f.severity), "message": {"text": f.message},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": f.line.max(1)}},
+                               "logicalLocations": [{"fullyQualifiedName": fqn}]}],
+                "partialFingerprints": {"orkFinding/v1": fp}});
+            if let Some(reason) = &f.suppressed {
+                res["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+            }
+            res
+        })
+        .collect();
+    let doc = json!({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "ork", "version": env!("CARGO_PKG_VERSION"), "rules": rules}}, "results": results}]});
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// JUnit: a testsuite per file, a testcase per object and check that found something
+/// (`<failure>`, or `<skipped>` when suppressed).
+pub fn junit(r: &Report, min: Severity) -> String {
+    let shown: Vec<&Located> = r.findings.iter().filter(|f| f.severity >= min).collect();
+    let mut files: Vec<&str> = shown.iter().map(|f| f.file.as_str()).collect();
+    files.dedup();
+    let failures = shown.iter().filter(|f| f.suppressed.is_none()).count();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\" tests=\"{}\" failures=\"{failures}\">\n",
+        shown.len()
+    );
+    for file in files {
+        let here: Vec<&&Located> = shown.iter().filter(|f| f.file == file).collect();
+        let fails = here.iter().filter(|f| f.suppressed.is_none()).count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">\n",
+            xml(file),
+            here.len()
+        ));
+        for f in here {
+            let name = format!("{} {} {}", f.check, f.kind, object_name(f));
+            out.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\">\n",
+                xml(file),
+                xml(&name)
+            ));
+            match &f.suppressed {
+                Some(reason) => out.push_str(&format!(
+                    "      <skipped message=\"suppressed: {}\"/>\n",
+                    xml(reason)
+                )),
+                None => out.push_str(&format!(
+                    "      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n",
+                    f.severity.as_str(),
+                    xml(&f.message),
+                    xml(&f.message),
+                    xml(f.remediation)
+                )),
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}

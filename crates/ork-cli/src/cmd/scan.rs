@@ -11,8 +11,8 @@ pub struct Args {
     /// files, directories (recursive) or `-` for stdin
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
-    /// text | json
-    #[arg(short, long, default_value = "text", value_parser = ["text", "json"])]
+    /// text | json | sarif | junit
+    #[arg(short, long, default_value = "text", value_parser = ["text", "json", "sarif", "junit"])]
     output: String,
     /// report and fail only at or above this severity: low | medium | high | critical
     #[arg(long, default_value = "low")]
@@ -52,6 +52,8 @@ pub fn run(a: &Args) -> u8 {
     }
     match a.output.as_str() {
         "json" => println!("{}", ork_scan::json(&report, min)),
+        "sarif" => println!("{}", ork_scan::sarif(&report, min, &a.skip)),
+        "junit" => print!("{}", ork_scan::junit(&report, min)),
         _ => print!("{}", ork_scan::text(&report, min)),
     }
     if report.visible(min).next().is_some() {
