@@ -53,6 +53,8 @@ enum DevCmd {
     Notes(cmd::notes::Args),
     /// Scan Kubernetes YAML and Katalog children for misconfigurations
     Scan(cmd::scan::Args),
+    /// Offline RBAC analysis: who-can and audit
+    Rbac(cmd::rbac::Args),
     /// Write an example pack
     Init(cmd::init::Args),
     /// A local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback
@@ -74,6 +76,7 @@ pub fn dev_main() -> ExitCode {
         DevCmd::Template(a) => cmd::template::run(&a),
         DevCmd::Notes(a) => cmd::notes::run(&a),
         DevCmd::Scan(a) => cmd::scan::run(&a),
+        DevCmd::Rbac(a) => cmd::rbac::run(&a),
         DevCmd::Init(a) => cmd::init::run(&a),
         DevCmd::Local(a) => cmd::local::run(&a),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),

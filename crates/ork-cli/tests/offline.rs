@@ -44,6 +44,20 @@ fn offline_invocations(tmp: &Path) -> Vec<Vec<String>> {
         vec!["init".into(), s(&tmp.join("init"))],
         vec!["scan".into(), s(&repo().join("tests/fixtures/scan/clean"))],
         vec![
+            "rbac".into(),
+            "who-can".into(),
+            "get".into(),
+            "secrets".into(),
+            "-f".into(),
+            s(&repo().join("tests/fixtures/rbac")),
+        ],
+        vec![
+            "rbac".into(),
+            "audit".into(),
+            "-f".into(),
+            s(&repo().join("tests/fixtures/rbac")),
+        ],
+        vec![
             "scan".into(),
             "-o".into(),
             "json".into(),

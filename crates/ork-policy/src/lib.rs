@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod conditions;
 pub mod namespaces;
+pub mod rbac;
 pub mod rules;
 
 pub use conditions::{Eval, eval_all, evaluate};

@@ -363,6 +363,29 @@ fn strip_expansion(entry: &str) -> &str {
     }
 }
 
+/// An object read from the inputs, with where it came from.
+pub struct Loaded {
+    pub file: String,
+    pub line: u32,
+    pub value: Value,
+}
+
+/// Every Kubernetes object of the inputs (files, directories, stdin, Lists expanded, Katalog
+/// children rendered), in input order.
+pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Vec<Loaded>, InputError> {
+    let sources = sources(paths)?;
+    let mut out = Vec::new();
+    for s in &sources {
+        let (objects, _) = objects_of(s, opts)?;
+        out.extend(objects.into_iter().map(|o| Loaded {
+            file: o.file,
+            line: o.line,
+            value: o.value,
+        }));
+    }
+    Ok(out)
+}
+
 /// Scans paths (`-` is stdin).
 pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
     for id in &opts.skip {

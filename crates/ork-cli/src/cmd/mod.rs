@@ -7,6 +7,8 @@ pub mod local;
 #[cfg(feature = "dev")]
 pub mod notes;
 #[cfg(feature = "dev")]
+pub mod rbac;
+#[cfg(feature = "dev")]
 pub mod scan;
 #[cfg(feature = "dev")]
 pub mod template;
