@@ -293,6 +293,65 @@ pub fn who_can(rbac: &Rbac, req: &Request, ns: Option<&str>) -> Vec<Grant> {
     out
 }
 
+/// One grant of a subject: where it applies, through which chain, and the rules it carries
+/// (with the ClusterRole they were aggregated from, when they were).
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub scope: String,
+    pub via: String,
+    pub rules: Vec<(String, Value)>,
+}
+
+/// Every subject's effective permissions: each binding whose role is in the input.
+pub fn effective(rbac: &Rbac) -> Vec<(Subject, Vec<Effective>)> {
+    let mut out: Vec<(Subject, Vec<Effective>)> = Vec::new();
+    for b in &rbac.bindings {
+        let Some(role) = rbac.role_of(b) else {
+            continue;
+        };
+        let e = Effective {
+            scope: if b.cluster {
+                "cluster".into()
+            } else {
+                format!("namespace {}", b.namespace)
+            },
+            via: format!("{} → {}", b.label(), b.role_label()),
+            rules: rbac
+                .rules_of(role)
+                .into_iter()
+                .map(|(origin, _, r)| (origin, r))
+                .collect(),
+        };
+        for s in &b.subjects {
+            match out.iter_mut().find(|(x, _)| x == s) {
+                Some((_, list)) => list.push(e.clone()),
+                None => out.push((s.clone(), vec![e.clone()])),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `get,list secrets (core)` / `* * (*)` / `get secrets/tls (core)`.
+pub fn describe_rule(rule: &Value) -> String {
+    let j = |k: &str| strings(rule, k).join(",");
+    let groups: Vec<String> = strings(rule, "apiGroups")
+        .into_iter()
+        .map(|g| if g.is_empty() { "core".into() } else { g })
+        .collect();
+    let names = strings(rule, "resourceNames");
+    let urls = strings(rule, "nonResourceURLs");
+    if !urls.is_empty() {
+        return format!("{} {}", j("verbs"), urls.join(","));
+    }
+    let mut s = format!("{} {} ({})", j("verbs"), j("resources"), groups.join(","));
+    if !names.is_empty() {
+        s.push_str(&format!(" names {}", names.join(",")));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +411,24 @@ mod tests {
             !who("get", "secrets", Some("x"), None)
                 .iter()
                 .any(|l| l.contains("tls-bot"))
+        );
+    }
+
+    #[test]
+    fn effective_permissions_per_subject() {
+        let objs = fixture();
+        let rbac = Rbac::from_objects(&objs);
+        let eff = effective(&rbac);
+        let debugger = eff
+            .iter()
+            .find(|(s, _)| s.name == "debugger")
+            .map(|(_, e)| e.clone())
+            .unwrap_or_default();
+        assert_eq!(debugger.len(), 1);
+        assert_eq!(debugger[0].rules[0].0, "ClusterRole exec (aggregated)");
+        assert_eq!(
+            describe_rule(&debugger[0].rules[0].1),
+            "create pods/* (core)"
         );
     }
 

@@ -229,13 +229,17 @@ pub(crate) fn annotations(obj: &Value, out: &mut Vec<Finding>) {
         .into_iter()
         .flatten()
     {
-        if let Some(kind) = v.as_str().and_then(|s| credential_kind(k, s)) {
+        let Some(text) = v.as_str() else { continue };
+        if let Some(kind) = credential_kind(k, text) {
             push(
                 out,
                 "hardcoded-credential",
                 None,
                 &format!("metadata.annotations[\"{k}\"]"),
-                format!("metadata.annotations.{k} holds a literal {kind}"),
+                format!(
+                    "metadata.annotations.{k} holds a literal {kind} ({})",
+                    fingerprint(text)
+                ),
             );
         }
     }
