@@ -579,3 +579,70 @@ fn cross_entry(k: &Katalog, sink: &mut Sink) {
         }
     }
 }
+
+/// A `spec` built from a CRD's schema defaults (storage version), for scanning a Katalog
+/// without CRs: `default`s where the schema has them; required fields without one get a
+/// placeholder of their type (`example`, 1, false) so the children still render.
+pub fn crd_spec_defaults(path: &Path) -> Option<Value> {
+    let src = std::fs::read_to_string(path).ok()?;
+    let docs = ork_yaml::parse_stream(&src).ok()?;
+    let crd = docs
+        .iter()
+        .map(Node::to_json)
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))?;
+    let versions = crd.pointer("/spec/versions").and_then(Value::as_array)?;
+    let storage = versions
+        .iter()
+        .find(|v| v.get("storage") == Some(&Value::Bool(true)))
+        .or_else(|| versions.first())?;
+    let spec = storage.pointer("/schema/openAPIV3Schema/properties/spec")?;
+    Some(defaults(spec, true).unwrap_or(Value::Object(Default::default())))
+}
+
+fn defaults(schema: &Value, required: bool) -> Option<Value> {
+    if let Some(d) = schema.get("default") {
+        return Some(d.clone());
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let req: Vec<&str> = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut out = serde_json::Map::new();
+            for (k, sub) in schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(v) = defaults(sub, req.contains(&k.as_str())) {
+                    out.insert(k.clone(), v);
+                }
+            }
+            (required || !out.is_empty()).then_some(Value::Object(out))
+        }
+        Some("string") if required => Some(Value::String("example".into())),
+        Some("integer" | "number") if required => Some(Value::from(1)),
+        Some("boolean") if required => Some(Value::Bool(false)),
+        Some("array") if required => Some(Value::Array(Vec::new())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_defaults_from_the_website_crd() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/website/crd.yaml");
+        let spec = super::crd_spec_defaults(&p);
+        assert_eq!(
+            spec,
+            Some(serde_json::json!({"image": "example", "replicas": 1, "port": 8080}))
+        );
+    }
+}

@@ -42,10 +42,22 @@ pub struct Located {
     pub suppressed: Option<String>,
 }
 
+/// One scanned object and the checks that applied to it.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    pub file: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub checks: Vec<&'static str>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// every finding, suppressed ones included, in output order
     pub findings: Vec<Located>,
+    /// every object, in input order
+    pub scanned: Vec<Scanned>,
     pub objects: usize,
     pub files: usize,
     /// documents without apiVersion and kind skipped during directory walks
@@ -326,8 +338,14 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
             } else {
                 Value::Null
             };
+            let spec = crd
+                .entry
+                .crd_file
+                .as_ref()
+                .and_then(|f| ork_katalog::pipeline::crd_spec_defaults(&dir.join(f)))
+                .unwrap_or_else(|| serde_json::json!({}));
             mine.push(serde_json::json!({"apiVersion": crd.api.api_version(), "kind": crd.api.kind,
-                "metadata": {"name": "example", "namespace": ns, "uid": "00000000-0000-0000-0000-000000000000"}, "spec": {}}));
+                "metadata": {"name": "example", "namespace": ns, "uid": "00000000-0000-0000-0000-000000000000"}, "spec": spec}));
         }
         for cr in mine {
             // a cycle that fails for the CR's own data (validation, values) renders nothing to scan
@@ -434,8 +452,36 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
                 b.message.as_str(),
             ))
     });
+    let scanned = objects
+        .iter()
+        .map(|o| Scanned {
+            file: o.file.clone(),
+            kind: o
+                .value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            namespace: o
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            name: o
+                .value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            checks: checks::applicable(&o.value)
+                .into_iter()
+                .filter(|id| !opts.skip.iter().any(|s| s == id))
+                .collect(),
+        })
+        .collect();
     Ok(Report {
         findings,
+        scanned,
         objects: objects.len(),
         files: sources.len(),
         skipped_documents: skipped,

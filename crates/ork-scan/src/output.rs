@@ -249,49 +249,75 @@ fn xml(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-/// JUnit: a testsuite per file, a testcase per object and check that found something
-/// (`<failure>`, or `<skipped>` when suppressed).
+/// JUnit: a testsuite per file, a testcase per object and applicable check at or above the
+/// threshold; a finding is a `<failure>` (one line per affected container, then the fix), a
+/// suppressed check `<skipped>`.
 pub fn junit(r: &Report, min: Severity) -> String {
-    let shown: Vec<&Located> = r.findings.iter().filter(|f| f.severity >= min).collect();
-    let mut files: Vec<&str> = shown.iter().map(|f| f.file.as_str()).collect();
+    let mut files: Vec<&str> = r.scanned.iter().map(|o| o.file.as_str()).collect();
+    files.sort_unstable();
     files.dedup();
-    let failures = shown.iter().filter(|f| f.suppressed.is_none()).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\" tests=\"{}\" failures=\"{failures}\">\n",
-        shown.len()
-    );
+    let mut body = String::new();
+    let (mut total, mut failed) = (0, 0);
     for file in files {
-        let here: Vec<&&Located> = shown.iter().filter(|f| f.file == file).collect();
-        let fails = here.iter().filter(|f| f.suppressed.is_none()).count();
-        out.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">\n",
-            xml(file),
-            here.len()
-        ));
-        for f in here {
-            let name = format!("{} {} {}", f.check, f.kind, object_name(f));
-            out.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\">\n",
-                xml(file),
-                xml(&name)
-            ));
-            match &f.suppressed {
-                Some(reason) => out.push_str(&format!(
-                    "      <skipped message=\"suppressed: {}\"/>\n",
-                    xml(reason)
-                )),
-                None => out.push_str(&format!(
-                    "      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n",
-                    f.severity.as_str(),
-                    xml(&f.message),
-                    xml(&f.message),
-                    xml(f.remediation)
-                )),
+        let mut suite = String::new();
+        let (mut tests, mut fails) = (0, 0);
+        for o in r.scanned.iter().filter(|o| o.file == file) {
+            let same = |f: &&Located| {
+                f.file == o.file
+                    && f.kind == o.kind
+                    && f.name == o.name
+                    && f.namespace == o.namespace
+            };
+            let obj = match &o.namespace {
+                Some(ns) => format!("{ns}/{}", o.name),
+                None => o.name.clone(),
+            };
+            for id in &o.checks {
+                let Some(check) = ork_policy::checks::check(id) else {
+                    continue;
+                };
+                if check.severity < min {
+                    continue;
+                }
+                tests += 1;
+                let name = format!("{id} {} {obj}", o.kind);
+                suite.push_str(&format!(
+                    "    <testcase classname=\"{}\" name=\"{}\"",
+                    xml(file),
+                    xml(&name)
+                ));
+                let hits: Vec<&Located> = r
+                    .findings
+                    .iter()
+                    .filter(same)
+                    .filter(|f| f.check == *id)
+                    .collect();
+                let open: Vec<&&Located> = hits.iter().filter(|f| f.suppressed.is_none()).collect();
+                if !open.is_empty() {
+                    fails += 1;
+                    let lines: Vec<String> = open.iter().map(|f| xml(&f.message)).collect();
+                    suite.push_str(&format!(
+                        ">\n      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n    </testcase>\n",
+                        check.severity.as_str(),
+                        xml(&open[0].message),
+                        lines.join("\n"),
+                        xml(check.remediation)
+                    ));
+                } else if let Some(reason) = hits.iter().find_map(|f| f.suppressed.as_ref()) {
+                    suite.push_str(&format!(
+                        ">\n      <skipped message=\"suppressed: {}\"/>\n    </testcase>\n",
+                        xml(reason)
+                    ));
+                } else {
+                    suite.push_str("/>\n");
+                }
             }
-            out.push_str("    </testcase>\n");
         }
-        out.push_str("  </testsuite>\n");
+        total += tests;
+        failed += fails;
+        body.push_str(&format!("  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{fails}\">\n{suite}  </testsuite>\n", xml(file)));
     }
-    out.push_str("</testsuites>\n");
-    out
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\" tests=\"{total}\" failures=\"{failed}\">\n{body}</testsuites>\n"
+    )
 }

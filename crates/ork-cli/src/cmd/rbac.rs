@@ -418,6 +418,7 @@ fn audit(au: &Audit) -> u8 {
                 .collect();
             let report = ork_scan::Report {
                 findings: located,
+                scanned: Vec::new(),
                 objects: objects.len(),
                 files: 0,
                 skipped_documents: 0,

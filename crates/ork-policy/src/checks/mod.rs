@@ -136,6 +136,65 @@ pub fn check_object(obj: &Value, ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// The checks that apply to an object's kind (the JUnit report has a testcase for each).
+pub fn applicable(obj: &Value) -> Vec<&'static str> {
+    let is = |id: &str| {
+        id.starts_with("rbac-") || id.starts_with("service-") || id.starts_with("suppression-")
+    };
+    let mut ids: Vec<&'static str> = Vec::new();
+    if pod::locate(obj).is_some() {
+        ids.extend(CATALOGUE.iter().map(|c| c.id).filter(|id| {
+            !is(id)
+                && !matches!(
+                    *id,
+                    "ingress-without-tls" | "configmap-credential" | "secret-string-data"
+                )
+        }));
+    }
+    let by_kind: &[&'static str] = match (group(obj), kind(obj)) {
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => &[
+            "rbac-full-wildcard",
+            "rbac-wildcard-verbs",
+            "rbac-wildcard-resources",
+            "rbac-wildcard-api-groups",
+            "rbac-escalate",
+            "rbac-bind",
+            "rbac-impersonate",
+            "rbac-secrets-read",
+            "rbac-pods-exec",
+            "rbac-nodes-proxy",
+            "rbac-webhook-config-write",
+        ],
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => &[
+            "rbac-anonymous-binding",
+            "rbac-authenticated-binding",
+            "rbac-system-masters-binding",
+            "rbac-cluster-admin-sa",
+            "default-service-account",
+        ],
+        ("", "Service") => &[
+            "service-nodeport",
+            "service-loadbalancer",
+            "service-external-ips",
+        ],
+        ("networking.k8s.io" | "extensions", "Ingress") => &["ingress-without-tls"],
+        ("", "ConfigMap") => &["configmap-credential", "hardcoded-credential"],
+        ("", "Secret") => &["secret-string-data"],
+        ("", "ServiceAccount") => &["default-service-account"],
+        _ => &[],
+    };
+    ids.extend(by_kind.iter().copied());
+    ids.extend([
+        "default-namespace",
+        "hardcoded-credential",
+        "suppression-without-reason",
+        "suppression-unknown-check",
+    ]);
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The pod-security checks of a level (`baseline` | `restricted`) on one object: what the
 /// reconciler backstop and the Gateway's pod-security admission decide with.
 pub fn pod_security(obj: &Value, level: &str) -> Vec<Finding> {
