@@ -218,13 +218,32 @@ fn junit_has_failures_and_skipped_suppressions() {
 #[test]
 fn a_katalog_without_crs_is_scanned_with_a_cr_from_the_schema_defaults() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let src = std::fs::read_to_string(repo().join("examples/website/katalog.yaml")).unwrap_or_default();
-    std::fs::write(tmp.path().join("katalog.yaml"), src.replace("      crFiles: [./cr.yaml]\n", "")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::copy(repo().join("examples/website/crd.yaml"), tmp.path().join("crd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let src =
+        std::fs::read_to_string(repo().join("examples/website/katalog.yaml")).unwrap_or_default();
+    std::fs::write(
+        tmp.path().join("katalog.yaml"),
+        src.replace("      crFiles: [./cr.yaml]\n", ""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        repo().join("examples/website/crd.yaml"),
+        tmp.path().join("crd.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut c = ork();
-    c.arg("scan").arg(tmp.path().join("katalog.yaml")).args(["-o", "json"]);
+    c.arg("scan")
+        .arg(tmp.path().join("katalog.yaml"))
+        .args(["-o", "json"]);
     let (_, out, err) = run(c);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     assert_eq!(v["summary"]["objects"], 3, "{out}");
-    assert!(v["findings"].as_array().into_iter().flatten().any(|f| f["name"] == "example"), "{out}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["name"] == "example"),
+        "{out}"
+    );
 }

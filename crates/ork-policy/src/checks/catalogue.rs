@@ -674,57 +674,44 @@ pub fn check(id: &str) -> Option<&'static Check> {
     CATALOGUE.iter().find(|c| c.id == id)
 }
 
-/// The checks `security.podSecurity.level` enforces (checks.md §5).
-pub fn level_checks(level: &str) -> &'static [&'static str] {
-    const BASELINE: &[&str] = &[
-        "host-process",
-        "host-pid",
-        "host-ipc",
-        "host-network",
-        "privileged-container",
-        "cap-sys-admin",
-        "net-raw-capability",
-        "dangerous-capability",
-        "host-path-volume",
-        "host-path-sensitive",
-        "docker-socket-mount",
-        "host-port",
-        "apparmor-unconfined",
-        "selinux-custom-options",
-        "proc-mount-unmasked",
-        "seccomp-unconfined",
-        "unsafe-sysctls",
-    ];
-    const RESTRICTED: &[&str] = &[
-        "host-process",
-        "host-pid",
-        "host-ipc",
-        "host-network",
-        "privileged-container",
-        "cap-sys-admin",
-        "net-raw-capability",
-        "dangerous-capability",
-        "host-path-volume",
-        "host-path-sensitive",
-        "docker-socket-mount",
-        "host-port",
-        "apparmor-unconfined",
-        "selinux-custom-options",
-        "proc-mount-unmasked",
-        "seccomp-unconfined",
-        "unsafe-sysctls",
-        "non-core-volume-type",
-        "privilege-escalation-allowed",
-        "run-as-root",
-        "run-as-non-root-unset",
-        "seccomp-profile-missing",
-        "capabilities-not-dropped",
-        "capability-added",
-    ];
+/// The Pod Security Standards baseline (checks.md §5).
+const BASELINE: &[&str] = &[
+    "host-process",
+    "host-pid",
+    "host-ipc",
+    "host-network",
+    "privileged-container",
+    "cap-sys-admin",
+    "net-raw-capability",
+    "dangerous-capability",
+    "host-path-volume",
+    "host-path-sensitive",
+    "docker-socket-mount",
+    "host-port",
+    "apparmor-unconfined",
+    "selinux-custom-options",
+    "proc-mount-unmasked",
+    "seccomp-unconfined",
+    "unsafe-sysctls",
+];
+
+/// What `restricted` adds to the baseline.
+const RESTRICTED_EXTRA: &[&str] = &[
+    "non-core-volume-type",
+    "privilege-escalation-allowed",
+    "run-as-root",
+    "run-as-non-root-unset",
+    "seccomp-profile-missing",
+    "capabilities-not-dropped",
+    "capability-added",
+];
+
+/// The checks `security.podSecurity.level` enforces (checks.md §5); `privileged` enforces none.
+pub fn level_checks(level: &str) -> Vec<&'static str> {
     match level.to_ascii_lowercase().as_str() {
-        "baseline" => BASELINE,
-        "restricted" => RESTRICTED,
-        _ => &[],
+        "baseline" => BASELINE.to_vec(),
+        "restricted" => BASELINE.iter().chain(RESTRICTED_EXTRA).copied().collect(),
+        _ => Vec::new(),
     }
 }
 
