@@ -114,12 +114,12 @@ pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Resul
     }
     let owner = Owner::of(crd, &obj);
     let mut children = Vec::new();
+    // borrowed, not copied: this runs for every CR
     let raw = k
         .raw
         .pointer("/spec/crds")
         .and_then(|m| m.get(&crd.name))
-        .cloned()
-        .unwrap_or(Value::Null);
+        .unwrap_or(&Value::Null);
     for block in ["onCreate", "onReconcile"] {
         let Some(b) = raw.pointer(&format!("/operatorBox/{block}")) else {
             continue;
