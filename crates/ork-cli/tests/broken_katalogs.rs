@@ -150,3 +150,24 @@ fn json_output_has_diagnostics_with_locations() {
     assert_eq!(e["line"], 14);
     assert_eq!(e["column"], 15);
 }
+
+#[test]
+fn workload_warnings_point_at_their_lines() {
+    let case = repo().join("tests/fixtures/warn/workload-warnings.katalog.yaml");
+    let text = std::fs::read_to_string(&case).unwrap_or_default();
+    let mut c = ork();
+    c.arg("validate").arg("-f").arg(&case);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}{err}");
+    for (i, line) in text.lines().enumerate() {
+        if let Some(m) = line.split("# <- warning: ").nth(1) {
+            let at = format!("{}:{}:", case.display(), i + 1);
+            assert!(
+                err.lines()
+                    .any(|l| l.starts_with(&at) && l.contains("warning:") && l.contains(m.trim())),
+                "missing {at} {m}\n{err}"
+            );
+        }
+    }
+    assert!(out.contains("2 warnings"), "{out}");
+}

@@ -92,9 +92,11 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
             }
         }
         // children
-        for e in entries(base, p) {
-            c.entry(&e);
+        let all = entries(base, p);
+        for e in &all {
+            c.entry(e);
         }
+        c.cross_entry_warnings(&all);
         if let Some(b) = base.pointer("/operatorBox/onCreate") {
             c.conditions(
                 b.get("when"),
@@ -236,6 +238,43 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Warnings that need several entries of one CRD (katalog.md §6.3).
+    fn cross_entry_warnings(&mut self, all: &[EntryRef]) {
+        let workloads: Vec<&EntryRef> = all
+            .iter()
+            .filter(|e| matches!(e.kind, "deployments" | "statefulSets"))
+            .collect();
+        if workloads.len() > 1 {
+            for svc in all
+                .iter()
+                .filter(|e| e.kind == "services" && e.value.get("selector").is_none())
+            {
+                self.sink.warn(
+                    self.k.spans.value(&svc.path),
+                    &svc.path,
+                    format!("this Service has no selector, so it selects all {} workloads of the CR (orkestra-owner only)", workloads.len()),
+                );
+            }
+        }
+        for hpa in all.iter().filter(|e| e.kind == "hpa") {
+            let Some(target) = hpa
+                .value
+                .pointer("/scaleTargetRef/name")
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            for w in &workloads {
+                if w.value.get("name").and_then(Value::as_str) == Some(target)
+                    && w.value.get("replicas").is_some()
+                {
+                    let rp = format!("{}.replicas", w.path);
+                    self.sink.warn(self.k.spans.value(&rp), &rp, format!("replicas has no effect: {} scales this workload, so ork sends it without spec.replicas", hpa.path));
+                }
+            }
+        }
+    }
+
     fn entry(&mut self, e: &EntryRef) {
         let v = e.value;
         let reconcile = v.get("reconcile") == Some(&Value::Bool(true));
