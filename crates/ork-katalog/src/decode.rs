@@ -176,61 +176,21 @@ impl Decoder<'_> {
                 ),
                 _ => self.wrong(node, path, "list of strings"),
             },
-            Ty::StrMap => match node.as_map() {
-                Some(pairs) => {
-                    let mut out = Map::new();
-                    for (k, v) in pairs {
-                        let key = k.as_text().unwrap_or_default().to_string();
-                        let p = join(path, &key);
-                        if out.contains_key(&key) {
-                            self.sink.error(
-                                k.span,
-                                &p,
-                                format!("duplicate key {key:?} at {}", show(path)),
-                            );
-                            continue;
-                        }
-                        match &v.kind {
-                            NodeKind::Scalar(s) => {
-                                out.insert(
-                                    key,
-                                    Value::String(if s.value == ScalarValue::Null {
-                                        String::new()
-                                    } else {
-                                        s.text.clone()
-                                    }),
-                                );
-                            }
-                            _ => {
-                                self.wrong(v, &p, "string");
-                            }
-                        }
-                    }
-                    Value::Object(out)
+            // free keys; a string scalar per value (null is "")
+            Ty::StrMap => self.free_map(node, path, "map of strings", |this, v, p| match &v.kind {
+                NodeKind::Scalar(s) => Some(Value::String(if s.value == ScalarValue::Null {
+                    String::new()
+                } else {
+                    s.text.clone()
+                })),
+                _ => {
+                    this.wrong(v, p, "string");
+                    None
                 }
-                None => self.wrong(node, path, "map of strings"),
-            },
-            Ty::MapOf(inner) => match node.as_map() {
-                Some(pairs) => {
-                    let mut out = Map::new();
-                    for (k, v) in pairs {
-                        let key = k.as_text().unwrap_or_default().to_string();
-                        let p = join(path, &key);
-                        if out.contains_key(&key) {
-                            self.sink.error(
-                                k.span,
-                                &p,
-                                format!("duplicate key {key:?} at {}", show(path)),
-                            );
-                            continue;
-                        }
-                        let val = self.value(v, inner, &p);
-                        out.insert(key, val);
-                    }
-                    Value::Object(out)
-                }
-                None => self.wrong(node, path, "map"),
-            },
+            }),
+            Ty::MapOf(inner) => self.free_map(node, path, "map", |this, v, p| {
+                Some(this.value(v, inner, p))
+            }),
             Ty::Any => {
                 self.check_duplicates(node, path);
                 node.to_json()
@@ -249,6 +209,36 @@ impl Decoder<'_> {
             Ty::Rule => self.condition(node, path, true),
             Ty::Later => Value::Null,
         }
+    }
+
+    /// A map with free keys: duplicate keys are errors, each value decoded by `value`.
+    fn free_map(
+        &mut self,
+        node: &Node,
+        path: &str,
+        want: &str,
+        mut value: impl FnMut(&mut Self, &Node, &str) -> Option<Value>,
+    ) -> Value {
+        let Some(pairs) = node.as_map() else {
+            return self.wrong(node, path, want);
+        };
+        let mut out = Map::new();
+        for (k, v) in pairs {
+            let key = k.as_text().unwrap_or_default().to_string();
+            let p = join(path, &key);
+            if out.contains_key(&key) {
+                self.sink.error(
+                    k.span,
+                    &p,
+                    format!("duplicate key {key:?} at {}", show(path)),
+                );
+                continue;
+            }
+            if let Some(val) = value(self, v, &p) {
+                out.insert(key, val);
+            }
+        }
+        Value::Object(out)
     }
 
     fn check_duplicates(&mut self, node: &Node, path: &str) {

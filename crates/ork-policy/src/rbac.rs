@@ -215,7 +215,8 @@ impl Request {
     }
 }
 
-fn strings(rule: &Value, key: &str) -> Vec<String> {
+/// The strings of a list field (`verbs`, `resources`, …); anything else is empty.
+pub(crate) fn strings(rule: &Value, key: &str) -> Vec<String> {
     rule.get(key)
         .and_then(Value::as_array)
         .into_iter()

@@ -3,16 +3,7 @@
 use serde_json::Value;
 
 use super::{Finding, kind, push};
-
-fn list(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
+use crate::rbac::strings as list;
 
 /// The specific checks fire only when verb and resource are named explicitly; the group may be
 /// `*`. Grants made only through wildcards are reported by the wildcard checks.
