@@ -5,13 +5,20 @@
 pub mod coerce;
 mod decode;
 pub mod diag;
+pub mod kinds;
 pub mod model;
 pub mod pipeline;
 pub mod posture;
 pub mod schema;
 pub mod security;
+pub mod settings;
 pub mod templates;
 
 pub use diag::{Diagnostic, Severity};
+pub use kinds::ChildKind;
 pub use model::{ApiInfo, Crd, Katalog};
 pub use pipeline::{Outcome, load_file, load_str, read_crd};
+pub use settings::{
+    BuiltinProfile, FailurePolicy, Operation, Operator, PodSecurityLevel, Profile, RuleAction,
+    ValueType,
+};

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::settings::{Operator, RuleAction, ValueType};
+
 fn yes() -> bool {
     true
 }
@@ -173,7 +175,7 @@ pub struct Dependency {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Condition {
     pub field: String,
-    pub operator: String,
+    pub operator: Operator,
     #[serde(default)]
     pub value: Option<String>,
     #[serde(default)]
@@ -194,7 +196,7 @@ pub struct Rule {
     pub condition: Condition,
     pub message: String,
     #[serde(default = "deny")]
-    pub action: String,
+    pub action: RuleAction,
     #[serde(default)]
     pub when: Vec<Condition>,
     #[serde(default)]
@@ -213,8 +215,8 @@ impl Default for Fires {
     }
 }
 
-fn deny() -> String {
-    "deny".into()
+fn deny() -> RuleAction {
+    RuleAction::Deny
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -230,7 +232,7 @@ pub struct MutationRule {
     pub default: Option<String>,
     pub r#override: Option<String>,
     #[serde(default)]
-    pub value_type: Option<String>,
+    pub value_type: Option<ValueType>,
     #[serde(default)]
     pub when: Vec<Condition>,
     #[serde(default)]
@@ -476,6 +478,9 @@ pub struct Katalog {
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// The normalized document.
     pub raw: Value,
+    /// The resolved security settings; set by the security stage, so always present on a
+    /// Katalog that `load_str` returns.
+    pub posture: Option<crate::posture::Resolved>,
 }
 
 impl Katalog {

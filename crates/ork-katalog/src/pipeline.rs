@@ -102,7 +102,7 @@ pub fn load_str(src: &str, file: &str, dir: &Path) -> Outcome {
         return finish(sink, None);
     }
     // ---- security ------------------------------------------------------------------------------
-    security::check(&katalog, &katalog.raw, &mut sink);
+    katalog.posture = security::check(&katalog, &katalog.raw, &mut sink);
     if sink.has_errors() {
         return finish(sink, None);
     }
@@ -325,6 +325,7 @@ fn build(raw: Value, file: &str, dir: &Path, sink: &mut Sink, spans: SpanIndex) 
         spans,
         warnings: Vec::new(),
         raw,
+        posture: None,
     })
 }
 

@@ -3,8 +3,11 @@
 //! built-in default, and records where it came from.
 
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::diag::did_you_mean;
 use crate::model::{Crd, Katalog};
+use crate::settings::{BuiltinProfile, FailurePolicy, PodSecurityLevel, Profile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Source {
@@ -20,25 +23,67 @@ pub struct Setting {
     pub source: Source,
 }
 
-/// Katalog-wide security settings after resolution.
+/// Katalog-wide security settings after resolution: every security setting typed, parsed once.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub gateway_only: bool,
     pub gateway: bool,
     pub dp_enabled: bool,
-    pub dp_policy: String,
+    pub dp_policy: FailurePolicy,
     pub dp_strict: bool,
+    /// `security.deletionProtection.protectedResources` (`resource` or `group/resource`)
+    pub protected_resources: Vec<String>,
     pub np_enabled: bool,
-    pub np_policy: String,
+    pub np_policy: FailurePolicy,
     pub admission_enabled: bool,
-    pub admission_policy: String,
+    pub admission_policy: FailurePolicy,
     pub timeout_seconds: i64,
-    pub ps_default: String,
-    pub ps_level: String,
+    pub exclude_namespaces: Vec<String>,
+    pub break_glass_groups: Vec<String>,
+    pub ps_default: Profile,
+    pub ps_level: PodSecurityLevel,
     pub ps_admission: bool,
+    pub ps_admission_policy: FailurePolicy,
+    pub ps_admission_namespaces: Vec<String>,
     pub exec_protection: bool,
+    pub exec_policy: FailurePolicy,
+    pub exec_namespaces: Vec<String>,
     pub audit: Option<String>,
+    /// `ORK_NAMESPACE`, default `orkestra-system`: where the runtime and the Gateway run
+    pub operator_namespace: String,
     pub settings: Vec<Setting>,
+}
+
+/// The protected resources when `security.deletionProtection.protectedResources` is not set
+/// (docs/security.md §1.1): Secrets in, Leases out.
+pub const DEFAULT_PROTECTED_RESOURCES: &[&str] = &[
+    "services",
+    "configmaps",
+    "secrets",
+    "serviceaccounts",
+    "persistentvolumeclaims",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "ingresses",
+    "networkpolicies",
+    "horizontalpodautoscalers",
+    "poddisruptionbudgets",
+    "roles",
+    "rolebindings",
+    "clusterroles",
+    "clusterrolebindings",
+    "namespaces",
+];
+
+/// A setting that does not parse: where it was written (a Katalog path, or an environment
+/// variable) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// dotted Katalog path; empty for an environment variable
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 /// Reads a variable the way the resolver does; tests pass their own lookup.
@@ -48,45 +93,51 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn env_bool(env: Env, name: &str) -> Option<bool> {
-    env(name).and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Some(true),
-        "false" | "0" | "no" => Some(false),
-        _ => None,
-    })
-}
-
-pub fn canonical_policy(p: &str) -> Option<&'static str> {
-    match p.trim().to_ascii_lowercase().as_str() {
-        "fail" => Some("Fail"),
-        "ignore" => Some("Ignore"),
-        _ => None,
-    }
-}
-
-pub fn resolve(k: &Katalog, env: Env) -> Resolved {
+/// Resolves every security setting: the Katalog, else the environment, else the default. Each
+/// value is parsed into its closed set; an unparsable value, in the Katalog or in a variable, is
+/// an error (docs/security.md §0, G29), never a silent default.
+pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
     let s = &k.security;
     let mut settings = Vec::new();
-    let mut pick_bool =
-        |key: &'static str, kat: Option<bool>, var: Option<&str>, default: bool| -> bool {
-            let (v, src) = match (kat, var.and_then(|n| env_bool(env, n))) {
-                (Some(b), _) => (b, Source::Katalog),
-                (None, Some(b)) => (b, Source::Env),
-                _ => (default, Source::Default),
-            };
-            settings.push(Setting {
-                key,
-                value: v.to_string(),
-                source: src,
-            });
-            v
+    let mut errors: Vec<SettingError> = Vec::new();
+    let mut pick_bool = |key: &'static str,
+                         kat: Option<bool>,
+                         var: Option<&'static str>,
+                         default: bool,
+                         errors: &mut Vec<SettingError>|
+     -> bool {
+        let from_env = var.and_then(|n| env(n).map(|raw| (n, raw)));
+        let (v, src) = match (kat, from_env) {
+            (Some(b), _) => (b, Source::Katalog),
+            (None, Some((name, raw))) => match parse_bool(&raw) {
+                Some(b) => (b, Source::Env),
+                None => {
+                    errors.push(SettingError {
+                        path: String::new(),
+                        message: format!(
+                            "environment variable {name}={raw:?} is not a boolean (true or false)"
+                        ),
+                        hint: None,
+                    });
+                    (default, Source::Default)
+                }
+            },
+            (None, None) => (default, Source::Default),
         };
+        settings.push(Setting {
+            key,
+            value: v.to_string(),
+            source: src,
+        });
+        v
+    };
     let dp_block = s.deletion_protection.as_ref();
     let dp_enabled = pick_bool(
         "security.deletionProtection.enabled",
         dp_block.map(|b| b.enabled.unwrap_or(true)),
         Some("ENABLE_DELETION_PROTECTION"),
         false,
+        &mut errors,
     );
     let np_block = s.namespace_protection.as_ref();
     let np_enabled = pick_bool(
@@ -94,18 +145,21 @@ pub fn resolve(k: &Katalog, env: Env) -> Resolved {
         np_block.map(|b| b.enabled.unwrap_or(true)),
         Some("ENABLE_NAMESPACE_PROTECTION"),
         false,
+        &mut errors,
     );
     let admission_enabled = pick_bool(
         "security.webhooks.admission.enabled",
         s.webhooks.as_ref().and_then(|w| w.admission.enabled),
         Some("ENABLE_ADMISSION_WEBHOOK"),
         false,
+        &mut errors,
     );
     let ps_admission = pick_bool(
         "security.podSecurity.admission.enabled",
         s.pod_security.admission.enabled,
         None,
         false,
+        &mut errors,
     );
     let gateway_endpoint = k
         .gateway
@@ -119,53 +173,144 @@ pub fn resolve(k: &Katalog, env: Env) -> Resolved {
             s.exec_protection.as_ref().and_then(|e| e.enabled),
             None,
             true,
+            &mut errors,
         );
-    let mut pick_str =
-        |key: &'static str, kat: Option<String>, var: Option<&str>, default: &str| -> String {
-            let (v, src) = match (kat, var.and_then(env)) {
-                (Some(v), _) => (v, Source::Katalog),
-                (None, Some(v)) => (v, Source::Env),
-                _ => (default.to_string(), Source::Default),
-            };
-            settings.push(Setting {
-                key,
-                value: v.clone(),
-                source: src,
-            });
-            v
+    // one parser for every closed-set setting: Katalog text, else variable, else default
+    let mut pick = |key: &'static str,
+                    kat: Option<&String>,
+                    var: Option<&'static str>,
+                    default: &str|
+     -> (String, Source, Option<&'static str>) {
+        let (v, src, from) = match (kat, var.and_then(|n| env(n).map(|v| (n, v)))) {
+            (Some(v), _) => (v.clone(), Source::Katalog, None),
+            (None, Some((name, v))) => (v, Source::Env, Some(name)),
+            (None, None) => (default.to_string(), Source::Default, None),
         };
-    let policy = |p: String| canonical_policy(&p).map(str::to_string).unwrap_or(p);
-    let dp_policy = policy(pick_str(
+        settings.push(Setting {
+            key,
+            value: v.clone(),
+            source: src,
+        });
+        (v, src, from)
+    };
+    let mut policy = |key: &'static str,
+                      kat: Option<&String>,
+                      var: Option<&'static str>,
+                      errors: &mut Vec<SettingError>|
+     -> FailurePolicy {
+        let (v, _, from) = pick(key, kat, var, "Fail");
+        match v.parse::<FailurePolicy>() {
+            Ok(p) => p,
+            Err(_) => {
+                errors.push(SettingError {
+                    path: if from.is_some() {
+                        String::new()
+                    } else {
+                        key.to_string()
+                    },
+                    message: match from {
+                        Some(name) => {
+                            format!("environment variable {name}={v:?} is not Fail or Ignore")
+                        }
+                        None => format!("failurePolicy {v:?} is not Fail or Ignore"),
+                    },
+                    hint: Some("use Fail (deny when the Gateway cannot decide) or Ignore".into()),
+                });
+                // the value is unusable; Fail is what a reader of this error would want
+                FailurePolicy::Fail
+            }
+        }
+    };
+    let dp_policy = policy(
         "security.deletionProtection.failurePolicy",
-        dp_block.and_then(|b| b.failure_policy.clone()),
+        dp_block.and_then(|b| b.failure_policy.as_ref()),
         Some("DELETION_PROTECTION_POLICY"),
-        "Fail",
-    ));
-    let np_policy = policy(pick_str(
+        &mut errors,
+    );
+    let np_policy = policy(
         "security.namespaceProtection.failurePolicy",
-        np_block.and_then(|b| b.failure_policy.clone()),
+        np_block.and_then(|b| b.failure_policy.as_ref()),
         Some("NAMESPACE_PROTECTION_FAILURE_POLICY"),
-        "Fail",
-    ));
-    let admission_policy = policy(pick_str(
+        &mut errors,
+    );
+    let admission_policy = policy(
         "security.webhooks.failurePolicy",
-        s.webhooks.as_ref().and_then(|w| w.failure_policy.clone()),
+        s.webhooks.as_ref().and_then(|w| w.failure_policy.as_ref()),
         Some("WEBHOOK_FAILURE_POLICY"),
-        "Fail",
-    ));
-    let ps_default = pick_str(
+        &mut errors,
+    );
+    let ps_admission_policy = policy(
+        "security.podSecurity.admission.failurePolicy",
+        s.pod_security.admission.failure_policy.as_ref(),
+        None,
+        &mut errors,
+    );
+    let exec_policy = policy(
+        "security.execProtection.failurePolicy",
+        s.exec_protection
+            .as_ref()
+            .and_then(|e| e.failure_policy.as_ref()),
+        None,
+        &mut errors,
+    );
+    let user_profiles: Vec<&str> = k
+        .profiles
+        .container_security
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str))
+        .collect();
+    let (default_text, _, _) = pick(
         "security.podSecurity.default",
-        s.pod_security.default.clone(),
+        s.pod_security.default.as_ref(),
         None,
         "hardened",
     );
-    let ps_level = pick_str(
+    let ps_default = match Profile::resolve(&default_text, &user_profiles) {
+        Some(p) => p,
+        None => {
+            let candidates = BuiltinProfile::NAMES
+                .iter()
+                .copied()
+                .chain(user_profiles.iter().copied());
+            errors.push(SettingError {
+                path: "security.podSecurity.default".into(),
+                message: format!("unknown profile {default_text:?}"),
+                hint: Some(
+                    did_you_mean(&default_text, candidates)
+                        .map(|s| format!("did you mean {s:?}?"))
+                        .unwrap_or_else(|| {
+                            "use baseline, restricted, hardened, none or a profiles.containerSecurity name"
+                                .into()
+                        }),
+                ),
+            });
+            Profile::Builtin(BuiltinProfile::Hardened)
+        }
+    };
+    let (level_text, _, _) = pick(
         "security.podSecurity.level",
-        s.pod_security.level.clone(),
+        s.pod_security.level.as_ref(),
         None,
         "restricted",
     );
-    let audit_sink = pick_str("security.audit.sink", s.audit.sink.clone(), None, "stdout");
+    let ps_level = match level_text.parse::<PodSecurityLevel>() {
+        Ok(l) => l,
+        Err(_) => {
+            errors.push(SettingError {
+                path: "security.podSecurity.level".into(),
+                message: format!("unknown pod-security level {level_text:?}"),
+                hint: Some("use baseline, restricted or privileged".into()),
+            });
+            PodSecurityLevel::Restricted
+        }
+    };
+    let (audit_sink, _, _) = pick("security.audit.sink", s.audit.sink.as_ref(), None, "stdout");
+    let (operator_namespace, _, _) = pick(
+        "ORK_NAMESPACE",
+        None,
+        Some("ORK_NAMESPACE"),
+        "orkestra-system",
+    );
     let timeout_seconds = s
         .webhooks
         .as_ref()
@@ -186,23 +331,61 @@ pub fn resolve(k: &Katalog, env: Env) -> Resolved {
         },
     });
     let audit = (s.audit.enabled.unwrap_or(true)).then_some(audit_sink);
-    Resolved {
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Resolved {
         gateway_only: k.gateway.standalone,
         gateway,
         dp_enabled,
         dp_policy,
         dp_strict: dp_block.is_some_and(|b| b.strict_mode),
+        protected_resources: dp_block
+            .and_then(|b| b.protected_resources.clone())
+            .unwrap_or_else(|| {
+                DEFAULT_PROTECTED_RESOURCES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
         np_enabled,
         np_policy,
         admission_enabled,
         admission_policy,
         timeout_seconds,
+        exclude_namespaces: s
+            .webhooks
+            .as_ref()
+            .map(|w| w.exclude_namespaces.clone())
+            .unwrap_or_default(),
+        break_glass_groups: s
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.break_glass_groups.clone())
+            .unwrap_or_else(|| vec!["system:masters".to_string()]),
         ps_default,
         ps_level,
         ps_admission,
+        ps_admission_policy,
+        ps_admission_namespaces: s.pod_security.admission.namespaces.clone(),
         exec_protection,
+        exec_policy,
+        exec_namespaces: s
+            .exec_protection
+            .as_ref()
+            .map(|e| e.namespaces.clone())
+            .unwrap_or_default(),
         audit,
+        operator_namespace,
         settings,
+    })
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 

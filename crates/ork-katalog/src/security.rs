@@ -6,11 +6,11 @@ use serde_json::Value;
 use crate::coerce::{CAPABILITIES, capability};
 use crate::diag::{Sink, did_you_mean};
 use crate::model::Katalog;
-use crate::posture::{canonical_policy, process_env, resolve};
+use crate::posture::{Resolved, process_env, resolve};
+use crate::settings::{Operation, PodSecurityLevel};
 use crate::templates::entries;
 
 pub const BUILTIN_PROFILES: &[&str] = &["baseline", "restricted", "hardened", "none"];
-const LEVELS: &[&str] = &["baseline", "restricted", "privileged"];
 const FORBIDDEN_PROTECTED: &[&str] = &[
     "leases",
     "events",
@@ -49,56 +49,45 @@ pub fn check_pattern(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
+/// Runs the security stage and returns the resolved settings when they all parse.
+pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
     let spans = &k.spans;
-    let r = resolve(k, &process_env);
-    // failure policies
-    for (p, v) in [
-        (
-            "security.deletionProtection.failurePolicy",
-            raw.pointer("/security/deletionProtection/failurePolicy"),
-        ),
-        (
-            "security.namespaceProtection.failurePolicy",
-            raw.pointer("/security/namespaceProtection/failurePolicy"),
-        ),
-        (
-            "security.webhooks.failurePolicy",
-            raw.pointer("/security/webhooks/failurePolicy"),
-        ),
-        (
-            "security.podSecurity.admission.failurePolicy",
-            raw.pointer("/security/podSecurity/admission/failurePolicy"),
-        ),
-        (
-            "security.execProtection.failurePolicy",
-            raw.pointer("/security/execProtection/failurePolicy"),
-        ),
-    ] {
-        if let Some(s) = v.and_then(Value::as_str)
-            && canonical_policy(s).is_none()
-        {
-            sink.error_hint(
-                spans.value(p),
-                p,
-                format!("failurePolicy {s:?} is not Fail or Ignore"),
-                "use Fail (deny when the Gateway cannot decide) or Ignore",
-            );
+    // the resolver is the one parser of every security setting; its errors are this stage's
+    let r = match resolve(k, &process_env) {
+        Ok(r) => Some(r),
+        Err(errors) => {
+            for e in errors {
+                let span = if e.path.is_empty() {
+                    ork_yaml::Span { line: 1, col: 1 }
+                } else {
+                    spans.value(&e.path)
+                };
+                sink.push(
+                    crate::diag::Severity::Error,
+                    span,
+                    &e.path,
+                    e.message,
+                    e.hint,
+                );
+            }
+            None
         }
-    }
-    for var in [
-        "DELETION_PROTECTION_POLICY",
-        "NAMESPACE_PROTECTION_FAILURE_POLICY",
-        "WEBHOOK_FAILURE_POLICY",
-    ] {
-        if let Some(v) = process_env(var)
-            && canonical_policy(&v).is_none()
-        {
-            sink.error(
-                ork_yaml::Span { line: 1, col: 1 },
-                "",
-                format!("environment variable {var}={v:?} is not Fail or Ignore"),
+    };
+    for crd in &k.crds {
+        for (i, op) in crd.entry.webhooks.operations.iter().flatten().enumerate() {
+            let admissible = matches!(
+                op.parse::<Operation>(),
+                Ok(Operation::Create | Operation::Update | Operation::Delete)
             );
+            if !admissible {
+                let p = format!("{}.webhooks.operations[{i}]", crd.path);
+                sink.error_hint(
+                    spans.value(&p),
+                    &p,
+                    format!("operation {op:?} is not CREATE, UPDATE or DELETE"),
+                    "webhooks.operations lists the admission operations the rules run on",
+                );
+            }
         }
     }
     if let Some(t) = k.security.webhooks.as_ref().and_then(|w| w.timeout_seconds)
@@ -124,42 +113,23 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
         .iter()
         .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
         .collect();
-    if let Some(d) = &k.security.pod_security.default {
-        if !BUILTIN_PROFILES.iter().any(|b| b.eq_ignore_ascii_case(d))
-            && !user_container.contains(d)
-        {
-            let p = "security.podSecurity.default";
-            sink.error_hint(
-                spans.value(p),
-                p,
-                format!("unknown profile {d:?}"),
-                "use baseline, restricted, hardened, none or a profiles.containerSecurity name",
-            );
-        } else if d.eq_ignore_ascii_case("none") {
-            let p = "security.podSecurity.default";
-            sink.warn(
-                spans.value(p),
-                p,
-                "podSecurity.default none: templates without a profile get no security context",
-            );
-        }
+    if let Some(d) = &k.security.pod_security.default
+        && d.trim().eq_ignore_ascii_case("none")
+    {
+        let p = "security.podSecurity.default";
+        sink.warn(
+            spans.value(p),
+            p,
+            "podSecurity.default none: templates without a profile get no security context",
+        );
     }
-    if let Some(l) = &k.security.pod_security.level {
+    if r.as_ref().map(|r| r.ps_level) == Some(PodSecurityLevel::Privileged) {
         let p = "security.podSecurity.level";
-        if !LEVELS.iter().any(|b| b.eq_ignore_ascii_case(l)) {
-            sink.error_hint(
-                spans.value(p),
-                p,
-                format!("unknown pod-security level {l:?}"),
-                "use baseline, restricted or privileged",
-            );
-        } else if l.eq_ignore_ascii_case("privileged") {
-            sink.warn(
-                spans.value(p),
-                p,
-                "podSecurity.level privileged turns the pod-security backstop off",
-            );
-        }
+        sink.warn(
+            spans.value(p),
+            p,
+            "podSecurity.level privileged turns the pod-security backstop off",
+        );
     }
     for (list, key) in [
         (&k.profiles.container_security, "containerSecurity"),
@@ -281,7 +251,7 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
         if prot.protect_crs.unwrap_or(true) && prot.protect_crd == Some(false) {
             sink.warn(spans.key(&pp), &pp, "protectCRs without protectCRD: deleting the CRD removes every instance without admission");
         }
-        if prot.strict_mode == Some(true) && !r.dp_strict {
+        if prot.strict_mode == Some(true) && r.as_ref().is_some_and(|r| !r.dp_strict) {
             sink.warn(spans.key(&pp), &pp, "strictMode on this CRD has no effect while security.deletionProtection.strictMode is off");
         }
     }
@@ -360,7 +330,7 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
             "gateway.standalone cannot be combined with gateway.endpoint",
         );
     }
-    if !r.gateway {
+    if let Some(r) = r.as_ref().filter(|r| !r.gateway) {
         let explicit = [
             ("security.deletionProtection", r.dp_enabled),
             ("security.namespaceProtection", r.np_enabled),
@@ -382,6 +352,7 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
             }
         }
     }
+    r
 }
 
 fn namespace_list_path(crd: &crate::model::Crd, key: &str) -> String {

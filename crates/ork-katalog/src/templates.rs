@@ -24,6 +24,8 @@ struct Ctx {
     children: bool,
     for_each: Option<String>,
     what: &'static str,
+    /// validation rules also see `.oldObject` (the stored object on UPDATE at admission; G13)
+    old_object: bool,
 }
 
 /// One child entry of a block.
@@ -73,17 +75,18 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) {
         if let Some(rules) = base.pointer("/validation/rules").and_then(Value::as_array) {
             for (i, r) in rules.iter().enumerate() {
                 let rp = format!("{p}.validation.rules[{i}]");
-                c.condition(
-                    r,
-                    &rp,
-                    true,
-                    &Ctx {
-                        what: "validation rules",
-                        ..Ctx::default()
-                    },
-                );
-                c.conditions(r.get("when"), &format!("{rp}.when"), &Ctx::default());
-                c.conditions(r.get("or"), &format!("{rp}.or"), &Ctx::default());
+                let rule_ctx = Ctx {
+                    what: "validation rules",
+                    old_object: true,
+                    ..Ctx::default()
+                };
+                c.condition(r, &rp, true, &rule_ctx);
+                let gate_ctx = Ctx {
+                    old_object: true,
+                    ..Ctx::default()
+                };
+                c.conditions(r.get("when"), &format!("{rp}.when"), &gate_ctx);
+                c.conditions(r.get("or"), &format!("{rp}.or"), &gate_ctx);
             }
         }
         if let Some(rules) = base.pointer("/mutation/rules").and_then(Value::as_array) {
@@ -332,6 +335,7 @@ impl Checker<'_> {
             } else {
                 "entries with reconcile: true"
             },
+            old_object: false,
         };
         self.fields(v, e.fields, &e.path, &ctx);
         self.conditions(
@@ -568,6 +572,16 @@ impl Checker<'_> {
         if LATER_ROOTS.contains(&first) {
             self.sink
                 .error(span, p, format!("\".{first}\" is not supported yet"));
+            return;
+        }
+        if first == "oldObject" {
+            if !ctx.old_object {
+                self.sink.error(
+                    span,
+                    p,
+                    "\".oldObject\" is only available in validation rules",
+                );
+            }
             return;
         }
         if first == "children" {

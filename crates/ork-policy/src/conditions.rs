@@ -1,56 +1,299 @@
-//! Conditions (katalog.md §4).
+//! Conditions (docs/katalog.md §4), prepared once and evaluated many times.
+//!
+//! A [`Condition`] of the Katalog model becomes a [`PreparedCondition`]: its field is either a
+//! split path or a parsed template, its operator an enum, and a static expected value is parsed
+//! for the operator up front (number, range, list, compiled regex). Evaluation never parses a
+//! template or compiles a static regex again.
+//!
+//! Fail closed: a template that fails to render, or a regex that does not compile, is an error
+//! for the caller (deny, or `TemplateError` in the reconciler), never a silent false or true.
 
+use std::sync::Arc;
+
+use ork_katalog::Operator;
 use ork_katalog::diag::split_path;
 use ork_katalog::model::Condition;
 use ork_template::{Ctx, Template, V, value};
+use regex::Regex;
 use serde_json::Value;
 
 /// The result of one condition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eval {
     True,
     False,
-    /// Needs cluster state (`unique`): never counted as passed.
+    /// Needs cluster state (`unique`) that the caller did not provide: never counted as passed.
     NotEvaluated,
 }
 
-/// Follows a condition path (`spec.steps.1`, `metadata.labels["a/b"]`) through the data.
-pub fn lookup(data: &Value, field: &str) -> V {
-    let mut cur = Some(data);
-    for seg in split_path(field) {
-        cur = match cur {
-            Some(Value::Object(m)) => m.get(&seg),
-            Some(Value::Array(a)) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        };
-    }
-    cur.cloned()
+/// Where a condition reads its actual value.
+#[derive(Debug, Clone)]
+pub enum FieldRef {
+    /// a path into the template data, already split (`spec.steps.1` → `[spec, steps, 1]`)
+    Path(Vec<String>),
+    /// a template whose trimmed output is the value
+    Template(Arc<Template>),
 }
 
-fn render(text: &str, data: &Value, ctx: &mut Ctx) -> Result<String, String> {
-    if !ork_template::is_template(text) {
-        return Ok(text.to_string());
+/// The expected value of a condition.
+#[derive(Debug, Clone)]
+pub enum Expected {
+    /// no value given (`exists: true` spelled `operator: exists`)
+    None,
+    Static(StaticValue),
+    /// rendered at evaluation time, then read like a static value
+    Template(Arc<Template>),
+}
+
+/// A static expected value, parsed for its operator once.
+#[derive(Debug, Clone)]
+pub struct StaticValue {
+    pub text: String,
+    /// the compiled pattern of a static `regex`; the compile error if it does not compile
+    /// (validation rejects that, but evaluation must still fail closed)
+    pub regex: Option<Result<Regex, String>>,
+}
+
+/// A condition ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct PreparedCondition {
+    /// the field as written, for messages (`spec.image`)
+    pub field_text: String,
+    pub field: FieldRef,
+    pub operator: Operator,
+    pub expected: Expected,
+    pub negate: bool,
+}
+
+/// `when` (all hold) and `or` (one holds): the gate of an entry, a block, a rule or a field.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    pub when: Vec<PreparedCondition>,
+    pub or: Vec<PreparedCondition>,
+}
+
+/// Where parsed templates come from: the prepared Katalog's cache.
+pub trait TemplateSource {
+    /// The parsed template for `src`. Parse errors are returned, never skipped.
+    fn template(&self, src: &str) -> Result<Arc<Template>, String>;
+}
+
+/// Cluster state a condition may need (`unique`). The Gateway answers from its informer cache;
+/// offline commands have none, and `unique` is then "not evaluated".
+pub trait Peers {
+    /// The text values at `path` of the other objects of this kind in `namespace`, the object
+    /// named `name` excluded.
+    fn values(&self, namespace: &str, name: &str, path: &[String]) -> Vec<String>;
+}
+
+impl PreparedCondition {
+    pub fn prepare(c: &Condition, templates: &dyn TemplateSource) -> Result<Self, String> {
+        let field = if ork_template::is_template(&c.field) {
+            FieldRef::Template(templates.template(&c.field)?)
+        } else {
+            FieldRef::Path(split_path(&c.field))
+        };
+        let expected = match &c.value {
+            None => Expected::None,
+            Some(v) if ork_template::is_template(v) => Expected::Template(templates.template(v)?),
+            Some(v) => Expected::Static(StaticValue {
+                text: v.clone(),
+                regex: (c.operator == Operator::Regex).then(|| compile(v)),
+            }),
+        };
+        Ok(PreparedCondition {
+            field_text: c.field.trim_start_matches('.').to_string(),
+            field,
+            operator: c.operator,
+            expected,
+            negate: c.negate,
+        })
     }
-    let t = Template::parse(text).map_err(|e| e.to_string())?;
+}
+
+impl Gate {
+    pub fn prepare(
+        when: &[Condition],
+        or: &[Condition],
+        templates: &dyn TemplateSource,
+    ) -> Result<Gate, String> {
+        let p = |list: &[Condition]| {
+            list.iter()
+                .map(|c| PreparedCondition::prepare(c, templates))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Gate {
+            when: p(when)?,
+            or: p(or)?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.when.is_empty() && self.or.is_empty()
+    }
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+/// Follows a split path through the data (`metadata.labels["a/b"]` already split).
+pub fn lookup<'v>(data: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = data;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Renders a template to trimmed text.
+fn render(t: &Template, data: &Value, ctx: &mut Ctx) -> Result<String, String> {
     t.render_with(data, ctx)
         .map(|s| s.trim().to_string())
         .map_err(|e| e.to_string())
 }
 
-/// The actual value of a condition's field and its text form (missing or null → "").
-pub fn actual(c: &Condition, data: &Value, ctx: &mut Ctx) -> Result<(V, String), String> {
-    if ork_template::is_template(&c.field) {
-        let s = render(&c.field, data, ctx)?;
-        let v = if s.is_empty() {
-            None
-        } else {
-            Some(Value::String(s.clone()))
-        };
-        return Ok((v, s));
+/// What a condition is evaluated against.
+pub struct Scope<'a> {
+    pub data: &'a Value,
+    pub ctx: &'a mut Ctx,
+    /// cluster state for `unique`
+    pub peers: Option<&'a dyn Peers>,
+}
+
+impl PreparedCondition {
+    /// The actual value and its text form (missing or null → "").
+    pub fn actual(&self, s: &mut Scope) -> Result<(V, String), String> {
+        match &self.field {
+            FieldRef::Template(t) => {
+                let text = render(t, s.data, s.ctx)?;
+                let v = (!text.is_empty()).then(|| Value::String(text.clone()));
+                Ok((v, text))
+            }
+            FieldRef::Path(p) => {
+                let v = lookup(s.data, p).cloned();
+                let t = value::text(&v);
+                Ok((v, t))
+            }
+        }
     }
-    let v = lookup(data, &c.field);
-    let t = value::text(&v);
-    Ok((v, t))
+
+    /// Evaluates the condition. A render error or a bad regex is an error, never a silent false.
+    pub fn evaluate(&self, s: &mut Scope) -> Result<Eval, String> {
+        if self.operator == Operator::Unique {
+            return self.unique(s);
+        }
+        let (raw, text) = self.actual(s)?;
+        let rendered;
+        let expected: &str = match &self.expected {
+            Expected::None => "",
+            Expected::Static(v) => &v.text,
+            Expected::Template(t) => {
+                rendered = render(t, s.data, s.ctx)?;
+                &rendered
+            }
+        };
+        let present = match &raw {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(m)) => !m.is_empty(),
+            Some(Value::Bool(_) | Value::Number(_)) => true,
+        };
+        let numeric = |f: &dyn Fn(f64, f64) -> bool| -> bool {
+            match (num(&text), expected.trim().parse::<f64>()) {
+                (Some(a), Ok(b)) => f(a, b),
+                _ => false,
+            }
+        };
+        let between = || -> bool {
+            let parts: Vec<f64> = expected
+                .split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .collect();
+            match (num(&text), parts.as_slice()) {
+                (Some(a), [lo, hi]) => a >= *lo && a <= *hi,
+                _ => false,
+            }
+        };
+        let truth_of_exists = expected.is_empty()
+            || ork_template::funcs::parse_bool_word(expected.trim()).unwrap_or(true);
+        let r = match self.operator {
+            Operator::Exists => present == truth_of_exists,
+            Operator::NotExists => present != truth_of_exists,
+            Operator::Equals => text == expected,
+            Operator::NotEquals => text != expected,
+            Operator::Prefix => text.starts_with(expected),
+            Operator::NotPrefix => !text.starts_with(expected),
+            Operator::Suffix => text.ends_with(expected),
+            Operator::NotSuffix => !text.ends_with(expected),
+            Operator::Contains => text.contains(expected),
+            Operator::NotContains => !text.contains(expected),
+            Operator::Regex => match &self.expected {
+                Expected::Static(StaticValue {
+                    regex: Some(compiled),
+                    ..
+                }) => compiled.as_ref().map_err(Clone::clone)?.is_match(&text),
+                // a templated pattern is compiled per evaluation; a bad one is an error
+                _ => compile(expected)?.is_match(&text),
+            },
+            Operator::GreaterThan => numeric(&|a, b| a > b),
+            Operator::LessThan => numeric(&|a, b| a < b),
+            Operator::GreaterThanOrEqual => numeric(&|a, b| a >= b),
+            Operator::LessThanOrEqual => numeric(&|a, b| a <= b),
+            Operator::Between => between(),
+            Operator::NotBetween => num(&text).is_some() && !between(),
+            Operator::In => expected.split(',').map(str::trim).any(|i| i == text),
+            Operator::NotIn => !expected.split(',').map(str::trim).any(|i| i == text),
+            Operator::TypeOf => {
+                let k = match value::kind(&raw) {
+                    "missing" => "null",
+                    k => k,
+                };
+                k == expected.trim()
+            }
+            Operator::Unique => return self.unique(s),
+        };
+        Ok(if r != self.negate {
+            Eval::True
+        } else {
+            Eval::False
+        })
+    }
+
+    /// `unique: true`: no other CR of the kind in the namespace has the same text value.
+    fn unique(&self, s: &mut Scope) -> Result<Eval, String> {
+        let Some(peers) = s.peers else {
+            return Ok(Eval::NotEvaluated);
+        };
+        let FieldRef::Path(path) = &self.field else {
+            return Err(format!(
+                "unique needs a path field, not a template ({})",
+                self.field_text
+            ));
+        };
+        let (_, text) = self.actual(s)?;
+        let ns = s
+            .data
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let name = s
+            .data
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let clash = !text.is_empty() && peers.values(ns, name, path).contains(&text);
+        Ok(if clash != self.negate {
+            Eval::False
+        } else {
+            Eval::True
+        })
+    }
 }
 
 fn num(s: &str) -> Option<f64> {
@@ -62,115 +305,39 @@ fn num(s: &str) -> Option<f64> {
     }
 }
 
-/// Evaluates one condition. A render error is an error, never a silent false.
-pub fn evaluate(c: &Condition, data: &Value, ctx: &mut Ctx) -> Result<Eval, String> {
-    if c.operator == "unique" {
-        return Ok(Eval::NotEvaluated);
-    }
-    let (raw, text) = actual(c, data, ctx)?;
-    let expected = match &c.value {
-        Some(v) => render(v, data, ctx)?,
-        None => String::new(),
-    };
-    let present = match &raw {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(m)) => !m.is_empty(),
-        _ => true,
-    };
-    let numeric = |f: &dyn Fn(f64, f64) -> bool| -> bool {
-        match (num(&text), expected.trim().parse::<f64>()) {
-            (Some(a), Ok(b)) => f(a, b),
-            _ => false,
-        }
-    };
-    let between = || -> bool {
-        let parts: Vec<f64> = expected
-            .split(',')
-            .filter_map(|p| p.trim().parse().ok())
-            .collect();
-        match (num(&text), parts.as_slice()) {
-            (Some(a), [lo, hi]) => a >= *lo && a <= *hi,
-            _ => false,
-        }
-    };
-    let truth_of_exists = expected.is_empty()
-        || ork_template::funcs::parse_bool_word(expected.trim()).unwrap_or(true);
-    let r = match c.operator.as_str() {
-        "exists" => present == truth_of_exists,
-        "notExists" => present != truth_of_exists,
-        "equals" => text == expected,
-        "notEquals" => text != expected,
-        "prefix" => text.starts_with(&expected),
-        "notPrefix" => !text.starts_with(&expected),
-        "suffix" => text.ends_with(&expected),
-        "notSuffix" => !text.ends_with(&expected),
-        "contains" => text.contains(&expected),
-        "notContains" => !text.contains(&expected),
-        "regex" => regex::Regex::new(&expected)
-            .map_err(|e| format!("invalid regex {expected:?}: {e}"))?
-            .is_match(&text),
-        "greaterThan" => numeric(&|a, b| a > b),
-        "lessThan" => numeric(&|a, b| a < b),
-        "greaterThanOrEqual" => numeric(&|a, b| a >= b),
-        "lessThanOrEqual" => numeric(&|a, b| a <= b),
-        "between" => between(),
-        "notBetween" => num(&text).is_some() && !between(),
-        "in" => expected.split(',').map(str::trim).any(|i| i == text),
-        "notIn" => !expected.split(',').map(str::trim).any(|i| i == text),
-        "typeOf" => {
-            let k = match value::kind(&raw) {
-                "missing" => "null",
-                k => k,
-            };
-            k == expected.trim()
-        }
-        other => return Err(format!("unknown operator {other:?}")),
-    };
-    Ok(if r != c.negate {
-        Eval::True
-    } else {
-        Eval::False
-    })
-}
-
-/// `when` (all hold) and `or` (one holds); both absent or empty hold.
-pub fn eval_all(
-    when: &[Condition],
-    or: &[Condition],
-    data: &Value,
-    ctx: &mut Ctx,
-) -> Result<Eval, String> {
-    let mut undetermined = false;
-    for c in when {
-        match evaluate(c, data, ctx)? {
-            Eval::False => return Ok(Eval::False),
-            Eval::NotEvaluated => undetermined = true,
-            Eval::True => {}
-        }
-    }
-    if !or.is_empty() {
-        let mut any = false;
-        for c in or {
-            match evaluate(c, data, ctx)? {
-                Eval::True => {
-                    any = true;
-                    break;
-                }
+impl Gate {
+    /// `when` (all hold) and `or` (one holds); both absent or empty hold.
+    pub fn evaluate(&self, s: &mut Scope) -> Result<Eval, String> {
+        let mut undetermined = false;
+        for c in &self.when {
+            match c.evaluate(s)? {
+                Eval::False => return Ok(Eval::False),
                 Eval::NotEvaluated => undetermined = true,
-                Eval::False => {}
+                Eval::True => {}
             }
         }
-        if !any && !undetermined {
-            return Ok(Eval::False);
+        if !self.or.is_empty() {
+            let mut any = false;
+            for c in &self.or {
+                match c.evaluate(s)? {
+                    Eval::True => {
+                        any = true;
+                        break;
+                    }
+                    Eval::NotEvaluated => undetermined = true,
+                    Eval::False => {}
+                }
+            }
+            if !any && !undetermined {
+                return Ok(Eval::False);
+            }
         }
+        Ok(if undetermined {
+            Eval::NotEvaluated
+        } else {
+            Eval::True
+        })
     }
-    Ok(if undetermined {
-        Eval::NotEvaluated
-    } else {
-        Eval::True
-    })
 }
 
 #[cfg(test)]
@@ -178,38 +345,85 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cond(field: &str, op: &str, value: &str) -> Condition {
-        Condition {
+    struct Parse;
+    impl TemplateSource for Parse {
+        fn template(&self, src: &str) -> Result<Arc<Template>, String> {
+            Template::parse(src)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    fn cond(field: &str, op: Operator, value: &str) -> PreparedCondition {
+        let c = Condition {
             field: field.into(),
-            operator: op.into(),
+            operator: op,
             value: Some(value.into()),
             negate: false,
-        }
+        };
+        PreparedCondition::prepare(&c, &Parse).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
     fn operators() {
         let data = json!({"spec": {"image": "registry.internal/app:1", "replicas": 3, "env": "", "list": [1]}, "status": {}});
         let mut ctx = Ctx::new(Some(1), None);
-        let mut t = |c: Condition| evaluate(&c, &data, &mut ctx).unwrap_or(Eval::False);
+        let mut t = |c: PreparedCondition| {
+            let mut s = Scope {
+                data: &data,
+                ctx: &mut ctx,
+                peers: None,
+            };
+            c.evaluate(&mut s).unwrap_or(Eval::False)
+        };
+        use Operator as O;
         assert_eq!(
-            t(cond("spec.image", "prefix", "registry.internal/")),
+            t(cond("spec.image", O::Prefix, "registry.internal/")),
             Eval::True
         );
-        assert_eq!(t(cond("spec.replicas", "greaterThan", "0")), Eval::True);
-        assert_eq!(t(cond(".spec.replicas", "between", "1,3")), Eval::True);
-        assert_eq!(t(cond("status.phase", "in", "Pending,")), Eval::True);
-        assert_eq!(t(cond("status.phase", "exists", "true")), Eval::False);
-        assert_eq!(t(cond("spec.list", "exists", "true")), Eval::True);
-        assert_eq!(t(cond("spec.env", "notExists", "true")), Eval::True);
-        assert_eq!(t(cond("spec.image", "regex", "app:[0-9]+$")), Eval::True);
-        assert_eq!(t(cond("spec.list", "typeOf", "list")), Eval::True);
-        assert_eq!(t(cond("spec.nope", "typeOf", "null")), Eval::True);
-        assert_eq!(t(cond("spec.image", "greaterThan", "1")), Eval::False);
-        assert_eq!(t(cond("{{ .spec.replicas }}", "equals", "3")), Eval::True);
-        let mut neg = cond("spec.replicas", "equals", "3");
+        assert_eq!(t(cond("spec.replicas", O::GreaterThan, "0")), Eval::True);
+        assert_eq!(t(cond(".spec.replicas", O::Between, "1,3")), Eval::True);
+        assert_eq!(t(cond("status.phase", O::In, "Pending,")), Eval::True);
+        assert_eq!(t(cond("status.phase", O::Exists, "true")), Eval::False);
+        assert_eq!(t(cond("spec.list", O::Exists, "true")), Eval::True);
+        assert_eq!(t(cond("spec.env", O::NotExists, "true")), Eval::True);
+        assert_eq!(t(cond("spec.image", O::Regex, "app:[0-9]+$")), Eval::True);
+        assert_eq!(t(cond("spec.list", O::TypeOf, "list")), Eval::True);
+        assert_eq!(t(cond("spec.nope", O::TypeOf, "null")), Eval::True);
+        assert_eq!(t(cond("spec.image", O::GreaterThan, "1")), Eval::False);
+        assert_eq!(t(cond("{{ .spec.replicas }}", O::Equals, "3")), Eval::True);
+        let mut neg = cond("spec.replicas", O::Equals, "3");
         neg.negate = true;
         assert_eq!(t(neg), Eval::False);
-        assert_eq!(t(cond("spec.image", "unique", "true")), Eval::NotEvaluated);
+        assert_eq!(t(cond("spec.image", O::Unique, "true")), Eval::NotEvaluated);
+    }
+
+    #[test]
+    fn evaluation_errors_are_errors_never_false() {
+        let data = json!({"spec": {"image": "x", "pattern": "a(b"}});
+        let mut ctx = Ctx::new(Some(1), None);
+        let mut s = Scope {
+            data: &data,
+            ctx: &mut ctx,
+            peers: None,
+        };
+        // a static pattern that does not compile (the loader rejects it; evaluation must too)
+        assert!(
+            cond("spec.image", Operator::Regex, "a(b")
+                .evaluate(&mut s)
+                .is_err()
+        );
+        // a templated pattern that renders to an invalid regex
+        assert!(
+            cond("spec.image", Operator::Regex, "{{ .spec.pattern }}")
+                .evaluate(&mut s)
+                .is_err()
+        );
+        // a template that fails to execute
+        assert!(
+            cond("{{ .spec.image.tag }}", Operator::Equals, "x")
+                .evaluate(&mut s)
+                .is_err()
+        );
     }
 }

@@ -1,12 +1,21 @@
 //! The policy core. The same pure functions decide conditions, Katalog validation and mutation
-//! rules and namespace rules for the Gateway, the reconciler backstop, `ork simulate`,
-//! `ork template`, `ork gate check` and `ork validate`. Never write a rule twice.
+//! rules, namespace rules and the security layers for the Gateway, the reconciler backstop,
+//! `ork simulate`, `ork template` and `ork gate check` (docs/architecture.md). Never write a
+//! rule twice.
+//!
+//! [`PreparedKatalog`] is built once from a validated Katalog and shared through `Arc`;
+//! [`admission::decide`] is the one decision function over it.
 
+pub mod admission;
 pub mod checks;
 pub mod conditions;
 pub mod namespaces;
+pub mod prepared;
 pub mod rbac;
+pub mod redact;
 pub mod rules;
 
-pub use conditions::{Eval, eval_all, evaluate};
-pub use rules::{MutationChange, RuleOutcome, Violation, mutate, validate};
+pub use admission::{Decision, Denial, EvalError, Layer, Layers, Request, User, Verdict, decide};
+pub use conditions::{Eval, Gate, PreparedCondition, Scope};
+pub use prepared::{PreparedCrd, PreparedEntry, PreparedKatalog, WriteOp};
+pub use rules::{MutationChange, Point, RuleOutcome, Violation};

@@ -11,6 +11,10 @@ fn bench(c: &mut Criterion) {
     let Some(k) = outcome.katalog else {
         panic!("{:?}", outcome.diagnostics)
     };
+    let k = match ork_policy::PreparedKatalog::new(&k) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
     let crd = &k.crds[0];
     let crs: Vec<_> = (0..1000)
         .map(|i| {

@@ -1,21 +1,30 @@
 //! Renders the children a CR produces in one cycle, exactly as the runtime writes them
-//! (katalog.md §3, §5, §6.2–§6.3): mutation, validation, conditions, forEach, templating,
-//! coercion, pod-security profiles, labels and owner references. Pure: no cluster access.
+//! (docs/katalog.md §3, §5, §6.2–§6.3): conditions, forEach, templating, coercion, pod-security
+//! profiles, labels and owner references. Pure: no cluster access.
+//!
+//! Rendering, not deciding: whether the CR may be reconciled at all (namespace rules,
+//! mutation, validation) and whether each rendered pod-bearing child passes the pod-security
+//! backstop are asked of the one decision core, `ork_policy::decide`, at `Point::Reconcile`.
 
 mod profiles;
 
 use base64::Engine as _;
 use ork_katalog::coerce::{coerce, is_dns1123_subdomain};
-use ork_katalog::model::Condition;
 use ork_katalog::schema::Coerce;
-use ork_katalog::{Crd, Katalog};
-use ork_policy::rules::Point;
-use ork_policy::{Eval, MutationChange, RuleOutcome, eval_all};
-use ork_template::{Ctx, Template};
+use ork_katalog::{ChildKind, Operation};
+use ork_policy::admission::{EvalError, EvalErrorKind, Layer};
+use ork_policy::conditions::{Eval, FieldRef, Scope, TemplateSource, lookup};
+use ork_policy::prepared::PreparedEntry;
+use ork_policy::{
+    MutationChange, Point, PreparedCrd, PreparedKatalog, Request, RuleOutcome, decide,
+};
+use ork_template::Ctx;
 use serde_json::{Map, Value, json};
 
+pub use ork_policy::WriteOp as Op;
+
 pub const MANAGED: &str = "orkestra.orkspace.io/managed";
-pub const OWNER: &str = "orkestra-owner";
+pub const OWNER: &str = ork_policy::prepared::OWNER_LABEL;
 pub const OWNER_UID: &str = "orkestra.orkspace.io/owner-uid";
 pub const WORKLOAD: &str = "orkestra.orkspace.io/workload";
 pub const NIL_UID: &str = "00000000-0000-0000-0000-000000000000";
@@ -29,23 +38,6 @@ pub struct Options {
     pub without_backstop: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// create if absent, never update
-    Create,
-    /// server-side apply with drift correction
-    Apply,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Apply => "apply",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Child {
     /// `onCreate.deployments[0]`
@@ -54,6 +46,8 @@ pub struct Child {
     /// lower-case plural (`deployments`)
     pub resource: String,
     pub object: Value,
+    /// data values of a Secret are never shown unless asked for
+    pub kind: ChildKind,
 }
 
 /// A cycle that ends Ready=False before any write.
@@ -70,6 +64,8 @@ pub struct Cycle {
     pub cr: Value,
     pub validation: RuleOutcome,
     pub mutations: Vec<MutationChange>,
+    /// admission-style warnings of warn rules
+    pub warnings: Vec<String>,
 }
 
 fn fail(reason: &'static str, message: impl Into<String>) -> Failure {
@@ -79,126 +75,110 @@ fn fail(reason: &'static str, message: impl Into<String>) -> Failure {
     }
 }
 
-/// Renders one CR's first cycle against an empty cluster.
-pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Result<Cycle, Failure> {
-    let mut ctx = Ctx::new(opts.seed, opts.now);
-    let mut obj = cr.clone();
-    let mut mutations = Vec::new();
-    let run_mutation = |obj: &mut Value, ctx: &mut Ctx| {
-        ork_policy::mutate(crd, obj, Point::Reconcile, ctx).map_err(|e| fail("InvalidValue", e))
+/// The Ready=False reason of an evaluation error (docs/katalog.md §6.4).
+fn eval_failure(e: EvalError) -> Failure {
+    let reason = match e.kind {
+        EvalErrorKind::InvalidValue => "InvalidValue",
+        EvalErrorKind::Template | EvalErrorKind::Undecodable | EvalErrorKind::Unavailable => {
+            "TemplateError"
+        }
     };
-    if crd.entry.mutation.mutate_first {
-        mutations = run_mutation(&mut obj, &mut ctx)?;
+    fail(reason, e.message)
+}
+
+/// Renders one CR's first cycle against an empty cluster.
+pub fn render_cycle(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+    cr: &Value,
+    opts: &Options,
+) -> Result<Cycle, Failure> {
+    // the decision core: namespace guard, mutation, validation (docs/katalog.md §6.2 steps 2, 4)
+    let req = Request::for_object(Point::Reconcile, Operation::Update, cr, &crd.api.plural);
+    let verdict = decide(k, &req).map_err(eval_failure)?;
+    if let Some(d) = verdict.denials.first() {
+        return Err(match d.layer {
+            Layer::NamespaceProtection => fail("NamespaceNotPermitted", d.message.clone()),
+            _ => {
+                let msg: Vec<&str> = verdict
+                    .denials
+                    .iter()
+                    .filter(|d| d.layer == Layer::Validation)
+                    .map(|d| d.message.as_str())
+                    .collect();
+                fail("ValidationFailed", msg.join("; "))
+            }
+        });
     }
-    let validation = ork_policy::validate(crd, &obj, Point::Reconcile, &mut ctx)
-        .map_err(|e| fail("TemplateError", e))?;
-    if validation.denied() {
-        let msg: Vec<String> = validation
-            .violations
-            .iter()
-            .filter(|v| v.deny)
-            .map(|v| v.describe())
-            .collect();
-        return Err(fail("ValidationFailed", msg.join("; ")));
-    }
-    if !crd.entry.mutation.mutate_first {
-        mutations = run_mutation(&mut obj, &mut ctx)?;
-    }
+    let obj = verdict.mutated.clone().unwrap_or_else(|| cr.clone());
+    let mut ctx = Ctx::new(opts.seed, opts.now);
     let mut data = obj.clone();
     if let Some(m) = data.as_object_mut() {
-        m.insert(
-            "ork".into(),
-            json!({"katalog": k.metadata.name, "crd": crd.name}),
-        );
+        m.insert("ork".into(), json!({"katalog": k.name, "crd": crd.name}));
         m.entry("status").or_insert_with(|| json!({}));
     }
     let owner = Owner::of(crd, &obj);
     let mut children = Vec::new();
-    // borrowed, not copied: this runs for every CR
-    let raw = k
-        .raw
-        .pointer("/spec/crds")
-        .and_then(|m| m.get(&crd.name))
-        .unwrap_or(&Value::Null);
-    for block in ["onCreate", "onReconcile"] {
-        let Some(b) = raw.pointer(&format!("/operatorBox/{block}")) else {
-            continue;
+    for block in &crd.blocks {
+        let gate = {
+            let mut scope = Scope {
+                data: &data,
+                ctx: &mut ctx,
+                peers: None,
+            };
+            block
+                .gate
+                .evaluate(&mut scope)
+                .map_err(|e| fail("TemplateError", format!("{}: {e}", block.name.as_str())))?
         };
-        let gate = eval_all(&conds(b.get("when")), &conds(b.get("or")), &data, &mut ctx)
-            .map_err(|e| fail("TemplateError", format!("{block}: {e}")))?;
         if gate == Eval::False {
             continue;
         }
-        for (kind, _) in ork_katalog::schema::CHILD_KINDS {
-            let Some(list) = b.get(*kind).and_then(Value::as_array) else {
-                continue;
-            };
-            for (i, entry) in list.iter().enumerate() {
-                let path = format!("{block}.{kind}[{i}]");
-                for (item_data, suffix) in expand(entry, &data, &path, &mut ctx)? {
-                    let mut r = Renderer {
-                        k,
-                        crd,
-                        data: &item_data,
-                        ctx: &mut ctx,
-                        path: format!("{path}{suffix}"),
-                        entry,
-                        owner: &owner,
-                    };
-                    if let Some(child) = r.child(block, kind)? {
-                        children.push(child);
-                    }
-                }
-            }
+        for entry in &block.entries {
+            render_entry(k, entry, &mut data, &mut ctx, &owner, &mut children)?;
         }
     }
     // two active entries rendering the same object
-    for (i, a) in children.iter().enumerate() {
-        for b in &children[..i] {
-            let key = |c: &Child| {
-                (
-                    c.resource.clone(),
-                    c.object.pointer("/metadata/namespace").cloned(),
-                    c.object.pointer("/metadata/name").cloned(),
-                )
-            };
-            if key(a) == key(b) {
-                return Err(fail(
-                    "ChildConflict",
-                    format!(
-                        "{} and {} both render {} {}",
-                        b.entry,
-                        a.entry,
-                        a.resource,
-                        text_at(&a.object, "/metadata/name")
-                    ),
-                ));
+    let mut seen = std::collections::HashMap::new();
+    for c in &children {
+        let key = (
+            c.resource.as_str(),
+            c.object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str),
+            c.object.pointer("/metadata/name").and_then(Value::as_str),
+        );
+        if let Some(first) = seen.insert(key, c.entry.as_str()) {
+            return Err(fail(
+                "ChildConflict",
+                format!(
+                    "{first} and {} both render {} {}",
+                    c.entry,
+                    c.resource,
+                    text_at(&c.object, "/metadata/name")
+                ),
+            ));
+        }
+    }
+    // the backstop: every pod-bearing child is decided at the Katalog's level before any write
+    if !opts.without_backstop {
+        let mut violations = Vec::new();
+        for c in children.iter().filter(|c| c.kind.pod_bearing()) {
+            let req =
+                Request::for_object(Point::Reconcile, Operation::Create, &c.object, &c.resource);
+            let v = decide(k, &req).map_err(eval_failure)?;
+            if let Some(d) = v.denials.first() {
+                violations.push(format!("{}: {}", c.entry, d.checks.join(", ")));
             }
         }
-    }
-    // the backstop: every pod-bearing child is checked at the Katalog's level before any write
-    let level = k
-        .security
-        .pod_security
-        .level
-        .clone()
-        .unwrap_or_else(|| "restricted".into());
-    let mut violations = Vec::new();
-    for c in children.iter().filter(|_| !opts.without_backstop) {
-        let found = ork_policy::checks::pod_security(&c.object, &level);
-        if !found.is_empty() {
-            let mut ids: Vec<&str> = found.iter().map(|f| f.check).collect();
-            ids.dedup();
-            violations.push(format!("{}: {}", c.entry, ids.join(", ")));
+        if !violations.is_empty() {
+            return Err(fail("PodSecurityViolation", violations.join("; ")));
         }
-    }
-    if !violations.is_empty() {
-        return Err(fail("PodSecurityViolation", violations.join("; ")));
     }
     // an HPA owns the replica count of its target
     let targets: Vec<(String, String)> = children
         .iter()
-        .filter(|c| c.resource == "horizontalpodautoscalers")
+        .filter(|c| c.kind == ChildKind::Hpa)
         .map(|c| {
             (
                 text_at(&c.object, "/spec/scaleTargetRef/kind"),
@@ -218,8 +198,9 @@ pub fn render_cycle(k: &Katalog, crd: &Crd, cr: &Value, opts: &Options) -> Resul
     Ok(Cycle {
         children,
         cr: obj,
-        validation,
-        mutations,
+        validation: verdict.validation.unwrap_or_default(),
+        mutations: verdict.mutations,
+        warnings: verdict.warnings,
     })
 }
 
@@ -230,80 +211,83 @@ fn text_at(v: &Value, p: &str) -> String {
         .to_string()
 }
 
-fn conds(v: Option<&Value>) -> Vec<Condition> {
-    v.and_then(|x| serde_json::from_value(x.clone()).ok())
-        .unwrap_or_default()
-}
-
-/// forEach expansion: one data set per element (`.item`, `.<as>`, `.index` / `.value`).
-fn expand(
-    entry: &Value,
-    data: &Value,
-    path: &str,
+/// Renders one entry: once, or once per `forEach` element. The element keys are set on the one
+/// data value in turn (never a copy of the data per element), so a large list stays linear.
+fn render_entry(
+    k: &PreparedKatalog,
+    entry: &PreparedEntry,
+    data: &mut Value,
     ctx: &mut Ctx,
-) -> Result<Vec<(Value, String)>, Failure> {
-    let Some(fe) = entry.get("forEach") else {
-        return Ok(vec![(data.clone(), String::new())]);
+    owner: &Owner,
+    children: &mut Vec<Child>,
+) -> Result<(), Failure> {
+    let Some(fe) = &entry.for_each else {
+        let mut r = Renderer::new(k, entry, data, ctx, owner, entry.path.clone());
+        if let Some(child) = r.child()? {
+            children.push(child);
+        }
+        return Ok(());
     };
-    let field = fe.get("field").and_then(Value::as_str).unwrap_or_default();
-    let as_name = fe.get("as").and_then(Value::as_str).unwrap_or("item");
-    let max = fe.get("max").and_then(Value::as_i64).unwrap_or(100).max(0) as usize;
-    let list = if ork_template::is_template(field) {
-        let t = Template::parse(field)
-            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?;
-        t.render_value(data, ctx)
-            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?
-    } else {
-        ork_policy::conditions::lookup(data, field)
+    let path = &entry.path;
+    let list = match &fe.field {
+        FieldRef::Template(t) => t
+            .render_value(data, ctx)
+            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?,
+        FieldRef::Path(p) => lookup(data, p).cloned(),
     };
-    let items: Vec<(Value, Value, Option<Value>)> = match list {
+    let items: Vec<(Value, Option<Value>)> = match list {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .into_iter()
-            .enumerate()
-            .map(|(i, x)| (x, Value::from(i as u64), None))
-            .collect(),
+        Some(Value::Array(a)) => a.into_iter().map(|x| (x, None)).collect(),
         Some(Value::Object(m)) => {
+            // map keys in sorted order; serde_json's map is ordered, sort to be explicit
             let mut kv: Vec<(String, Value)> = m.into_iter().collect();
             kv.sort_by(|a, b| a.0.cmp(&b.0));
             kv.into_iter()
-                .enumerate()
-                .map(|(i, (k, v))| (Value::String(k), Value::from(i as u64), Some(v)))
+                .map(|(key, v)| (Value::String(key), Some(v)))
                 .collect()
         }
         Some(other) => {
             return Err(fail(
                 "InvalidValue",
                 format!(
-                    "{path}.forEach.field: {field:?} is a {}, not a list or map",
+                    "{path}.forEach.field: {:?} is a {}, not a list or map",
+                    fe.field_text,
                     ork_template::value::kind(&Some(other))
                 ),
             ));
         }
     };
-    if items.len() > max {
+    if items.len() > fe.max {
         return Err(fail(
             "InvalidValue",
             format!(
-                "{path}.forEach.field: {} elements exceed max {max}",
-                items.len()
+                "{path}.forEach.field: {} elements exceed max {}",
+                items.len(),
+                fe.max
             ),
         ));
     }
-    let mut out = Vec::new();
-    for (i, (item, index, value)) in items.into_iter().enumerate() {
-        let mut d = data.clone();
-        if let Some(m) = d.as_object_mut() {
+    for (i, (item, value)) in items.into_iter().enumerate() {
+        if let Some(m) = data.as_object_mut() {
             m.insert("item".into(), item.clone());
-            m.insert(as_name.into(), item);
-            m.insert("index".into(), index);
-            if let Some(v) = value {
-                m.insert("value".into(), v);
-            }
+            m.insert(fe.as_name.clone(), item);
+            m.insert("index".into(), Value::from(i as u64));
+            match value {
+                Some(v) => m.insert("value".into(), v),
+                None => m.remove("value"),
+            };
         }
-        out.push((d, format!("[{i}]")));
+        let mut r = Renderer::new(k, entry, data, ctx, owner, format!("{path}[{i}]"));
+        if let Some(child) = r.child()? {
+            children.push(child);
+        }
     }
-    Ok(out)
+    if let Some(m) = data.as_object_mut() {
+        for key in ["item", "index", "value", fe.as_name.as_str()] {
+            m.remove(key);
+        }
+    }
+    Ok(())
 }
 
 struct Owner {
@@ -315,7 +299,7 @@ struct Owner {
 }
 
 impl Owner {
-    fn of(crd: &Crd, cr: &Value) -> Owner {
+    fn of(crd: &PreparedCrd, cr: &Value) -> Owner {
         Owner {
             api_version: cr
                 .get("apiVersion")
@@ -343,18 +327,49 @@ impl Owner {
 }
 
 struct Renderer<'a> {
-    k: &'a Katalog,
-    crd: &'a Crd,
+    k: &'a PreparedKatalog,
+    prepared: &'a PreparedEntry,
     data: &'a Value,
     ctx: &'a mut Ctx,
     path: String,
+    /// the entry's fields
     entry: &'a Value,
     owner: &'a Owner,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(
+        k: &'a PreparedKatalog,
+        prepared: &'a PreparedEntry,
+        data: &'a Value,
+        ctx: &'a mut Ctx,
+        owner: &'a Owner,
+        path: String,
+    ) -> Self {
+        Renderer {
+            k,
+            prepared,
+            data,
+            ctx,
+            path,
+            entry: &prepared.fields,
+            owner,
+        }
+    }
 }
 
 impl Renderer<'_> {
     fn exec_err(&self, key: &str, e: impl std::fmt::Display) -> Failure {
         fail("TemplateError", format!("{}.{key}: {e}", self.path))
+    }
+
+    /// The parsed template of a field value: prepared once, never parsed per render.
+    fn template(
+        &self,
+        key: &str,
+        s: &str,
+    ) -> Result<std::sync::Arc<ork_template::Template>, Failure> {
+        self.k.template(s).map_err(|e| self.exec_err(key, e))
     }
 
     fn render_str(&mut self, key: &str, s: &str, trim: bool) -> Result<String, Failure> {
@@ -365,13 +380,12 @@ impl Renderer<'_> {
                 s.to_string()
             });
         }
-        let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
+        let t = self.template(key, s)?;
         let out = t
             .render_with(self.data, self.ctx)
             .map_err(|e| self.exec_err(key, e))?;
         Ok(if trim { out.trim().to_string() } else { out })
     }
-
     /// A string field of `obj`; empty means unset.
     fn text_in(&mut self, obj: &Value, key: &str) -> Result<Option<String>, Failure> {
         match obj.get(key) {
@@ -417,7 +431,7 @@ impl Renderer<'_> {
         if let Value::String(s) = v
             && ork_template::is_template(s)
         {
-            let t = Template::parse(s).map_err(|e| self.exec_err(key, e))?;
+            let t = self.template(key, s)?;
             if t.is_bare_path() {
                 return t
                     .render_value(self.data, self.ctx)
@@ -538,121 +552,42 @@ impl Renderer<'_> {
         Ok(Value::Object(md))
     }
 
-    fn child(&mut self, block: &str, kind: &str) -> Result<Option<Child>, Failure> {
-        let gate = eval_all(
-            &conds(self.entry.get("when")),
-            &conds(self.entry.get("or")),
-            self.data,
-            self.ctx,
-        )
-        .map_err(|e| fail("TemplateError", format!("{}: {e}", self.path)))?;
+    fn child(&mut self) -> Result<Option<Child>, Failure> {
+        let gate = {
+            let mut scope = Scope {
+                data: self.data,
+                ctx: self.ctx,
+                peers: None,
+            };
+            self.prepared
+                .gate
+                .evaluate(&mut scope)
+                .map_err(|e| fail("TemplateError", format!("{}: {e}", self.path)))?
+        };
         if gate == Eval::False {
             return Ok(None);
         }
+        let kind = self.prepared.kind;
+        let op = self.prepared.op;
         let cr = self.owner.name.clone();
-        let reconcile = self.entry.get("reconcile") == Some(&Value::Bool(true));
-        let once = self.entry.get("once") == Some(&Value::Bool(true));
-        let create_once =
-            kind == "jobs" || kind == "serviceAccounts" || (kind == "secrets" && once);
-        let op = if create_once || (block == "onCreate" && !reconcile) {
-            Op::Create
-        } else {
-            Op::Apply
+        let Some(info) = kind.info() else {
+            return self.custom(op).map(Some);
         };
-        let (api_version, kind_name, resource, default_name): (&str, &str, &str, Option<String>) =
-            match kind {
-                "deployments" => (
-                    "apps/v1",
-                    "Deployment",
-                    "deployments",
-                    Some(format!("{cr}-deployment")),
-                ),
-                "statefulSets" => ("apps/v1", "StatefulSet", "statefulsets", Some(cr.clone())),
-                "services" => ("v1", "Service", "services", Some(format!("{cr}-svc"))),
-                "jobs" => ("batch/v1", "Job", "jobs", Some(format!("{cr}-job"))),
-                "cronJobs" => (
-                    "batch/v1",
-                    "CronJob",
-                    "cronjobs",
-                    Some(format!("{cr}-cronjob")),
-                ),
-                "configMaps" => (
-                    "v1",
-                    "ConfigMap",
-                    "configmaps",
-                    Some(format!("{cr}-config")),
-                ),
-                "secrets" => ("v1", "Secret", "secrets", Some(format!("{cr}-secret"))),
-                "serviceAccounts" => (
-                    "v1",
-                    "ServiceAccount",
-                    "serviceaccounts",
-                    Some(format!("{cr}-sa")),
-                ),
-                "ingresses" => (
-                    "networking.k8s.io/v1",
-                    "Ingress",
-                    "ingresses",
-                    Some(format!("{cr}-ingress")),
-                ),
-                "networkPolicies" => (
-                    "networking.k8s.io/v1",
-                    "NetworkPolicy",
-                    "networkpolicies",
-                    Some(format!("{cr}-netpol")),
-                ),
-                "pdb" => (
-                    "policy/v1",
-                    "PodDisruptionBudget",
-                    "poddisruptionbudgets",
-                    Some(format!("{cr}-pdb")),
-                ),
-                "hpa" => (
-                    "autoscaling/v2",
-                    "HorizontalPodAutoscaler",
-                    "horizontalpodautoscalers",
-                    Some(format!("{cr}-hpa")),
-                ),
-                "roles" => (
-                    "rbac.authorization.k8s.io/v1",
-                    "Role",
-                    "roles",
-                    Some(format!("{cr}-role")),
-                ),
-                "roleBindings" => (
-                    "rbac.authorization.k8s.io/v1",
-                    "RoleBinding",
-                    "rolebindings",
-                    Some(format!("{cr}-rolebinding")),
-                ),
-                "persistentVolumeClaims" => (
-                    "v1",
-                    "PersistentVolumeClaim",
-                    "persistentvolumeclaims",
-                    None,
-                ),
-                "custom" => return self.custom(op).map(Some),
-                other => {
-                    return Err(fail(
-                        "InvalidValue",
-                        format!("{}: unknown child kind {other}", self.path),
-                    ));
-                }
-            };
-        let name = self.name(default_name)?;
+        let name = self.name(info.default_suffix.map(|sfx| format!("{cr}{sfx}")))?;
         let ns = self.namespace(true)?;
         let metadata = self.metadata(&name, ns.clone())?;
-        let mut obj = json!({"apiVersion": api_version, "kind": kind_name, "metadata": metadata});
+        let mut obj =
+            json!({"apiVersion": info.api_version, "kind": info.kind, "metadata": metadata});
         let body: Map<String, Value> = match kind {
-            "deployments" | "statefulSets" => self.workload(kind, &name)?,
-            "jobs" => {
+            ChildKind::Deployments | ChildKind::StatefulSets => self.workload(kind, &name)?,
+            ChildKind::Jobs => {
                 let mut m = Map::new();
                 m.insert("spec".into(), self.job_spec(&name)?);
                 m
             }
-            "cronJobs" => self.cronjob(&name)?,
-            "services" => self.service()?,
-            "configMaps" => {
+            ChildKind::CronJobs => self.cronjob(&name)?,
+            ChildKind::Services => self.service()?,
+            ChildKind::ConfigMaps => {
                 let data = self.string_map("data", false)?;
                 let mut m = Map::new();
                 if !data.is_empty() {
@@ -660,19 +595,19 @@ impl Renderer<'_> {
                 }
                 m
             }
-            "secrets" => self.secret()?,
-            "serviceAccounts" => {
+            ChildKind::Secrets => self.secret()?,
+            ChildKind::ServiceAccounts => {
                 let mut m = Map::new();
                 if let Some(list) = self.name_list("imagePullSecrets")? {
                     m.insert("imagePullSecrets".into(), list);
                 }
                 m
             }
-            "ingresses" => self.ingress()?,
-            "networkPolicies" => self.network_policy()?,
-            "pdb" => self.pdb()?,
-            "hpa" => self.hpa()?,
-            "roles" => {
+            ChildKind::Ingresses => self.ingress()?,
+            ChildKind::NetworkPolicies => self.network_policy()?,
+            ChildKind::Pdb => self.pdb()?,
+            ChildKind::Hpa => self.hpa()?,
+            ChildKind::Roles => {
                 let mut m = Map::new();
                 let rules = self.tree("rules")?.unwrap_or(json!([]));
                 let rules: Vec<Value> = rules
@@ -690,13 +625,14 @@ impl Renderer<'_> {
                 m.insert("rules".into(), Value::Array(rules));
                 m
             }
-            "roleBindings" => self.role_binding(ns.as_deref())?,
-            "persistentVolumeClaims" => {
+            ChildKind::RoleBindings => self.role_binding(ns.as_deref())?,
+            ChildKind::PersistentVolumeClaims => {
                 let mut m = Map::new();
                 m.insert("spec".into(), self.pvc_spec()?);
                 m
             }
-            _ => Map::new(),
+            // `info()` is None for custom, handled above
+            ChildKind::Custom => Map::new(),
         };
         if let Some(o) = obj.as_object_mut() {
             o.extend(body);
@@ -704,8 +640,9 @@ impl Renderer<'_> {
         Ok(Some(Child {
             entry: self.path.clone(),
             op,
-            resource: resource.into(),
+            resource: info.resource.into(),
             object: obj,
+            kind,
         }))
     }
 
@@ -882,14 +819,7 @@ impl Renderer<'_> {
             Some(v) => Some(self.leaves(&v, "podSecurity")?),
             None => None,
         };
-        let default = self
-            .k
-            .security
-            .pod_security
-            .default
-            .clone()
-            .unwrap_or_else(|| "hardened".into());
-        let (csc, podsc) = match profiles::resolve(self.k, sc.as_ref(), psc.as_ref(), &default) {
+        let (csc, podsc) = match profiles::resolve(self.k, sc.as_ref(), psc.as_ref()) {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 return Err(fail(
@@ -930,12 +860,12 @@ impl Renderer<'_> {
         Ok(Value::Object(pod))
     }
 
-    fn workload(&mut self, kind: &str, name: &str) -> Result<Map<String, Value>, Failure> {
+    fn workload(&mut self, kind: ChildKind, name: &str) -> Result<Map<String, Value>, Failure> {
         let labels = self.pod_labels(name)?;
         let selector = json!({OWNER: self.owner.name, WORKLOAD: name});
         let mut vct = Vec::new();
         let mut mounts = Vec::new();
-        if kind == "statefulSets" {
+        if kind == ChildKind::StatefulSets {
             for (i, t) in self
                 .entry
                 .get("volumeClaimTemplates")
@@ -971,7 +901,7 @@ impl Renderer<'_> {
             "template".into(),
             json!({"metadata": {"labels": labels}, "spec": pod}),
         );
-        if kind == "statefulSets" {
+        if kind == ChildKind::StatefulSets {
             let svc = self
                 .text("serviceName")?
                 .unwrap_or_else(|| name.to_string());
@@ -1416,12 +1346,12 @@ impl Renderer<'_> {
                     .map(|c| c.api.plural.clone())
             })
             .unwrap_or_else(|| format!("{}s", kind.to_ascii_lowercase()));
-        let _ = self.crd;
         Ok(Child {
             entry: self.path.clone(),
             op,
             resource: plural,
             object: obj,
+            kind: ChildKind::Custom,
         })
     }
 
@@ -1435,7 +1365,7 @@ impl Renderer<'_> {
                     if let Value::String(s) = x
                         && ork_template::is_template(s)
                     {
-                        let t = Template::parse(s).map_err(|e| self.exec_err(k, e))?;
+                        let t = self.template(k, s)?;
                         if t.is_bare_path() {
                             if let Some(val) = t
                                 .render_value(self.data, self.ctx)

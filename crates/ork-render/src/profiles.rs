@@ -2,28 +2,29 @@
 
 use serde_json::{Map, Value, json};
 
-use ork_katalog::Katalog;
 use ork_katalog::coerce::coerce;
 use ork_katalog::schema::{CONTAINER_SC_FIELDS, Coerce, Ty};
+use ork_katalog::{BuiltinProfile, Profile};
+use ork_policy::PreparedKatalog;
 
-pub fn builtin(name: &str) -> Option<(Value, Value)> {
+/// The container and pod fields a built-in profile injects (docs/security.md §2.7).
+pub fn builtin(profile: BuiltinProfile) -> (Value, Value) {
     let seccomp = json!({"type": "RuntimeDefault"});
-    Some(match name.to_ascii_lowercase().as_str() {
-        "baseline" => (
+    match profile {
+        BuiltinProfile::Baseline => (
             json!({"privileged": false, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["NET_RAW"]}, "seccompProfile": seccomp}),
             json!({"seccompProfile": seccomp}),
         ),
-        "restricted" => (
+        BuiltinProfile::Restricted => (
             json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true, "seccompProfile": seccomp}),
             json!({"runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": seccomp}),
         ),
-        "hardened" => (
+        BuiltinProfile::Hardened => (
             json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true, "seccompProfile": seccomp}),
             json!({"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534, "seccompProfile": seccomp}),
         ),
-        "none" => (json!({}), json!({})),
-        _ => return None,
-    })
+        BuiltinProfile::None => (json!({}), json!({})),
+    }
 }
 
 /// Explicit security fields (strings after templating) → typed Kubernetes fields.
@@ -113,37 +114,58 @@ pub fn overlay(base: &mut Value, over: &Value) {
 /// A failure to resolve a profile at render time (fail closed).
 pub struct UnknownProfile(pub String);
 
-/// The container and pod security contexts of one workload entry.
+/// The container and pod security contexts of one workload entry. The Katalog's default
+/// profile applies where the entry declares none; a profile name that resolves to nothing fails
+/// closed (`UnknownSecurityProfile`): nothing is applied for the CR.
 pub fn resolve(
-    k: &Katalog,
+    k: &PreparedKatalog,
     container: Option<&Value>,
     pod: Option<&Value>,
-    default: &str,
 ) -> Result<Result<(Value, Value), String>, UnknownProfile> {
-    let find_user = |list: &[Value], name: &str| {
+    let names = |list: &'_ [Value]| -> Vec<String> {
         list.iter()
-            .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
-            .cloned()
+            .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
     };
     let pick = |block: Option<&Value>,
                 is_container: bool|
      -> Result<Result<Value, String>, UnknownProfile> {
-        let side = |name: &str| -> Result<Value, UnknownProfile> {
-            let users = if is_container {
-                &k.profiles.container_security
-            } else {
-                &k.profiles.pod_security
-            };
-            if let Some(u) = find_user(users, name) {
-                return typed_fields(&u).map_err(|_| UnknownProfile(name.to_string()));
+        let users = if is_container {
+            &k.profiles.container_security
+        } else {
+            &k.profiles.pod_security
+        };
+        let side = |p: &Profile| -> Result<Value, UnknownProfile> {
+            match p {
+                Profile::User(name) => users
+                    .iter()
+                    .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
+                    .ok_or_else(|| UnknownProfile(name.clone()))
+                    .and_then(|u| typed_fields(u).map_err(|_| UnknownProfile(name.clone()))),
+                Profile::Builtin(b) => {
+                    let (c, p) = builtin(*b);
+                    Ok(if is_container { c } else { p })
+                }
             }
-            match builtin(name) {
-                Some((c, p)) => Ok(if is_container { c } else { p }),
+        };
+        let user_names = names(users);
+        let by_name = |name: &str| -> Result<Value, UnknownProfile> {
+            let refs: Vec<&str> = user_names.iter().map(String::as_str).collect();
+            match Profile::resolve(name, &refs) {
+                Some(p) => side(&p),
                 None => Err(UnknownProfile(name.to_string())),
             }
         };
+        // the Katalog default applies on both sides; a user default is looked up by name on
+        // each side, like an entry's `profile:`
+        let default = || -> Result<Value, UnknownProfile> {
+            match &k.settings.ps_default {
+                Profile::Builtin(b) => side(&Profile::Builtin(*b)),
+                Profile::User(name) => by_name(name),
+            }
+        };
         match block {
-            None => Ok(Ok(side(default)?)),
+            None => Ok(Ok(default()?)),
             Some(b) => {
                 let explicit = match typed_fields(b) {
                     Ok(v) => v,
@@ -151,9 +173,9 @@ pub fn resolve(
                 };
                 match b.get("profile").and_then(Value::as_str).map(str::trim) {
                     Some(p) if p.eq_ignore_ascii_case("none") => Ok(Ok(explicit)),
-                    Some(p) => Ok(Ok(side(p)?)),
+                    Some(p) => Ok(Ok(by_name(p)?)),
                     None => {
-                        let mut base = side(default)?;
+                        let mut base = default()?;
                         overlay(&mut base, &explicit);
                         Ok(Ok(base))
                     }

@@ -318,8 +318,15 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
         now: None,
         without_backstop: true,
     };
+    let prepared = ork_policy::PreparedKatalog::new(&k)
+        .map_err(|e| InputError(format!("{}: {e}", src.shown)))?;
     let mut out = Vec::new();
-    for crd in k.crds.iter().filter(|c| c.entry.enabled) {
+    for (crd, pcrd) in k
+        .crds
+        .iter()
+        .zip(&prepared.crds)
+        .filter(|(c, _)| c.entry.enabled)
+    {
         let mut mine: Vec<Value> = crs
             .iter()
             .filter(|cr| {
@@ -349,7 +356,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
         }
         for cr in mine {
             // a cycle that fails for the CR's own data (validation, values) renders nothing to scan
-            let Ok(cycle) = ork_render::render_cycle(&k, crd, &cr, &render) else {
+            let Ok(cycle) = ork_render::render_cycle(&prepared, pcrd, &cr, &render) else {
                 continue;
             };
             for child in cycle.children {

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use ork_katalog::{Crd, Katalog, load_file};
+use ork_katalog::load_file;
+use ork_policy::{PreparedCrd, PreparedKatalog};
 use ork_render::{Options, render_cycle};
 use serde_json::{Value, json};
 
@@ -41,6 +42,13 @@ pub fn run(a: &Args) -> u8 {
         }
         eprintln!("✗ {}: the Katalog is invalid", a.file.display());
         return exit::USAGE;
+    };
+    let k = match PreparedKatalog::new(&k) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("✗ {}: {e}", a.file.display());
+            return exit::USAGE;
+        }
     };
     let now = match &a.now {
         Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
@@ -109,7 +117,7 @@ pub fn run(a: &Args) -> u8 {
             .to_string();
         match render_cycle(&k, crd, &cr, &opts) {
             Ok(cycle) => {
-                for w in cycle.validation.violations.iter().filter(|v| !v.deny) {
+                for w in cycle.validation.violations.iter().filter(|v| !v.denies()) {
                     eprintln!("warning: {}/{name}: {}", crd.name, w.describe());
                 }
                 for c in cycle.children {
@@ -149,13 +157,17 @@ pub fn run(a: &Args) -> u8 {
     code
 }
 
-fn match_crd<'a>(k: &'a Katalog, cr: &Value, only: Option<&str>) -> Option<&'a Crd> {
+fn match_crd<'a>(
+    k: &'a PreparedKatalog,
+    cr: &Value,
+    only: Option<&str>,
+) -> Option<&'a PreparedCrd> {
     let api = cr.get("apiVersion").and_then(Value::as_str)?;
     let kind = cr.get("kind").and_then(Value::as_str)?;
     let group = api.split('/').next().unwrap_or("");
     k.crds
         .iter()
-        .filter(|c| c.entry.enabled)
+        .filter(|c| c.enabled)
         .filter(|c| only.is_none_or(|o| o == c.name))
         .find(|c| c.api.kind == kind && c.api.group == group)
 }

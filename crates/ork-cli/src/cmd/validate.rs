@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ork_katalog::posture::{crd_posture, process_env, resolve, summary_lines};
+use ork_katalog::posture::{crd_posture, summary_lines};
 use ork_katalog::{Diagnostic, Outcome, load_file};
 use serde_json::{Value, json};
 
@@ -62,54 +62,54 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
 }
 
 fn print_text(o: &Outcome, full: bool, quiet: bool) {
-    if let Some(k) = &o.katalog {
-        let r = resolve(k, &process_env);
-        if !quiet {
-            let [l1, l2] = summary_lines(&r);
-            println!("security  {l1}");
-            println!("          {l2}");
-            let mut crds: Vec<&ork_katalog::Crd> = k.crds.iter().collect();
-            crds.sort_by(|a, b| a.name.cmp(&b.name));
-            let width = crds.iter().map(|c| c.name.len()).max().unwrap_or(0);
-            for c in crds {
-                let p = crd_posture(c, &r);
-                let mark = if p.warning.is_some() { "⚠" } else { "✓" };
-                let scope = if c.api.namespaced {
-                    "Namespaced"
-                } else {
-                    "Cluster"
-                };
-                let disabled = if c.entry.enabled { "" } else { " · disabled" };
+    if let Some(k) = &o.katalog
+        && let Some(r) = &k.posture
+        && !quiet
+    {
+        let [l1, l2] = summary_lines(r);
+        println!("security  {l1}");
+        println!("          {l2}");
+        let mut crds: Vec<&ork_katalog::Crd> = k.crds.iter().collect();
+        crds.sort_by(|a, b| a.name.cmp(&b.name));
+        let width = crds.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for c in crds {
+            let p = crd_posture(c, r);
+            let mark = if p.warning.is_some() { "⚠" } else { "✓" };
+            let scope = if c.api.namespaced {
+                "Namespaced"
+            } else {
+                "Cluster"
+            };
+            let disabled = if c.entry.enabled { "" } else { " · disabled" };
+            println!(
+                "{mark} {:width$}  {} {}/{} · plural {} · {scope}{disabled}",
+                c.name,
+                c.api.kind,
+                c.api.crd_name(),
+                c.api.version,
+                c.api.plural
+            );
+            let pad = " ".repeat(width + 4);
+            println!("{pad}{}", p.label);
+            let (allow, deny) = (c.allowed_namespaces(), c.restricted_namespaces());
+            if !allow.is_empty() || !deny.is_empty() {
                 println!(
-                    "{mark} {:width$}  {} {}/{} · plural {} · {scope}{disabled}",
-                    c.name,
-                    c.api.kind,
-                    c.api.crd_name(),
-                    c.api.version,
-                    c.api.plural
+                    "{pad}namespaces: allow [{}] · deny [{}]",
+                    allow.join(", "),
+                    deny.join(", ")
                 );
-                let pad = " ".repeat(width + 4);
-                println!("{pad}{}", p.label);
-                let (allow, deny) = (c.allowed_namespaces(), c.restricted_namespaces());
-                if !allow.is_empty() || !deny.is_empty() {
-                    println!(
-                        "{pad}namespaces: allow [{}] · deny [{}]",
-                        allow.join(", "),
-                        deny.join(", ")
-                    );
-                }
-                if let Some(w) = &p.warning {
-                    println!("{pad}⚠ warning: {w}");
-                }
-                if let Some(d) = &c.entry.description {
-                    println!("{pad}{d}");
-                }
             }
-            if full {
-                println!("configuration");
-                for s in &r.settings {
-                    println!("  {:48} {:24} ({:?})", s.key, s.value, s.source);
-                }
+            if let Some(w) = &p.warning {
+                println!("{pad}⚠ warning: {w}");
+            }
+            if let Some(d) = &c.entry.description {
+                println!("{pad}{d}");
+            }
+        }
+        if full {
+            println!("configuration");
+            for s in &r.settings {
+                println!("  {:48} {:24} ({:?})", s.key, s.value, s.source);
             }
         }
     }
@@ -145,15 +145,17 @@ fn diag_json(d: &Diagnostic) -> Value {
 fn to_json(o: &Outcome, full: bool) -> Value {
     let errors: Vec<Value> = o.errors().map(diag_json).collect();
     let warnings: Vec<Value> = o.warnings().map(diag_json).collect();
-    let Some(k) = &o.katalog else {
+    let (Some(k), Some(r)) = (
+        &o.katalog,
+        o.katalog.as_ref().and_then(|k| k.posture.as_ref()),
+    ) else {
         return json!({"katalog": null, "crds": [], "warnings": warnings, "errors": errors});
     };
-    let r = resolve(k, &process_env);
     let crds: Vec<Value> = k
         .crds
         .iter()
         .map(|c| {
-            let p = crd_posture(c, &r);
+            let p = crd_posture(c, r);
             let crd_warnings: Vec<Value> = o.warnings().filter(|d| d.path.starts_with(&c.path)).map(diag_json).collect();
             json!({"name": c.name, "kind": c.api.kind, "group": c.api.group, "version": c.api.version, "plural": c.api.plural,
                    "scope": if c.api.namespaced { "Namespaced" } else { "Cluster" }, "protection": p.protection, "strict": p.strict,

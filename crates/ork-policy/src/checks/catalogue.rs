@@ -1,6 +1,8 @@
 //! The check catalogue (checks.md §2): stable ids, severities, triggers, remediations and the
 //! equivalent checks of Trivy, Checkov and KubeLinter. Ids are never reused or renamed.
 
+use ork_katalog::PodSecurityLevel;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Low,
@@ -706,14 +708,26 @@ const RESTRICTED_EXTRA: &[&str] = &[
     "capability-added",
 ];
 
-/// The checks `security.podSecurity.level` enforces (checks.md §5); `privileged` enforces none.
-pub fn level_checks(level: &str) -> Vec<&'static str> {
-    match level.to_ascii_lowercase().as_str() {
-        "baseline" => BASELINE.to_vec(),
-        "restricted" => BASELINE.iter().chain(RESTRICTED_EXTRA).copied().collect(),
-        _ => Vec::new(),
+static RESTRICTED: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| BASELINE.iter().chain(RESTRICTED_EXTRA).copied().collect());
+
+/// The checks `security.podSecurity.level` enforces (docs/checks.md §5); `privileged` enforces
+/// none. The match is exhaustive: a level ork does not know cannot reach here.
+pub fn level_checks(level: PodSecurityLevel) -> &'static [&'static str] {
+    match level {
+        PodSecurityLevel::Baseline => BASELINE,
+        PodSecurityLevel::Restricted => &RESTRICTED,
+        PodSecurityLevel::Privileged => &[],
     }
 }
+
+/// What exec protection checks on the target Pod (docs/security.md §2.7).
+pub const EXEC_CHECKS: &[&str] = &[
+    "privileged-container",
+    "host-pid",
+    "host-ipc",
+    "host-network",
+];
 
 #[cfg(test)]
 mod tests {
@@ -737,8 +751,8 @@ mod tests {
                 c.id
             );
         }
-        for level in ["baseline", "restricted"] {
-            for id in level_checks(level) {
+        for level in PodSecurityLevel::ALL {
+            for id in level_checks(*level).iter().chain(EXEC_CHECKS) {
                 assert!(check(id).is_some(), "{level}: {id}");
             }
         }

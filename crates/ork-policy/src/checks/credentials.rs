@@ -8,12 +8,19 @@ use serde_json::Value;
 
 use super::{Finding, push};
 
-static SENSITIVE: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)(^|_)(PASS(WORD|WD)?|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)(_|$)").ok()
+// The patterns below are constants and a unit test proves they compile. Should one ever fail
+// to, the checks fail closed: every name counts as sensitive and every value as a credential
+// (reported by `ork scan`, withheld from messages), never the reverse.
+
+static SENSITIVE: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(^|_)(PASS(WORD|WD)?|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)(_|$)",
+    )
 });
 
 /// Credential patterns and the name each finding reports.
-static PATTERNS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
+type Patterns = Result<Vec<(&'static str, Regex)>, regex::Error>;
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     [
         ("AWS access key id", r"(AKIA|ASIA)[0-9A-Z]{16}"),
         (
@@ -38,12 +45,15 @@ static PATTERNS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         ),
     ]
     .into_iter()
-    .filter_map(|(n, p)| Regex::new(p).ok().map(|r| (n, r)))
+    .map(|(n, p)| Regex::new(p).map(|r| (n, r)))
     .collect()
 });
 
-static AWS_SECRET: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9/+=]{40}$").ok());
+static AWS_SECRET: LazyLock<Result<Regex, regex::Error>> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9/+=]{40}$"));
+
+/// What a value counts as when the credential patterns are unavailable (fail closed).
+const UNVERIFIED: &str = "unverifiable value (credential patterns unavailable)";
 
 /// A name that suggests a secret (`DB_PASSWORD`, `apiKey` is not: names are `_`-separated).
 pub(crate) fn sensitive_name(name: &str) -> bool {
@@ -51,7 +61,7 @@ pub(crate) fn sensitive_name(name: &str) -> bool {
     if upper.ends_with("_FILE") || upper.ends_with("_PATH") || upper.ends_with("_NAME") {
         return false;
     }
-    SENSITIVE.as_ref().is_some_and(|r| r.is_match(name))
+    SENSITIVE.as_ref().is_ok_and(|r| r.is_match(name)) || SENSITIVE.is_err()
 }
 
 fn is_reference(v: &str) -> bool {
@@ -65,11 +75,14 @@ pub fn credential_kind(key: &str, value: &str) -> Option<&'static str> {
     if key.to_ascii_uppercase().contains("AWS_SECRET_ACCESS_KEY")
         && AWS_SECRET
             .as_ref()
-            .is_some_and(|r| r.is_match(value.trim()))
+            .map_or(true, |r| r.is_match(value.trim()))
     {
         return Some("AWS secret key");
     }
-    for (name, re) in PATTERNS.iter() {
+    let Ok(patterns) = PATTERNS.as_ref() else {
+        return Some(UNVERIFIED);
+    };
+    for (name, re) in patterns {
         if let Some(m) = re.captures(value) {
             if *name == "URL credentials" {
                 let pw = m.get(1).map(|g| g.as_str()).unwrap_or("");
@@ -242,5 +255,17 @@ pub(crate) fn annotations(obj: &Value, out: &mut Vec<Finding>) {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        assert!(SENSITIVE.is_ok());
+        assert!(AWS_SECRET.is_ok());
+        assert!(PATTERNS.as_ref().is_ok_and(|p| p.len() == 9));
     }
 }

@@ -12,7 +12,8 @@ mod rbac;
 
 use serde_json::Value;
 
-pub use catalogue::{CATALOGUE, Check, Severity, check, level_checks};
+pub use catalogue::{CATALOGUE, Check, EXEC_CHECKS, Severity, check, level_checks};
+pub use credentials::credential_kind;
 
 /// One finding of one check on one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,10 +196,10 @@ pub fn applicable(obj: &Value) -> Vec<&'static str> {
     ids
 }
 
-/// The pod-security checks of a level (`baseline` | `restricted`) on one object: what the
-/// reconciler backstop and the Gateway's pod-security admission decide with.
-pub fn pod_security(obj: &Value, level: &str) -> Vec<Finding> {
-    let set = level_checks(level);
+/// The findings of the checks in `set` on one pod-bearing object: what the reconciler backstop,
+/// pod-security admission (`level_checks`) and exec protection (`EXEC_CHECKS`) decide with.
+/// Suppression annotations are not read here: the requester controls them (docs/checks.md §5).
+pub fn pod_checks(obj: &Value, set: &[&str]) -> Vec<Finding> {
     if set.is_empty() {
         return Vec::new();
     }
@@ -208,6 +209,12 @@ pub fn pod_security(obj: &Value, level: &str) -> Vec<Finding> {
     }
     out.retain(|f| set.contains(&f.check));
     out
+}
+
+/// True when the object carries a pod template (checks.md §3): the objects pod security and
+/// the backstop check.
+pub fn is_pod_bearing(obj: &Value) -> bool {
+    pod::locate(obj).is_some()
 }
 
 pub(crate) fn push(

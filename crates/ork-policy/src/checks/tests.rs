@@ -816,21 +816,17 @@ fn pod_security_levels_select_their_checks() {
         json!({"securityContext": {"allowPrivilegeEscalation": null}, "resources": null}),
         json!({"hostPID": true}),
     );
-    let baseline: Vec<&str> = pod_security(&d, "baseline")
-        .iter()
-        .map(|f| f.check)
-        .collect();
+    use ork_katalog::PodSecurityLevel as L;
+    let at = |l: L| pod_checks(&d, level_checks(l));
+    let baseline: Vec<&str> = at(L::Baseline).iter().map(|f| f.check).collect();
     assert_eq!(baseline, vec!["host-pid"]);
-    let restricted: Vec<&str> = pod_security(&d, "restricted")
-        .iter()
-        .map(|f| f.check)
-        .collect();
+    let restricted: Vec<&str> = at(L::Restricted).iter().map(|f| f.check).collect();
     assert!(
         restricted.contains(&"privilege-escalation-allowed") && restricted.contains(&"host-pid"),
         "{restricted:?}"
     );
     assert!(!restricted.contains(&"cpu-limits-missing"));
-    assert!(pod_security(&d, "privileged").is_empty());
+    assert!(at(L::Privileged).is_empty());
 }
 
 #[test]

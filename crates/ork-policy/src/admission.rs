@@ -1,0 +1,1091 @@
+//! The decision core: one function, [`decide`], gives every verdict ork enforces — the
+//! Gateway's webhooks, the reconciler backstop, `ork gate check`, `ork simulate` and
+//! `ork template` (docs/architecture.md, docs/security.md §2.3–§2.8).
+//!
+//! `decide` is pure and synchronous: a prepared Katalog and a typed request in, a verdict out.
+//! Cluster state it may need (the target Pod of an exec, the peers of a `unique` rule) comes in
+//! the request. A policy that cannot be evaluated — a template that fails, a regex that does not
+//! compile, an object that cannot be read — is an [`EvalError`], which the caller maps to a
+//! denial or to the layer's failurePolicy ([`EvalError::into_verdict`]); it is never "allowed".
+//!
+//! Layers run in the webhook order of docs/cli.md §12: namespace protection, mutation,
+//! validation, reserved keys, deletion protection, strict mode, pod security, exec protection,
+//! and the control-plane guard.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ork_katalog::{FailurePolicy, Operation, PodSecurityLevel};
+use ork_template::Ctx;
+use serde_json::Value;
+
+use crate::checks::{EXEC_CHECKS, Finding, is_pod_bearing, level_checks, pod_checks};
+use crate::conditions::{Peers, Scope};
+use crate::namespaces;
+use crate::prepared::{
+    CONTROL_PLANE_LABEL, CONTROL_PLANE_VALUE, EXEMPTION_LABEL, GUARD_POLICY, GroupResource,
+    OWNER_LABEL, PROTECTION_LABEL, PreparedCrd, PreparedKatalog, RESERVED_PREFIX,
+    WEBHOOK_CONFIGURATIONS,
+};
+use crate::rules::{self, MutateError, MutationChange, Point, RuleOutcome};
+
+/// One layer of docs/security.md §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layer {
+    NamespaceProtection,
+    Mutation,
+    Validation,
+    ReservedKeys,
+    DeletionProtection,
+    StrictMode,
+    PodSecurity,
+    ExecProtection,
+    ControlPlane,
+}
+
+impl Layer {
+    /// The webhook order (docs/cli.md §12).
+    pub const ORDER: [Layer; 9] = [
+        Layer::NamespaceProtection,
+        Layer::Mutation,
+        Layer::Validation,
+        Layer::ReservedKeys,
+        Layer::DeletionProtection,
+        Layer::StrictMode,
+        Layer::PodSecurity,
+        Layer::ExecProtection,
+        Layer::ControlPlane,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::NamespaceProtection => "namespace-protection",
+            Layer::Mutation => "mutation",
+            Layer::Validation => "validation",
+            Layer::ReservedKeys => "reserved-keys",
+            Layer::DeletionProtection => "deletion-protection",
+            Layer::StrictMode => "strict-mode",
+            Layer::PodSecurity => "pod-security",
+            Layer::ExecProtection => "exec-protection",
+            Layer::ControlPlane => "control-plane",
+        }
+    }
+
+    /// The failurePolicy that governs this layer's webhook (docs/security.md §2.3).
+    pub fn failure_policy(self, k: &PreparedKatalog) -> FailurePolicy {
+        let s = &k.settings;
+        match self {
+            Layer::Mutation | Layer::Validation | Layer::ReservedKeys => s.admission_policy,
+            Layer::DeletionProtection | Layer::StrictMode => s.dp_policy,
+            Layer::NamespaceProtection => s.np_policy,
+            Layer::PodSecurity => s.ps_admission_policy,
+            Layer::ExecProtection => s.exec_policy,
+            // the guard is a ValidatingAdmissionPolicy with failurePolicy Fail
+            Layer::ControlPlane => FailurePolicy::Fail,
+        }
+    }
+
+    /// A layer that denies with `[Orkestra Security]` and code 403 (validation: 400).
+    fn is_security(self) -> bool {
+        !matches!(self, Layer::Validation | Layer::Mutation)
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of layers: the Gateway evaluates its webhook's layers, `ork gate check` all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers(u16);
+
+impl Layers {
+    pub const ALL: Layers = Layers(u16::MAX);
+
+    pub fn only(layers: &[Layer]) -> Layers {
+        Layers(layers.iter().fold(0, |acc, l| acc | (1 << *l as u16)))
+    }
+
+    pub fn contains(self, l: Layer) -> bool {
+        self.0 & (1 << l as u16) != 0
+    }
+}
+
+/// The requester.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// One request to decide. At admission it mirrors an `admission.k8s.io/v1` AdmissionReview
+/// request; at reconcile time the runtime builds it for the CR and for each rendered child.
+pub struct Request<'a> {
+    pub point: Point,
+    /// the layers to evaluate (a Gateway webhook evaluates its own)
+    pub layers: Layers,
+    pub uid: String,
+    pub operation: Operation,
+    pub user: User,
+    /// the object's API group, version and kind (`apps`, `v1`, `Deployment`)
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    /// the resource and subresource (`pods`, `exec`)
+    pub resource: String,
+    pub subresource: Option<String>,
+    pub namespace: Option<String>,
+    /// the namespace's labels, when the caller knows them
+    pub namespace_labels: BTreeMap<String, String>,
+    pub name: String,
+    /// the new object; for CONNECT, the target Pod (the Gateway reads it from its cache)
+    pub object: Option<&'a Value>,
+    /// the stored object (UPDATE, DELETE)
+    pub old_object: Option<&'a Value>,
+    pub dry_run: bool,
+    /// other objects of the kind, for `unique` (the Gateway's informer cache)
+    pub peers: Option<&'a dyn Peers>,
+}
+
+impl<'a> Request<'a> {
+    /// A request about `obj` read from its own `apiVersion`, `kind` and metadata; `resource`
+    /// is the lower-case plural (`deployments`).
+    pub fn for_object(point: Point, operation: Operation, obj: &'a Value, resource: &str) -> Self {
+        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let api = text("/apiVersion");
+        let (group, version) = match api.rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api),
+        };
+        let namespace = Some(text("/metadata/namespace"))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Request {
+            point,
+            layers: Layers::ALL,
+            uid: String::new(),
+            operation,
+            user: User::default(),
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: text("/kind").to_string(),
+            resource: resource.to_string(),
+            subresource: None,
+            namespace,
+            namespace_labels: BTreeMap::new(),
+            name: text("/metadata/name").to_string(),
+            object: Some(obj),
+            old_object: None,
+            dry_run: false,
+            peers: None,
+        }
+    }
+
+    /// The object the request is about: the new one, else the stored one (DELETE).
+    fn subject(&self) -> Option<&'a Value> {
+        self.object.or(self.old_object)
+    }
+
+    fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    fn is_main_resource(&self) -> bool {
+        self.subresource.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// `allow`, `deny`, or `undetermined` (nothing denied, but a rule needs cluster state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    Undetermined,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Undetermined => "undetermined",
+        }
+    }
+}
+
+/// Why a request is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub layer: Layer,
+    /// `deletion-protected`, `strict-mode`, `namespace-not-permitted`, `reserved-key`,
+    /// `pod-security`, `exec-escalation`, `control-plane`, `validation`, `evaluation-error`
+    pub code: &'static str,
+    /// the field a validation rule names
+    pub field: Option<String>,
+    pub message: String,
+    /// how to lift the denial, when there is a way
+    pub hint: Option<String>,
+    /// check ids (pod security, exec protection)
+    pub checks: Vec<&'static str>,
+}
+
+/// A layer that was not evaluated, and why (shown by `ork gate check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub layer: Layer,
+    pub why: String,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub denials: Vec<Denial>,
+    /// admission warnings (`orkestra: field "…": …`)
+    pub warnings: Vec<String>,
+    /// rules that need cluster state the request did not carry (`unique`)
+    pub not_evaluated: Vec<String>,
+    pub mutations: Vec<MutationChange>,
+    /// the RFC 6902 JSON Patch of the mutations (paths escaped per RFC 6901)
+    pub patch: json_patch::Patch,
+    /// the object after mutation, when mutation ran
+    pub mutated: Option<Value>,
+    /// the validation rules' outcome, when validation ran
+    pub validation: Option<RuleOutcome>,
+    pub evaluated: Vec<Layer>,
+    pub skipped: Vec<Skipped>,
+    /// what the request was about, for messages (`App team-a/web`)
+    pub subject: String,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.denials.is_empty()
+    }
+
+    pub fn decision(&self) -> Decision {
+        if !self.denials.is_empty() {
+            Decision::Deny
+        } else if !self.not_evaluated.is_empty() {
+            Decision::Undetermined
+        } else {
+            Decision::Allow
+        }
+    }
+
+    /// The HTTP status code of a denial: 403 for a security layer, 400 for validation.
+    pub fn code(&self) -> u16 {
+        if self.denials.is_empty() {
+            200
+        } else if self.denials.iter().any(|d| d.layer.is_security()) {
+            403
+        } else {
+            400
+        }
+    }
+
+    /// The denial message: `[Orkestra Validation] App ns/web: field "…": … (got: …)` and
+    /// `[Orkestra Security] <code>: …`, joined by `; `.
+    pub fn message(&self) -> String {
+        let validation: Vec<&str> = self
+            .denials
+            .iter()
+            .filter(|d| !d.layer.is_security())
+            .map(|d| d.message.as_str())
+            .collect();
+        let mut parts = Vec::new();
+        if !validation.is_empty() {
+            parts.push(format!(
+                "[Orkestra Validation] {}: {}",
+                self.subject,
+                validation.join("; ")
+            ));
+        }
+        for d in self.denials.iter().filter(|d| d.layer.is_security()) {
+            parts.push(format!("[Orkestra Security] {}: {}", d.code, d.message));
+        }
+        parts.join("; ")
+    }
+
+    /// The audit annotations a response carries (docs/security.md §2.11).
+    pub fn audit_annotations(&self) -> Vec<(&'static str, String)> {
+        let reasons: Vec<&str> = self.denials.iter().map(|d| d.code).collect();
+        vec![
+            (
+                "decision",
+                if self.allowed() { "allow" } else { "deny" }.to_string(),
+            ),
+            ("reasons", reasons.join(",")),
+        ]
+    }
+
+    fn deny(&mut self, layer: Layer, code: &'static str, message: String) -> &mut Denial {
+        self.denials.push(Denial {
+            layer,
+            code,
+            field: None,
+            message,
+            hint: None,
+            checks: Vec::new(),
+        });
+        let last = self.denials.len() - 1;
+        &mut self.denials[last]
+    }
+
+    fn skip(&mut self, layer: Layer, why: impl Into<String>) {
+        self.skipped.push(Skipped {
+            layer,
+            why: why.into(),
+        });
+    }
+}
+
+/// What went wrong while evaluating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalErrorKind {
+    /// a template failed to render, or a regex did not compile
+    Template,
+    /// a rendered value does not convert to its type (mutation `valueType`)
+    InvalidValue,
+    /// the object of the request could not be read
+    Undecodable,
+    /// state the decision needs was not available (the target Pod of an exec)
+    Unavailable,
+}
+
+/// A policy that could not be evaluated. Never an "allow": map it with [`Self::into_verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub layer: Layer,
+    pub kind: EvalErrorKind,
+    pub message: String,
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.layer, self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+impl EvalError {
+    fn new(layer: Layer, kind: EvalErrorKind, message: impl Into<String>) -> Self {
+        EvalError {
+            layer,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The verdict the layer's failurePolicy gives: `Fail` denies with `evaluation-error`;
+    /// `Ignore` allows with a warning naming the error.
+    pub fn into_verdict(self, k: &PreparedKatalog, subject: String) -> Verdict {
+        let mut v = Verdict {
+            subject,
+            ..Verdict::default()
+        };
+        match self.layer.failure_policy(k) {
+            FailurePolicy::Fail => {
+                v.deny(
+                    self.layer,
+                    "evaluation-error",
+                    format!("{} could not be evaluated: {}", self.layer, self.message),
+                )
+                .hint = Some(format!(
+                    "failurePolicy Fail: a policy that cannot be evaluated denies ({})",
+                    self.layer
+                ));
+            }
+            FailurePolicy::Ignore => v.warnings.push(format!(
+                "orkestra: {} could not be evaluated and failurePolicy is Ignore: {}",
+                self.layer, self.message
+            )),
+        }
+        v
+    }
+}
+
+/// Decides one request. See the module docs.
+pub fn decide(k: &PreparedKatalog, req: &Request) -> Result<Verdict, EvalError> {
+    let mut v = Verdict {
+        subject: req.describe(),
+        ..Verdict::default()
+    };
+    let crd = if req.is_main_resource() {
+        k.crd_for_resource(&req.group, &req.resource)
+            .filter(|c| c.enabled)
+    } else {
+        None
+    };
+    let excluded = (req.point == Point::Admission)
+        .then(|| excluded_namespace(k, req))
+        .flatten();
+    // rules never need randomness; a fixed seed keeps decisions reproducible
+    let mut ctx = Ctx::new(Some(0), None);
+    // the object validation sees: mutated when mutation runs first
+    let mut object: Option<Value> = None;
+    for layer in Layer::ORDER {
+        if !req.layers.contains(layer) {
+            continue;
+        }
+        if let Some(ns) = &excluded
+            && layer != Layer::ControlPlane
+        {
+            v.skip(
+                layer,
+                format!("namespace {ns} is excluded from ork's webhooks"),
+            );
+            continue;
+        }
+        let ran = match layer {
+            Layer::NamespaceProtection => namespace_protection(k, crd, req, &mut v),
+            Layer::Mutation => mutation(k, crd, req, &mut ctx, &mut object, &mut v)?,
+            Layer::Validation => validation(k, crd, req, &mut ctx, &object, &mut v)?,
+            Layer::ReservedKeys => reserved_keys(k, crd, req, &mut v),
+            Layer::DeletionProtection => deletion_protection(k, req, &mut v),
+            Layer::StrictMode => strict_mode(k, req, &mut v),
+            Layer::PodSecurity => pod_security(k, req, &mut v)?,
+            Layer::ExecProtection => exec_protection(k, req, &mut v)?,
+            Layer::ControlPlane => control_plane(k, req, &mut v),
+        };
+        if ran {
+            v.evaluated.push(layer);
+        }
+    }
+    Ok(v)
+}
+
+/// The fixed exclusions of every ork webhook: kube-system, kube-node-lease, the operator
+/// namespace and `excludeNamespaces` (docs/security.md §2.3).
+fn excluded_namespace(k: &PreparedKatalog, req: &Request) -> Option<String> {
+    // a Namespace object is matched by the namespaceSelector against itself
+    let ns = if req.group.is_empty() && req.resource == "namespaces" {
+        Some(req.name.as_str())
+    } else {
+        req.namespace_labels
+            .get("kubernetes.io/metadata.name")
+            .map(String::as_str)
+            .or(req.namespace.as_deref())
+    }?;
+    let s = &k.settings;
+    let fixed = [
+        "kube-system",
+        "kube-node-lease",
+        s.operator_namespace.as_str(),
+    ];
+    (fixed.contains(&ns) || s.exclude_namespaces.iter().any(|e| e == ns)).then(|| ns.to_string())
+}
+
+fn is_terminating(obj: Option<&Value>) -> bool {
+    obj.and_then(|o| o.pointer("/metadata/deletionTimestamp"))
+        .is_some_and(|t| !t.is_null())
+}
+
+fn namespace_protection(
+    k: &PreparedKatalog,
+    crd: Option<&PreparedCrd>,
+    req: &Request,
+    v: &mut Verdict,
+) -> bool {
+    let layer = Layer::NamespaceProtection;
+    let Some(crd) = crd.filter(|c| c.has_namespace_rules()) else {
+        return false;
+    };
+    if req.point == Point::Admission {
+        if !k.settings.np_enabled {
+            v.skip(layer, "security.namespaceProtection is off");
+            return false;
+        }
+        if !matches!(req.operation, Operation::Create | Operation::Update) {
+            return false;
+        }
+    }
+    // an object being deleted may always have its finalizers removed
+    if is_terminating(req.subject()) {
+        v.skip(layer, "the object is terminating");
+        return false;
+    }
+    let Some(ns) = req.namespace.as_deref() else {
+        return false;
+    };
+    let levels: Vec<(&'static str, &[String], &[String])> = crd
+        .namespaces
+        .iter()
+        .map(|l| (l.level, l.allow.as_slice(), l.deny.as_slice()))
+        .collect();
+    match namespaces::decide(ns, &levels) {
+        namespaces::Decision::Permitted => {}
+        namespaces::Decision::NotAllowed { level } => {
+            let allow = crd
+                .namespaces
+                .iter()
+                .find(|l| l.level == level)
+                .map(|l| l.allow.join(", "))
+                .unwrap_or_default();
+            v.deny(
+                layer,
+                "namespace-not-permitted",
+                format!(
+                    "{}: namespace {ns:?} is not in the {level} allow-list [{allow}]",
+                    req.describe()
+                ),
+            );
+        }
+        namespaces::Decision::Denied { level, pattern } => {
+            v.deny(
+                layer,
+                "namespace-not-permitted",
+                format!(
+                    "{}: namespace {ns:?} matches the {level} deny pattern {pattern:?}",
+                    req.describe()
+                ),
+            );
+        }
+    }
+    true
+}
+
+/// Whether a CR layer applies at admission: the Gateway's admission webhooks are on, the CRD
+/// opts in, and the operation is one the CRD lists.
+fn admission_applies(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+    req: &Request,
+    layer: Layer,
+    v: &mut Verdict,
+) -> bool {
+    if !k.settings.admission_enabled {
+        v.skip(layer, "security.webhooks.admission is off");
+        return false;
+    }
+    let opted_in = match layer {
+        Layer::Mutation => crd.webhooks.mutation,
+        _ => crd.webhooks.validation,
+    };
+    if !opted_in {
+        v.skip(layer, format!("webhooks.{layer} is false for {}", crd.name));
+        return false;
+    }
+    if !crd.webhooks.operations.contains(&req.operation) {
+        v.skip(
+            layer,
+            format!(
+                "{} is not in webhooks.operations of {}",
+                req.operation, crd.name
+            ),
+        );
+        return false;
+    }
+    true
+}
+
+fn mutation(
+    k: &PreparedKatalog,
+    crd: Option<&PreparedCrd>,
+    req: &Request,
+    ctx: &mut Ctx,
+    object: &mut Option<Value>,
+    v: &mut Verdict,
+) -> Result<bool, EvalError> {
+    let layer = Layer::Mutation;
+    let Some(crd) = crd.filter(|c| !c.mutation.is_empty()) else {
+        return Ok(false);
+    };
+    if req.point == Point::Admission
+        && (!matches!(req.operation, Operation::Create | Operation::Update)
+            || !admission_applies(k, crd, req, layer, v))
+    {
+        return Ok(false);
+    }
+    let Some(original) = req.object else {
+        return Err(EvalError::new(
+            layer,
+            EvalErrorKind::Undecodable,
+            "the request carries no object to mutate",
+        ));
+    };
+    let mut mutated = original.clone();
+    let changes = rules::mutate(&crd.mutation, &mut mutated, req.point, ctx).map_err(|e| {
+        let kind = match e {
+            MutateError::InvalidValue(_) => EvalErrorKind::InvalidValue,
+            MutateError::Template(_) => EvalErrorKind::Template,
+        };
+        EvalError::new(layer, kind, e.to_string())
+    })?;
+    v.patch = json_patch::diff(original, &mutated);
+    v.mutations = changes;
+    // mutateFirst: validation sees the mutated object (at admission the API server applies
+    // the patch before validating webhooks run, so it always does)
+    if crd.mutate_first || req.point == Point::Admission {
+        *object = Some(mutated.clone());
+    }
+    v.mutated = Some(mutated);
+    Ok(true)
+}
+
+fn validation(
+    k: &PreparedKatalog,
+    crd: Option<&PreparedCrd>,
+    req: &Request,
+    ctx: &mut Ctx,
+    object: &Option<Value>,
+    v: &mut Verdict,
+) -> Result<bool, EvalError> {
+    let layer = Layer::Validation;
+    let Some(crd) = crd.filter(|c| !c.validation.is_empty()) else {
+        return Ok(false);
+    };
+    if req.point == Point::Admission && !admission_applies(k, crd, req, layer, v) {
+        return Ok(false);
+    }
+    let Some(subject) = object.as_ref().or(req.subject()) else {
+        return Err(EvalError::new(
+            layer,
+            EvalErrorKind::Undecodable,
+            "the request carries no object to validate",
+        ));
+    };
+    // rules see `.oldObject` on an admission UPDATE (G13); build that view only then
+    let with_old;
+    let data = match (req.operation, req.old_object, req.point) {
+        (Operation::Update, Some(old), Point::Admission) => {
+            let mut d = subject.clone();
+            if let Some(m) = d.as_object_mut() {
+                m.insert("oldObject".into(), old.clone());
+            }
+            with_old = d;
+            &with_old
+        }
+        _ => subject,
+    };
+    let mut scope = Scope {
+        data,
+        ctx,
+        peers: req.peers,
+    };
+    let outcome = rules::validate(&crd.validation, &mut scope, req.point, &|c| {
+        crd.is_secret_bound(c)
+    })
+    .map_err(|e| EvalError::new(layer, EvalErrorKind::Template, e))?;
+    for viol in &outcome.violations {
+        if viol.denies() {
+            v.deny(layer, "validation", viol.describe()).field = Some(viol.field.clone());
+        } else {
+            v.warnings.push(format!(
+                "orkestra: field {:?}: {}",
+                viol.field, viol.message
+            ));
+        }
+    }
+    v.not_evaluated
+        .extend(outcome.not_evaluated.iter().cloned());
+    v.validation = Some(outcome);
+    Ok(true)
+}
+
+/// The reserved labels and annotations of an object: `orkestra.orkspace.io/*` and the
+/// exemption label.
+fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
+    let mut out = BTreeMap::new();
+    for (what, ptr) in [
+        ("label", "/metadata/labels"),
+        ("annotation", "/metadata/annotations"),
+    ] {
+        for (key, val) in obj
+            .and_then(|o| o.pointer(ptr))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if key.starts_with(RESERVED_PREFIX) || key == EXEMPTION_LABEL {
+                out.insert(format!("{what} {key}"), val);
+            }
+        }
+    }
+    out
+}
+
+fn is_ork(k: &PreparedKatalog, user: &User) -> bool {
+    user.name == k.identities.runtime || user.name == k.identities.gateway
+}
+
+fn reserved_keys(
+    k: &PreparedKatalog,
+    crd: Option<&PreparedCrd>,
+    req: &Request,
+    v: &mut Verdict,
+) -> bool {
+    let layer = Layer::ReservedKeys;
+    if req.point != Point::Admission || crd.is_none() {
+        return false;
+    }
+    if !k.settings.admission_enabled {
+        v.skip(layer, "security.webhooks.admission is off");
+        return false;
+    }
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return false;
+    }
+    if is_ork(k, &req.user) {
+        return true;
+    }
+    let old = reserved(req.old_object);
+    let new = reserved(req.object);
+    let mut changed: Vec<&str> = Vec::new();
+    for (key, val) in &new {
+        if old.get(key) != Some(val) {
+            changed.push(key);
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            changed.push(key);
+        }
+    }
+    if !changed.is_empty() {
+        changed.sort_unstable();
+        changed.dedup();
+        v.deny(
+            layer,
+            "reserved-key",
+            format!(
+                "{}: {} may only be set or changed by ork itself",
+                req.describe(),
+                changed.join(", ")
+            ),
+        )
+        .hint = Some(format!(
+            "keys under {RESERVED_PREFIX} and {EXEMPTION_LABEL} are written by the runtime"
+        ));
+    }
+    true
+}
+
+fn label<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v str> {
+    obj.and_then(|o| o.pointer("/metadata/labels"))
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+fn protected_label(obj: Option<&Value>) -> bool {
+    label(obj, PROTECTION_LABEL) == Some("true")
+}
+
+fn deletion_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+    let layer = Layer::DeletionProtection;
+    if req.point != Point::Admission || req.operation != Operation::Delete {
+        return false;
+    }
+    if !k.settings.dp_enabled {
+        v.skip(layer, "security.deletionProtection is off");
+        return false;
+    }
+    if req.group == "apiextensions.k8s.io" && req.resource == "customresourcedefinitions" {
+        if k.protected_crds.contains(&req.name) {
+            v.deny(
+                layer,
+                "deletion-protected",
+                format!(
+                    "CustomResourceDefinition {} is protected: deleting it would delete every instance",
+                    req.name
+                ),
+            )
+            .hint = Some(
+                "set protectCRD: false for this CRD in the Katalog and roll out the Gateway first"
+                    .into(),
+            );
+        }
+        return true;
+    }
+    let gr = GroupResource::new(&req.group, &req.resource);
+    if !k.protected_resources.contains(&gr) || !req.is_main_resource() {
+        return false;
+    }
+    if protected_label(req.subject()) {
+        let crd = k.crd_for_resource(&req.group, &req.resource);
+        let hint = match crd {
+            Some(c) => format!(
+                "set protectCRs: false for {} in the Katalog and roll out the Gateway; the runtime then removes the label {PROTECTION_LABEL}",
+                c.name
+            ),
+            None if k.settings.dp_strict => format!(
+                "strict mode keeps the label {PROTECTION_LABEL}: turn security.deletionProtection.strictMode off, then remove the label"
+            ),
+            None => format!("remove the label {PROTECTION_LABEL} first"),
+        };
+        v.deny(
+            layer,
+            "deletion-protected",
+            format!("{} is protected", req.describe()),
+        )
+        .hint = Some(hint);
+    }
+    true
+}
+
+fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+    let layer = Layer::StrictMode;
+    if req.point != Point::Admission || req.operation != Operation::Update {
+        return false;
+    }
+    if !(k.settings.dp_enabled && k.settings.dp_strict) {
+        v.skip(layer, "strict mode is off");
+        return false;
+    }
+    let gr = GroupResource::new(&req.group, &req.resource);
+    if !k.protected_resources.contains(&gr) || !req.is_main_resource() {
+        return false;
+    }
+    // the exemption label is never consulted, and only the runtime may change it (G1)
+    if label(req.old_object, EXEMPTION_LABEL) != label(req.object, EXEMPTION_LABEL)
+        && req.user.name != k.identities.runtime
+    {
+        v.deny(
+            layer,
+            "strict-mode",
+            format!(
+                "{}: only the runtime may change the label {EXEMPTION_LABEL}",
+                req.describe()
+            ),
+        );
+    }
+    if protected_label(req.old_object) && !protected_label(req.object) {
+        // allowed only when the Katalog no longer protects this kind strictly
+        let unprotected = k
+            .crd_for_resource(&req.group, &req.resource)
+            .is_some_and(|c| !c.protection.protect_crs || !c.protection.effective_strict);
+        if !unprotected {
+            v.deny(
+                layer,
+                "strict-mode",
+                format!(
+                    "{}: strict mode keeps the label {PROTECTION_LABEL}",
+                    req.describe()
+                ),
+            )
+            .hint = Some(match k.crd_for_resource(&req.group, &req.resource) {
+                Some(c) => format!(
+                    "set protectCRs: false (or strictMode: false) for {} and roll out the Gateway; the runtime then removes the label",
+                    c.name
+                ),
+                None => "turn security.deletionProtection.strictMode off first".into(),
+            });
+        }
+    }
+    true
+}
+
+/// The resources pod-security admission covers (docs/security.md §2.7).
+fn pod_security_resource(group: &str, resource: &str) -> bool {
+    matches!(
+        (group, resource),
+        ("", "pods" | "replicationcontrollers")
+            | (
+                "apps",
+                "deployments" | "statefulsets" | "daemonsets" | "replicasets"
+            )
+            | ("batch", "jobs" | "cronjobs")
+    )
+}
+
+fn describe_findings(found: &[Finding]) -> (Vec<&'static str>, String) {
+    let mut ids: Vec<&'static str> = found.iter().map(|f| f.check).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+    (ids, messages.join("; "))
+}
+
+fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<bool, EvalError> {
+    let layer = Layer::PodSecurity;
+    let level = k.settings.ps_level;
+    match req.point {
+        Point::Reconcile => {
+            // the backstop: every rendered pod-bearing child, at the Katalog's level
+            match req.object {
+                Some(o) if is_pod_bearing(o) => {}
+                _ => return Ok(false),
+            }
+        }
+        Point::Admission => {
+            if !k.settings.ps_admission {
+                v.skip(layer, "security.podSecurity.admission is off");
+                return Ok(false);
+            }
+            if !matches!(req.operation, Operation::Create | Operation::Update)
+                || !pod_security_resource(&req.group, &req.resource)
+            {
+                return Ok(false);
+            }
+            let sub = req.subresource.as_deref().unwrap_or("");
+            if !(sub.is_empty() || (req.resource == "pods" && sub == "ephemeralcontainers")) {
+                return Ok(false);
+            }
+            let scoped = if k.settings.ps_admission_namespaces.is_empty() {
+                label(req.object, OWNER_LABEL).is_some()
+            } else {
+                req.namespace
+                    .as_ref()
+                    .is_some_and(|ns| k.settings.ps_admission_namespaces.contains(ns))
+            };
+            if !scoped {
+                v.skip(layer, "outside the pod-security admission scope");
+                return Ok(false);
+            }
+        }
+    }
+    let Some(obj) = req.object else {
+        return Err(EvalError::new(
+            layer,
+            EvalErrorKind::Undecodable,
+            "the request carries no object to check",
+        ));
+    };
+    if level == PodSecurityLevel::Privileged {
+        v.skip(layer, "podSecurity.level is privileged");
+        return Ok(true);
+    }
+    let found = pod_checks(obj, level_checks(level));
+    if !found.is_empty() {
+        let (ids, messages) = describe_findings(&found);
+        let d = v.deny(
+            layer,
+            "pod-security",
+            format!("{}: {messages}", ids.join(", ")),
+        );
+        d.checks = ids;
+        d.hint = Some(format!(
+            "security.podSecurity.level is {level}; set the fields a profile sets, or choose a profile in the Katalog"
+        ));
+    }
+    Ok(true)
+}
+
+fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<bool, EvalError> {
+    let layer = Layer::ExecProtection;
+    if req.point != Point::Admission
+        || req.operation != Operation::Connect
+        || !(req.group.is_empty() && req.resource == "pods")
+        || !matches!(req.subresource.as_deref(), Some("exec" | "attach"))
+    {
+        return Ok(false);
+    }
+    if !k.settings.exec_protection {
+        v.skip(layer, "security.execProtection is off");
+        return Ok(false);
+    }
+    if !k.settings.exec_namespaces.is_empty()
+        && !req
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| k.settings.exec_namespaces.contains(ns))
+    {
+        v.skip(layer, "outside security.execProtection.namespaces");
+        return Ok(false);
+    }
+    let Some(pod) = req.object else {
+        return Err(EvalError::new(
+            layer,
+            EvalErrorKind::Unavailable,
+            "the target Pod could not be read",
+        ));
+    };
+    let found = pod_checks(pod, EXEC_CHECKS);
+    if !found.is_empty() {
+        let (ids, messages) = describe_findings(&found);
+        let sub = req.subresource.as_deref().unwrap_or("exec");
+        let d = v.deny(
+            layer,
+            "exec-escalation",
+            format!(
+                "pods/{sub} into {} denied: {}: {messages}",
+                req.describe(),
+                ids.join(", ")
+            ),
+        );
+        d.checks = ids;
+    }
+    Ok(true)
+}
+
+/// Kinds the guard protects from deletion when they carry the control-plane label.
+fn guarded_kind(group: &str, resource: &str) -> bool {
+    matches!(
+        (group, resource),
+        (
+            "",
+            "namespaces" | "services" | "serviceaccounts" | "secrets"
+        ) | ("apps", "deployments")
+            | (
+                "rbac.authorization.k8s.io",
+                "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"
+            )
+    )
+}
+
+fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+    let layer = Layer::ControlPlane;
+    if req.point != Point::Admission {
+        return false;
+    }
+    if !k.settings.gateway {
+        v.skip(layer, "no Gateway: no guard policy");
+        return false;
+    }
+    if !matches!(req.operation, Operation::Update | Operation::Delete) {
+        return false;
+    }
+    let subject = req.old_object.or(req.object);
+    let labelled = label(subject, CONTROL_PLANE_LABEL) == Some(CONTROL_PLANE_VALUE);
+    let own_configuration = req.group == "admissionregistration.k8s.io"
+        && match req.resource.as_str() {
+            "validatingwebhookconfigurations" | "mutatingwebhookconfigurations" => {
+                labelled || WEBHOOK_CONFIGURATIONS.contains(&req.name.as_str())
+            }
+            "validatingadmissionpolicies" | "validatingadmissionpolicybindings" => {
+                labelled || req.name == GUARD_POLICY
+            }
+            _ => false,
+        };
+    let guarded = own_configuration
+        || (labelled
+            && match req.operation {
+                Operation::Delete => guarded_kind(&req.group, &req.resource),
+                // an UPDATE that removes the control-plane or the protection label
+                _ => {
+                    label(req.object, CONTROL_PLANE_LABEL) != Some(CONTROL_PLANE_VALUE)
+                        || (protected_label(req.old_object) && !protected_label(req.object))
+                }
+            });
+    if !guarded {
+        return false;
+    }
+    let s = &k.settings;
+    let break_glass = req
+        .user
+        .groups
+        .iter()
+        .any(|g| s.break_glass_groups.contains(g));
+    if req.user.name != k.identities.gateway && !break_glass {
+        v.deny(
+            layer,
+            "control-plane",
+            format!(
+                "{} belongs to ork's control plane: only the Gateway and members of {} may {} it",
+                req.describe(),
+                s.break_glass_groups.join(", "),
+                match req.operation {
+                    Operation::Delete => "delete",
+                    _ => "change",
+                }
+            ),
+        )
+        .hint = Some("break-glass: see `ork notes break-glass`".into());
+    }
+    true
+}
