@@ -49,6 +49,8 @@ enum DevCmd {
     Validate(cmd::validate::Args),
     /// Render the children of CRs exactly as the runtime would write them
     Template(cmd::template::Args),
+    /// The admission Gateway's decision for one request (`gate check`), offline
+    Gate(Box<cmd::gate::Args>),
     /// Function, field and topic reference
     Notes(cmd::notes::Args),
     /// Scan Kubernetes YAML and Katalog children for misconfigurations
@@ -74,6 +76,7 @@ pub fn dev_main() -> ExitCode {
     let code = match cli.cmd {
         DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
         DevCmd::Template(a) => cmd::template::run(&a),
+        DevCmd::Gate(a) => cmd::gate::run(&a),
         DevCmd::Notes(a) => cmd::notes::run(&a),
         DevCmd::Scan(a) => cmd::scan::run(&a),
         DevCmd::Rbac(a) => cmd::rbac::run(&a),

@@ -171,6 +171,114 @@ impl ChildKind {
     }
 }
 
+/// Built-in kinds ork reasons about without discovery: `(group, kind, resource, namespaced)`.
+/// Plurals of kinds outside this table come from the Katalog's CRDs or discovery.
+pub const BUILTIN_KINDS: &[(&str, &str, &str, bool)] = &[
+    ("", "Pod", "pods", true),
+    ("", "Service", "services", true),
+    ("", "ConfigMap", "configmaps", true),
+    ("", "Secret", "secrets", true),
+    ("", "ServiceAccount", "serviceaccounts", true),
+    ("", "PersistentVolumeClaim", "persistentvolumeclaims", true),
+    ("", "ReplicationController", "replicationcontrollers", true),
+    ("", "Namespace", "namespaces", false),
+    ("", "Node", "nodes", false),
+    ("", "PersistentVolume", "persistentvolumes", false),
+    ("", "Event", "events", true),
+    ("", "PodTemplate", "podtemplates", true),
+    ("apps", "Deployment", "deployments", true),
+    ("apps", "StatefulSet", "statefulsets", true),
+    ("apps", "DaemonSet", "daemonsets", true),
+    ("apps", "ReplicaSet", "replicasets", true),
+    ("batch", "Job", "jobs", true),
+    ("batch", "CronJob", "cronjobs", true),
+    ("networking.k8s.io", "Ingress", "ingresses", true),
+    (
+        "networking.k8s.io",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    (
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
+    (
+        "policy",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
+    ("rbac.authorization.k8s.io", "Role", "roles", true),
+    (
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    ("coordination.k8s.io", "Lease", "leases", true),
+    (
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        false,
+    ),
+];
+
+/// The resource of a built-in kind (`apps`, `Deployment` → `deployments`).
+pub fn builtin_resource(group: &str, kind: &str) -> Option<&'static str> {
+    BUILTIN_KINDS
+        .iter()
+        .find(|(g, k, _, _)| *g == group && *k == kind)
+        .map(|(_, _, r, _)| *r)
+}
+
+/// The group of a built-in resource named without its group (`deployments` → `apps`).
+pub fn builtin_group(resource: &str) -> Option<&'static str> {
+    BUILTIN_KINDS
+        .iter()
+        .find(|(_, _, r, _)| *r == resource)
+        .map(|(g, _, _, _)| *g)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -516,7 +516,8 @@ impl PreparedKatalog {
         for r in &settings.protected_resources {
             let gr = match r.split_once('/') {
                 Some((g, res)) => GroupResource::new(g, res),
-                None => GroupResource::new(builtin_group(r), r),
+                // a resource ork does not know is taken as core, as Kubernetes would read it
+                None => GroupResource::new(ork_katalog::kinds::builtin_group(r).unwrap_or(""), r),
             };
             protected_resources.insert(gr);
         }
@@ -559,6 +560,14 @@ impl PreparedKatalog {
 
     pub fn crd(&self, name: &str) -> Option<&PreparedCrd> {
         self.crds.iter().find(|c| c.name == name)
+    }
+
+    /// The resource of a kind: a Katalog CRD's plural, else a built-in kind's; `None` for a
+    /// kind this Katalog and ork's table do not know.
+    pub fn resource_of(&self, group: &str, kind: &str) -> Option<String> {
+        self.crd_for_kind(group, kind)
+            .map(|c| c.api.plural.clone())
+            .or_else(|| ork_katalog::kinds::builtin_resource(group, kind).map(str::to_string))
     }
 }
 
@@ -690,24 +699,6 @@ fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupRe
                 .map(|c| c.api.plural.clone())
         })?;
     Some(GroupResource::new(group, &plural))
-}
-
-/// The API group of a built-in resource named without its group in `protectedResources`.
-pub fn builtin_group(resource: &str) -> &'static str {
-    match resource {
-        "deployments" | "statefulsets" | "daemonsets" | "replicasets" => "apps",
-        "ingresses" | "networkpolicies" => "networking.k8s.io",
-        "horizontalpodautoscalers" => "autoscaling",
-        "poddisruptionbudgets" => "policy",
-        "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings" => {
-            "rbac.authorization.k8s.io"
-        }
-        "jobs" | "cronjobs" => "batch",
-        "customresourcedefinitions" => "apiextensions.k8s.io",
-        // services, configmaps, secrets, serviceaccounts, persistentvolumeclaims, namespaces,
-        // pods …: the core group
-        _ => "",
-    }
 }
 
 #[cfg(test)]

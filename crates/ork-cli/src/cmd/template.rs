@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use ork_katalog::load_file;
 use ork_policy::{PreparedCrd, PreparedKatalog};
 use ork_render::{Options, render_cycle};
 use serde_json::{Value, json};
@@ -35,20 +34,8 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> u8 {
-    let outcome = load_file(&a.file);
-    let Some(k) = outcome.katalog else {
-        for d in &outcome.diagnostics {
-            eprintln!("{d}");
-        }
-        eprintln!("✗ {}: the Katalog is invalid", a.file.display());
+    let Some(k) = super::load_prepared(&a.file) else {
         return exit::USAGE;
-    };
-    let k = match PreparedKatalog::new(&k) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("✗ {}: {e}", a.file.display());
-            return exit::USAGE;
-        }
     };
     let now = match &a.now {
         Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {

@@ -1,0 +1,253 @@
+//! The decision corpus (`tests/fixtures/decisions/`): loading, requests and expectations.
+//!
+//! Shared by every path that replays the corpus — `decide` directly (ork-policy), `ork gate
+//! check` (ork-cli), and later the Gateway and the runtime on a real control plane — through
+//! `#[path = "…/tests/support/decisions.rs"] mod decisions;`, so all of them read the cases
+//! and judge the verdicts the same way.
+//!
+//! A corpus file names a Katalog of `katalogs/` and lists cases:
+//!
+//! ```yaml
+//! katalog: protection.yaml
+//! cases:
+//!   - name: a labelled ConfigMap cannot be deleted
+//!     operation: DELETE              # CREATE (default) | UPDATE | DELETE | CONNECT
+//!     point: admission               # admission (default) | reconcile
+//!     user: alice                    # default developer
+//!     groups: [dev]                  # system:authenticated is always added
+//!     subresource: exec
+//!     namespaceLabels: {team: a}
+//!     identity: {apiVersion: v1, kind: Pod, namespace: a, name: p}   # when there is no object
+//!     object: {...}                  # the new object (CONNECT: the target Pod)
+//!     oldObject: {...}               # the stored object (UPDATE, DELETE)
+//!     peers: [{...}]                 # other objects of the kind, for `unique`
+//!     expect:
+//!       decision: deny               # allow | deny | undetermined
+//!       codes: [deletion-protected]  # denial codes, in order
+//!       messageContains: ["..."]
+//!       messageExcludes: ["..."]
+//!       warnings: ["..."]            # each a substring of some warning
+//!       patch: [...]                 # the exact RFC 6902 patch, when given
+//!       error: true                  # decide returns an evaluation error
+//! ```
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/decisions")
+}
+
+/// One case, with the Katalog it runs against.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub file: String,
+    pub katalog: PathBuf,
+    pub name: String,
+    pub point: String,
+    pub operation: String,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub subresource: Option<String>,
+    pub namespace_labels: Vec<(String, String)>,
+    pub object: Option<Value>,
+    pub old_object: Option<Value>,
+    /// apiVersion, kind, namespace and name of a request without an object
+    pub identity: Option<Value>,
+    pub peers: Option<Vec<Value>>,
+    pub expect: Value,
+}
+
+impl Case {
+    /// `ork gate check` decides one admission request from files: it cannot carry peers, a
+    /// reconcile point, or a request without an object.
+    pub fn replayable_by_gate_check(&self) -> bool {
+        self.point == "admission"
+            && self.peers.is_none()
+            && (self.object.is_some() || self.old_object.is_some())
+    }
+
+    /// The object the request is about (the stored one for DELETE), else its identity.
+    pub fn subject(&self) -> Option<&Value> {
+        self.object
+            .as_ref()
+            .or(self.old_object.as_ref())
+            .or(self.identity.as_ref())
+    }
+
+    pub fn groups_with_authenticated(&self) -> Vec<String> {
+        let mut g = self.groups.clone();
+        if !g.iter().any(|x| x == "system:authenticated") {
+            g.push("system:authenticated".into());
+        }
+        g
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Every case of every corpus file, in file order.
+pub fn load() -> Vec<Case> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let docs = ork_yaml::parse_stream(&src).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let doc = docs
+            .first()
+            .map(ork_yaml::Node::to_json)
+            .unwrap_or_else(|| panic!("{}: empty", f.display()));
+        let katalog = root()
+            .join("katalogs")
+            .join(text(&doc, "katalog").unwrap_or_else(|| panic!("{}: no katalog", f.display())));
+        let file = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for c in doc
+            .get("cases")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{file}: no cases"))
+        {
+            out.push(Case {
+                file: file.clone(),
+                katalog: katalog.clone(),
+                name: text(c, "name").unwrap_or_else(|| panic!("{file}: a case without name")),
+                point: text(c, "point").unwrap_or_else(|| "admission".into()),
+                operation: text(c, "operation").unwrap_or_else(|| "CREATE".into()),
+                user: text(c, "user").unwrap_or_else(|| "developer".into()),
+                groups: c
+                    .get("groups")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                subresource: text(c, "subresource"),
+                namespace_labels: c
+                    .get("namespaceLabels")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                object: c.get("object").filter(|v| !v.is_null()).cloned(),
+                old_object: c.get("oldObject").filter(|v| !v.is_null()).cloned(),
+                identity: c.get("identity").map(|i| {
+                    serde_json::json!({"apiVersion": i.get("apiVersion"), "kind": i.get("kind"),
+                        "metadata": {"namespace": i.get("namespace"), "name": i.get("name")}})
+                }),
+                peers: c.get("peers").and_then(Value::as_array).cloned(),
+                expect: c.get("expect").cloned().unwrap_or(Value::Null),
+            });
+        }
+    }
+    out
+}
+
+/// What a path observed, in the terms the expectations use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub decision: String,
+    pub codes: Vec<String>,
+    pub message: String,
+    pub warnings: Vec<String>,
+    pub patch: Value,
+    pub error: bool,
+}
+
+/// Compares an observation with the case's expectations; the error lists every difference.
+pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
+    let e = &case.expect;
+    let mut diffs = Vec::new();
+    let want = text(e, "decision").unwrap_or_else(|| "allow".into());
+    if o.decision != want {
+        diffs.push(format!("decision {} (expected {want})", o.decision));
+    }
+    let codes: Vec<String> = e
+        .get("codes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if o.codes != codes {
+        diffs.push(format!("codes {:?} (expected {codes:?})", o.codes));
+    }
+    for s in e
+        .get("messageContains")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !o.message.contains(s) {
+            diffs.push(format!("message {:?} lacks {s:?}", o.message));
+        }
+    }
+    for s in e
+        .get("messageExcludes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if o.message.contains(s) || o.warnings.iter().any(|w| w.contains(s)) {
+            diffs.push(format!("message or warnings show {s:?}: {:?}", o.message));
+        }
+    }
+    for s in e
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !o.warnings.iter().any(|w| w.contains(s)) {
+            diffs.push(format!("warnings {:?} lack {s:?}", o.warnings));
+        }
+    }
+    if let Some(p) = e.get("patch")
+        && &o.patch != p
+    {
+        diffs.push(format!("patch {} (expected {p})", o.patch));
+    }
+    let want_error = e.get("error") == Some(&Value::Bool(true));
+    if o.error != want_error {
+        diffs.push(format!(
+            "evaluation error {} (expected {want_error})",
+            o.error
+        ));
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} / {}: {}",
+            case.file,
+            case.name,
+            diffs.join("; ")
+        ))
+    }
+}
