@@ -180,3 +180,69 @@ fn the_backstop_refuses_a_privileged_template() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("privileged: true"), "{out}");
 }
+
+#[test]
+fn template_status_shows_the_cr_after_the_cycle() {
+    let dir = repo().join("examples/website");
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(dir.join("katalog.yaml"))
+        .arg("--cr")
+        .arg(dir.join("cr.yaml"))
+        .args(["--status", "--now", "2026-11-27T10:00:00Z", "-o", "json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}"));
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let cr = items.last().cloned().unwrap_or_default();
+    assert_eq!(cr["kind"], "Website", "{out}");
+    assert_eq!(
+        cr["metadata"]["finalizers"],
+        serde_json::json!(["orkestra.orkspace.io/cleanup"])
+    );
+    assert_eq!(
+        cr["metadata"]["labels"]["orkestra.orkspace.io/managed"],
+        "true"
+    );
+    assert_eq!(
+        cr["metadata"]["annotations"]["orkestra.orkspace.io/managed-by"],
+        "website-operator"
+    );
+    assert_eq!(
+        cr["metadata"]["annotations"]["orkestra.orkspace.io/managed-since"],
+        "2026-11-27T10:00:00Z"
+    );
+    let status = &cr["status"];
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(status["endpoint"], "my-site.default.svc.cluster.local");
+    // `.children` is empty offline: readyReplicas (type auto) renders empty and is not written
+    assert!(status.get("readyReplicas").is_none(), "{status}");
+    let ready = &status["conditions"][0];
+    assert_eq!(
+        (&ready["type"], &ready["status"], &ready["reason"]),
+        (
+            &serde_json::json!("Ready"),
+            &serde_json::json!("True"),
+            &serde_json::json!("ReconcileSucceeded")
+        )
+    );
+}
+
+#[test]
+fn template_warns_about_an_empty_cr_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing here\n").unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(repo().join("examples/website/katalog.yaml"))
+        .arg("--cr")
+        .arg(&empty);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("no CR in this file"), "{err}");
+}

@@ -20,5 +20,5 @@ pub use model::{ApiInfo, Crd, Katalog};
 pub use pipeline::{Outcome, load_file, load_str, read_crd};
 pub use settings::{
     BuiltinProfile, FailurePolicy, Operation, Operator, PodSecurityLevel, Profile, RuleAction,
-    ValueType,
+    StatusType, ValueType,
 };

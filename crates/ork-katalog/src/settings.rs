@@ -151,6 +151,18 @@ closed_set!(
 );
 
 closed_set!(
+    /// The type a status field writes (docs/katalog.md §6.4).
+    StatusType, "type", {
+        String = "string",
+        Int = "int",
+        Float = "float",
+        Bool = "bool",
+        /// int, float, bool, else string
+        Auto = "auto",
+    }
+);
+
+closed_set!(
     /// Admission operations (webhook rules, `webhooks.operations`, `ork gate check`).
     Operation, "operation", {
         Create = "CREATE",

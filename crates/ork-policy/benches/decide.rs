@@ -50,8 +50,16 @@ fn bench(c: &mut Criterion) {
                         "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                                             "capabilities": {"drop": ["ALL"]}}}]}}}});
     let cr_req = Request::for_object(Point::Admission, Operation::Create, &cr, "apps");
-    let dep_req = Request::for_object(Point::Admission, Operation::Create, &deployment, "deployments");
-    for (name, req) in [("CR, 5 rules + 1 mutation", &cr_req), ("Deployment, restricted", &dep_req)] {
+    let dep_req = Request::for_object(
+        Point::Admission,
+        Operation::Create,
+        &deployment,
+        "deployments",
+    );
+    for (name, req) in [
+        ("CR, 5 rules + 1 mutation", &cr_req),
+        ("Deployment, restricted", &dep_req),
+    ] {
         let v = decide(&k, req).unwrap_or_else(|e| panic!("{e}"));
         assert!(v.allowed(), "{name}: {}", v.message());
     }

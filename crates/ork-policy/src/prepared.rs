@@ -162,7 +162,7 @@ pub struct PreparedBlock {
 pub struct PreparedStatusField {
     pub path: String,
     pub value: Text,
-    pub r#type: Option<String>,
+    pub r#type: ork_katalog::StatusType,
     pub gate: Gate,
     pub clear_on_false: bool,
 }
@@ -423,7 +423,12 @@ impl PreparedKatalog {
                     Ok(PreparedStatusField {
                         path: f.path.clone(),
                         value: Text::prepare(&f.value, &templates)?,
-                        r#type: f.r#type.clone(),
+                        r#type: match &f.r#type {
+                            None => ork_katalog::StatusType::String,
+                            Some(t) => t
+                                .parse()
+                                .map_err(|e: ork_katalog::settings::UnknownValue| e.to_string())?,
+                        },
                         gate: Gate::prepare(&f.when, &f.or, &templates)?,
                         clear_on_false: f.clear_on_false,
                     })

@@ -31,6 +31,9 @@ pub struct Args {
     /// print Secret data instead of `<redacted: N bytes>`
     #[arg(long)]
     show_secrets: bool,
+    /// also print each CR as it stands after the cycle (finalizer, labels, annotations, status)
+    #[arg(long)]
+    status: bool,
 }
 
 pub fn run(a: &Args) -> u8 {
@@ -81,6 +84,15 @@ pub fn run(a: &Args) -> u8 {
         now,
         without_backstop: false,
     };
+    if docs.is_empty() {
+        eprintln!(
+            "warning: {}: no CR in this file: nothing to render",
+            a.cr.display()
+        );
+    }
+    let stamp = now
+        .unwrap_or_else(chrono::Utc::now)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut code = exit::OK;
     let mut rendered: Vec<(String, String, Value)> = Vec::new();
     for doc in &docs {
@@ -102,7 +114,16 @@ pub fn run(a: &Args) -> u8 {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        match render_cycle(&k, crd, &cr, &opts) {
+        let outcome = render_cycle(&k, crd, &cr, &opts);
+        let after = if a.status {
+            let mut ctx = ork_template::Ctx::new(a.seed, now);
+            Some(ork_render::status::after_cycle(
+                &k, crd, &cr, &outcome, &stamp, &mut ctx,
+            ))
+        } else {
+            None
+        };
+        match outcome {
             Ok(cycle) => {
                 for w in cycle.validation.violations.iter().filter(|v| !v.denies()) {
                     eprintln!("warning: {}/{name}: {}", crd.name, w.describe());
@@ -113,6 +134,19 @@ pub fn run(a: &Args) -> u8 {
                         redact(&mut obj);
                     }
                     rendered.push((c.entry, c.op.as_str().to_string(), obj));
+                }
+                match after {
+                    Some(Ok(cr)) => {
+                        rendered.push((format!("{}/{name}", crd.name), "status".into(), cr))
+                    }
+                    Some(Err(f)) => {
+                        eprintln!(
+                            "✗ {}/{name}: Ready=False {}: {}",
+                            crd.name, f.reason, f.message
+                        );
+                        code = exit::NEGATIVE;
+                    }
+                    None => {}
                 }
             }
             Err(f) => {
