@@ -398,10 +398,34 @@ pub struct CrdPosture {
     pub warning: Option<String>,
 }
 
-pub fn crd_posture(crd: &Crd, r: &Resolved) -> CrdPosture {
+/// A CRD's deletion protection after defaults (docs/security.md §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    pub protect_crd: bool,
+    pub protect_crs: bool,
+    /// the CRD's own `strictMode` flag
+    pub strict_mode: bool,
+    /// effective strict: deletion protection on ∧ global strictMode ∧ the CRD's strictMode ∧
+    /// protectCRs
+    pub effective_strict: bool,
+}
+
+/// The one place that applies the per-CRD defaults (all true) and computes effective strict.
+pub fn protection(crd: &Crd, r: &Resolved) -> Protection {
     let p = crd.protection();
-    let (pcrd, pcrs) = (p.protect_crd.unwrap_or(true), p.protect_crs.unwrap_or(true));
-    let strict = r.dp_enabled && r.dp_strict && p.strict_mode.unwrap_or(true) && pcrs;
+    let protect_crs = p.protect_crs.unwrap_or(true);
+    let strict_mode = p.strict_mode.unwrap_or(true);
+    Protection {
+        protect_crd: p.protect_crd.unwrap_or(true),
+        protect_crs,
+        strict_mode,
+        effective_strict: r.dp_enabled && r.dp_strict && strict_mode && protect_crs,
+    }
+}
+
+pub fn crd_posture(crd: &Crd, r: &Resolved) -> CrdPosture {
+    let p = protection(crd, r);
+    let (pcrd, pcrs, strict) = (p.protect_crd, p.protect_crs, p.effective_strict);
     let warning = (pcrs && !pcrd).then(|| "protectCRs without protectCRD: deleting the CRD removes every instance without admission".to_string());
     if !r.dp_enabled {
         return CrdPosture {

@@ -7,10 +7,9 @@ use crate::coerce::{CAPABILITIES, capability};
 use crate::diag::{Sink, did_you_mean};
 use crate::model::Katalog;
 use crate::posture::{Resolved, process_env, resolve};
-use crate::settings::{Operation, PodSecurityLevel};
+use crate::settings::{BuiltinProfile, Operation, PodSecurityLevel, Profile};
 use crate::templates::entries;
 
-pub const BUILTIN_PROFILES: &[&str] = &["baseline", "restricted", "hardened", "none"];
 const FORBIDDEN_PROTECTED: &[&str] = &[
     "leases",
     "events",
@@ -167,14 +166,13 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
                 if let Some(profile) = sc.get("profile").and_then(Value::as_str) {
                     let pp = format!("{p}.profile");
                     if !ork_template::is_template(profile) {
-                        let builtin = BUILTIN_PROFILES
-                            .iter()
-                            .any(|b| b.eq_ignore_ascii_case(profile));
-                        if !builtin && !users.iter().any(|u| u == profile) {
-                            let cands: Vec<&str> = BUILTIN_PROFILES
+                        let names: Vec<&str> = users.iter().map(String::as_str).collect();
+                        // the resolver the renderer uses decides what a name means
+                        if Profile::resolve(profile, &names).is_none() {
+                            let cands: Vec<&str> = BuiltinProfile::NAMES
                                 .iter()
                                 .copied()
-                                .chain(users.iter().map(String::as_str))
+                                .chain(names.iter().copied())
                                 .collect();
                             let hint = did_you_mean(profile, cands).map(|s| format!("did you mean {s:?}?")).unwrap_or_else(|| "use baseline, restricted, hardened, none or a profile from profiles".into());
                             sink.error_hint(

@@ -167,16 +167,7 @@ pub struct PreparedStatusField {
     pub clear_on_false: bool,
 }
 
-/// Per-CRD protection flags after defaults (docs/security.md §2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Protection {
-    pub protect_crd: bool,
-    pub protect_crs: bool,
-    /// the CRD's own `strictMode` flag
-    pub strict_mode: bool,
-    /// global strict ∧ CRD strict ∧ protectCRs ∧ deletion protection on
-    pub effective_strict: bool,
-}
+pub use ork_katalog::posture::Protection;
 
 /// The admission options of a CRD (`webhooks:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,18 +363,7 @@ impl PreparedKatalog {
                 .unwrap_or(&Value::Null);
             let err = |e: String| PrepareError(format!("{}: {e}", crd.path));
             let e = &crd.entry;
-            let p = crd.protection();
-            let protect_crs = p.protect_crs.unwrap_or(true);
-            let strict_mode = p.strict_mode.unwrap_or(true);
-            let protection = Protection {
-                protect_crd: p.protect_crd.unwrap_or(true),
-                protect_crs,
-                strict_mode,
-                effective_strict: settings.dp_enabled
-                    && settings.dp_strict
-                    && strict_mode
-                    && protect_crs,
-            };
+            let protection = ork_katalog::posture::protection(crd, &settings);
             let operations = match &e.webhooks.operations {
                 None => vec![
                     ork_katalog::Operation::Create,
