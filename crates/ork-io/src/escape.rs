@@ -58,13 +58,14 @@ pub fn escape_control_multiline(s: &str) -> Cow<'_, str> {
 }
 
 /// Characters XML 1.0 cannot represent at all (§2.2 `Char`): C0 controls other than tab, line
-/// feed and carriage return, and U+FFFE/U+FFFF. The C1 controls and DEL are allowed but
-/// "discouraged" and as harmful on a terminal showing the report, so they are escaped too.
+/// feed and carriage return, and U+FFFE/U+FFFF. DEL and the C1 controls are allowed but
+/// "discouraged", and they and the bidi and line-separator characters are as harmful on a
+/// terminal or CI page showing the report: escaped too.
 fn is_unsafe_for_xml(c: char) -> bool {
     match c {
         '\t' | '\n' => false,
         '\u{FFFE}' | '\u{FFFF}' => true,
-        _ => c.is_control(),
+        _ => is_unsafe_for_terminal(c),
     }
 }
 
@@ -140,5 +141,6 @@ mod tests {
         );
         assert_eq!(a.attribute("b"), a.attribute("c"));
         assert!(matches!(xml_escape("plain text"), Cow::Borrowed(_)));
+        assert_eq!(xml_escape("a\u{202e}b"), "a\\u{202e}b");
     }
 }

@@ -1,5 +1,6 @@
 //! Text and JSON reports (checks.md §8). Deterministic: no timestamps, no absolute paths.
 
+use ork_io::escape_control;
 use ork_policy::checks::Severity;
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// For a terminal: file names, kinds, names, containers and messages come from the scanned
+/// files, so their control characters are escaped (one finding cannot forge or hide another).
 pub fn text(r: &Report, min: Severity) -> String {
     let mut out = String::new();
     let mut file = "";
@@ -36,24 +39,25 @@ pub fn text(r: &Report, min: Severity) -> String {
     for f in &visible {
         if f.file != file {
             file = &f.file;
-            out.push_str(&format!("{file}\n"));
+            out.push_str(&format!("{}\n", escape_control(file)));
         }
         let container = f
             .container
             .as_ref()
-            .map(|c| format!(" [{c}]"))
+            .map(|c| format!(" [{}]", escape_control(c)))
             .unwrap_or_default();
         out.push_str(&format!(
             "  {:<4} {:<9} {}  {} {}{container}\n",
             f.line,
             f.severity.as_str(),
             f.check,
-            f.kind,
-            object_name(f)
+            escape_control(&f.kind),
+            escape_control(&object_name(f))
         ));
         out.push_str(&format!(
             "      {}\n      fix: {}\n",
-            f.message, f.remediation
+            escape_control(&f.message),
+            f.remediation
         ));
     }
     let [c, h, m, l] = counts(visible.iter().copied());
@@ -241,12 +245,10 @@ pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// XML 1.0 cannot carry NUL, ESC, BEL …: one such character from a scanned name would make the
+/// whole report unparsable, so every text and attribute goes through `ork_io::xml_escape`.
+fn xml(s: &str) -> std::borrow::Cow<'_, str> {
+    ork_io::xml_escape(s)
 }
 
 /// JUnit: a testsuite per file, a testcase per object and applicable check at or above the
@@ -295,7 +297,8 @@ pub fn junit(r: &Report, min: Severity) -> String {
                 let open: Vec<&&Located> = hits.iter().filter(|f| f.suppressed.is_none()).collect();
                 if !open.is_empty() {
                     fails += 1;
-                    let lines: Vec<String> = open.iter().map(|f| xml(&f.message)).collect();
+                    let lines: Vec<String> =
+                        open.iter().map(|f| xml(&f.message).into_owned()).collect();
                     suite.push_str(&format!(
                         ">\n      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n    </testcase>\n",
                         check.severity.as_str(),
