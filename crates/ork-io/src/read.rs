@@ -158,8 +158,14 @@ fn is_symlink_refusal(_: &io::Error) -> bool {
     false
 }
 
-/// Reads at most `limit` bytes; one more byte means the input is over budget. `size` (a
-/// regular file's length) sizes the buffer once instead of growing it by doubling.
+/// Reads at most `limit` bytes; one more byte means the input is over budget.
+///
+/// The buffer is sized once: to `size` (a regular file's length) or, for a pipe or device of
+/// unknown length, to the whole budget. Growing by doubling instead would copy the data at every
+/// step and hold old and new buffers at once — `/dev/zero` under the 64 MiB default peaked at
+/// 219 MB that way. Reserving the budget costs address space only: pages are touched as bytes
+/// arrive. If the reservation is refused (a raised budget under an address-space limit), the
+/// buffer grows as it fills.
 fn read_capped(
     name: &str,
     reader: impl Read,
@@ -167,9 +173,8 @@ fn read_capped(
     size: Option<u64>,
 ) -> Result<Vec<u8>, ReadError> {
     let mut buf = Vec::new();
-    if let Some(n) = size {
-        buf.reserve(usize::try_from(n.min(limit).saturating_add(1)).unwrap_or(0));
-    }
+    let want = size.map_or(limit, |n| n.min(limit)).saturating_add(1);
+    let _ = buf.try_reserve_exact(usize::try_from(want).unwrap_or(usize::MAX));
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut buf)
