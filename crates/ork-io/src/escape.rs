@@ -28,8 +28,25 @@ fn push_escape(out: &mut String, c: char) {
     };
 }
 
+/// The byte offset of the first character `unsafe_char` flags. The ASCII bytes `safe_ascii`
+/// accepts are skipped byte by byte before any character is decoded: output of a large audit is
+/// mostly ASCII, and decoding it char by char was 8 % of `ork rbac audit`.
+fn first_unsafe(
+    s: &str,
+    safe_ascii: impl Fn(u8) -> bool,
+    unsafe_char: impl Fn(char) -> bool,
+) -> Option<usize> {
+    let from = s.bytes().position(|b| !safe_ascii(b))?;
+    // everything before `from` is ASCII, so `from` is a character boundary
+    s[from..].find(unsafe_char).map(|i| from + i)
+}
+
+fn printable_ascii(b: u8) -> bool {
+    (0x20..0x7f).contains(&b)
+}
+
 fn escape_where(s: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let Some(first) = s.find(&unsafe_char) else {
+    let Some(first) = first_unsafe(s, printable_ascii, &unsafe_char) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 8);
@@ -78,7 +95,8 @@ fn is_unsafe_for_xml(c: char) -> bool {
 pub fn xml_escape(s: &str) -> Cow<'_, str> {
     let special =
         |c: char| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') || is_unsafe_for_xml(c);
-    let Some(first) = s.find(special) else {
+    let plain = |b: u8| printable_ascii(b) && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    let Some(first) = first_unsafe(s, plain, special) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 16);
@@ -142,5 +160,11 @@ mod tests {
         assert_eq!(a.attribute("b"), a.attribute("c"));
         assert!(matches!(xml_escape("plain text"), Cow::Borrowed(_)));
         assert_eq!(xml_escape("a\u{202e}b"), "a\\u{202e}b");
+        // the ASCII fast path must still stop at the five specials and at later controls
+        assert_eq!(xml_escape("plain & <b>'"), "plain &amp; &lt;b&gt;&apos;");
+        assert_eq!(
+            escape_control("ascii, then ✓ and \u{9b}"),
+            "ascii, then ✓ and \\u{9b}"
+        );
     }
 }

@@ -401,10 +401,12 @@ fn audit(au: &Audit, g: &Global) -> u8 {
         ))
     });
     let remediation = |id: &str| checks::check(id).map(|c| c.remediation).unwrap_or("");
-    let effective = ork_policy::rbac::effective(&rbac);
+    // SARIF carries findings only; the effective permissions are for text and JSON
+    let effective = || ork_policy::rbac::effective(&rbac);
     match au.output.as_str() {
         "json" => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let effective = effective();
             let _ = serde_json::to_writer(&mut out, &audit_json(&findings, &effective));
             let _ = writeln!(out);
             let _ = out.flush();
@@ -439,7 +441,7 @@ fn audit(au: &Audit, g: &Global) -> u8 {
         }
         _ => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let _ = write_audit_text(&mut out, &findings, &effective);
+            let _ = write_audit_text(&mut out, &findings, &effective());
             let _ = out.flush();
         }
     }
