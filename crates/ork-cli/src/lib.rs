@@ -26,6 +26,29 @@ pub struct Global {
     /// more detail on stderr
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// the budgets for hostile input: defaults with `ORK_LIMIT_*` applied, parsed once at start
+    #[arg(skip)]
+    pub limits: ork_limits::Limits,
+}
+
+/// What directory walks skipped: each entry with `-v`; otherwise a count of the special files
+/// (FIFOs, sockets, devices) — not of symbolic links, which walks never follow by design.
+#[cfg(feature = "dev")]
+fn report_skipped(skipped: &[ork_io::Skipped], verbose: bool) {
+    if verbose {
+        for s in skipped {
+            eprintln!(
+                "skipped {}: {}, not a regular file",
+                ork_io::escape_control(&s.path.display().to_string()),
+                s.kind
+            );
+        }
+    } else {
+        let special = skipped.iter().filter(|s| s.is_special()).count();
+        if special > 0 {
+            eprintln!("skipped {special} special file(s) (FIFO, socket or device); -v lists them");
+        }
+    }
 }
 
 #[cfg(feature = "dev")]
@@ -69,17 +92,24 @@ enum DevCmd {
 
 #[cfg(feature = "dev")]
 pub fn dev_main() -> ExitCode {
-    let cli = match DevCli::try_parse() {
+    let mut cli = match DevCli::try_parse() {
         Ok(c) => c,
         Err(e) => return clap_exit(e),
     };
+    cli.global.limits = match ork_limits::Limits::from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ork: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let code = match cli.cmd {
         DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
-        DevCmd::Template(a) => cmd::template::run(&a),
-        DevCmd::Gate(a) => cmd::gate::run(&a),
+        DevCmd::Template(a) => cmd::template::run(&a, &cli.global),
+        DevCmd::Gate(a) => cmd::gate::run(&a, &cli.global),
         DevCmd::Notes(a) => cmd::notes::run(&a),
-        DevCmd::Scan(a) => cmd::scan::run(&a),
-        DevCmd::Rbac(a) => cmd::rbac::run(&a),
+        DevCmd::Scan(a) => cmd::scan::run(&a, &cli.global),
+        DevCmd::Rbac(a) => cmd::rbac::run(&a, &cli.global),
         DevCmd::Init(a) => cmd::init::run(&a),
         DevCmd::Local(a) => cmd::local::run(&a),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),

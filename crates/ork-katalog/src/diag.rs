@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ork_io::escape_control;
 use ork_yaml::Span;
 use serde::Serialize;
 
@@ -30,6 +31,9 @@ impl Diagnostic {
     }
 }
 
+/// One diagnostic per line (plus its hint line): file names, paths, keys and values in a
+/// message come from the user's file, so their control characters are escaped — a raw ESC
+/// could rewrite the terminal and a raw newline could forge a diagnostic.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sev = match self.severity {
@@ -39,13 +43,16 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {sev}: {}",
-            self.file, self.line, self.column, self.message
+            escape_control(&self.file),
+            self.line,
+            self.column,
+            escape_control(&self.message)
         )?;
         if !self.path.is_empty() && !self.message.contains(&format!(" at {}", self.path)) {
-            write!(f, " at {}", self.path)?;
+            write!(f, " at {}", escape_control(&self.path))?;
         }
         if let Some(h) = &self.hint {
-            write!(f, "\n  hint: {h}")?;
+            write!(f, "\n  hint: {}", escape_control(h))?;
         }
         Ok(())
     }
@@ -283,4 +290,27 @@ pub fn join(parent: &str, key: &str) -> String {
 
 pub fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_escapes_control_characters_from_the_file() {
+        let d = Diagnostic {
+            severity: Severity::Error,
+            file: "k\u{1b}]0;pwned\u{7}.yaml".into(),
+            line: 3,
+            column: 5,
+            path: "spec.crds.a\u{1b}[2J".into(),
+            message: "unknown field \"x\ny.yaml:1:1: error: forged\"".into(),
+            hint: Some("did you mean \u{9b}31m?".into()),
+        };
+        assert_eq!(
+            d.to_string(),
+            "k\\x1b]0;pwned\\x07.yaml:3:5: error: unknown field \"x\\ny.yaml:1:1: error: forged\" \
+             at spec.crds.a\\x1b[2J\n  hint: did you mean \\u{9b}31m?"
+        );
+    }
 }

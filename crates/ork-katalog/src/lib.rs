@@ -17,7 +17,7 @@ pub mod templates;
 pub use diag::{Diagnostic, Severity};
 pub use kinds::ChildKind;
 pub use model::{ApiInfo, Crd, Katalog};
-pub use pipeline::{Outcome, load_file, load_str, read_crd};
+pub use pipeline::{Outcome, load_file, load_file_with, load_str, load_str_with, read_crd};
 pub use settings::{
     BuiltinProfile, FailurePolicy, Operation, Operator, PodSecurityLevel, Profile, RuleAction,
     StatusType, ValueType,

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ork_limits::Limits;
 use ork_yaml::Node;
 use serde_json::Value;
 
@@ -33,20 +34,31 @@ impl Outcome {
     }
 }
 
-/// Loads and validates a Katalog file. Relative paths inside resolve against its directory.
+/// Loads and validates a Katalog file (`-` is stdin) within the default budgets. Relative paths
+/// inside resolve against its directory (the working directory for stdin).
 pub fn load_file(path: &Path) -> Outcome {
-    let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(src) => {
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            load_str(&src, &file, &dir)
+    load_file_with(path, &Limits::default())
+}
+
+/// [`load_file`] within `limits`: the file and every file it references (`crdFile`) are read
+/// through `ork_io::read_text`, so none is read past `limits.file_bytes`.
+pub fn load_file_with(path: &Path, limits: &Limits) -> Outcome {
+    match ork_io::read_text(path, limits) {
+        Ok(input) => {
+            let dir = input
+                .path
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            load_str_with(&input.text, &input.name, &dir, limits)
         }
         Err(e) => {
-            let mut sink = Sink::new(&file);
+            let mut sink = Sink::new(&e.name);
             sink.error(
                 ork_yaml::Span { line: 0, col: 0 },
                 "",
-                format!("cannot read {file}: {e}"),
+                format!("cannot read {}: {}", e.name, e.problem),
             );
             Outcome {
                 katalog: None,
@@ -57,8 +69,13 @@ pub fn load_file(path: &Path) -> Outcome {
     }
 }
 
-/// Loads and validates Katalog text.
+/// Loads and validates Katalog text within the default budgets.
 pub fn load_str(src: &str, file: &str, dir: &Path) -> Outcome {
+    load_str_with(src, file, dir, &Limits::default())
+}
+
+/// [`load_str`] within `limits` (they bound the files the Katalog references).
+pub fn load_str_with(src: &str, file: &str, dir: &Path, limits: &Limits) -> Outcome {
     let mut sink = Sink::new(file);
 
     // ---- parse ---------------------------------------------------------------------------
@@ -92,7 +109,7 @@ pub fn load_str(src: &str, file: &str, dir: &Path) -> Outcome {
     };
 
     // ---- references ------------------------------------------------------------------------
-    references(&mut katalog, &mut sink);
+    references(&mut katalog, &mut sink, limits);
     if sink.has_errors() {
         return finish(sink, None);
     }
@@ -354,12 +371,15 @@ fn resolve_path(dir: &Path, p: &str) -> Result<PathBuf, String> {
     })
 }
 
-fn references(k: &mut Katalog, sink: &mut Sink) {
+fn references(k: &mut Katalog, sink: &mut Sink, limits: &Limits) {
     let names: Vec<String> = k.crds.iter().map(|c| c.name.clone()).collect();
     let dir = k.dir.clone();
     for crd in &mut k.crds {
         let path = crd.path.clone();
         let mut api: Option<ApiInfo> = None;
+        // a crdFile that does not load has its own error; "neither apiTypes nor crdFile" would
+        // then be false and hide it
+        let mut crd_file_failed = false;
         if let Some(t) = &crd.entry.api_types {
             api = Some(ApiInfo {
                 group: t.group.clone(),
@@ -374,7 +394,7 @@ fn references(k: &mut Katalog, sink: &mut Sink) {
             let p = format!("{path}.crdFile");
             let span = k.spans.value(&p);
             match resolve_path(&dir, file)
-                .and_then(|f| read_crd(&f).map_err(|e| format!("crdFile {file:?}: {e}")))
+                .and_then(|f| read_crd(&f, limits).map_err(|e| format!("crdFile {file:?}: {e}")))
             {
                 Ok(from_file) => {
                     if let Some(given) = &api {
@@ -414,7 +434,10 @@ fn references(k: &mut Katalog, sink: &mut Sink) {
                     }
                     api = Some(from_file);
                 }
-                Err(e) => sink.error(span, &p, e),
+                Err(e) => {
+                    crd_file_failed = true;
+                    sink.error(span, &p, e);
+                }
             }
         }
         match api {
@@ -432,6 +455,7 @@ fn references(k: &mut Katalog, sink: &mut Sink) {
                 }
                 crd.api = a;
             }
+            None if crd_file_failed => {}
             None => sink.error_hint(
                 k.spans.key(&path),
                 &path,
@@ -473,12 +497,12 @@ fn references(k: &mut Katalog, sink: &mut Sink) {
     }
 }
 
-/// Reads group, storage version, kind, plural, scope and the status subresource from a CRD file.
-pub fn read_crd(path: &Path) -> Result<ApiInfo, String> {
-    let src = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        _ => e.to_string(),
-    })?;
+/// Reads group, storage version, kind, plural, scope and the status subresource from a CRD file
+/// (at most `limits.file_bytes`). The error does not repeat the path: callers name the file.
+pub fn read_crd(path: &Path, limits: &Limits) -> Result<ApiInfo, String> {
+    let src = ork_io::read_text(path, limits)
+        .map_err(|e| e.problem.to_string())?
+        .text;
     let docs = ork_yaml::parse_stream(&src).map_err(|e| {
         format!(
             "YAML syntax error at {}:{}: {}",
@@ -584,8 +608,8 @@ fn cross_entry(k: &Katalog, sink: &mut Sink) {
 /// A `spec` built from a CRD's schema defaults (storage version), for scanning a Katalog
 /// without CRs: `default`s where the schema has them; required fields without one get a
 /// placeholder of their type (`example`, 1, false) so the children still render.
-pub fn crd_spec_defaults(path: &Path) -> Option<Value> {
-    let src = std::fs::read_to_string(path).ok()?;
+pub fn crd_spec_defaults(path: &Path, limits: &Limits) -> Option<Value> {
+    let src = ork_io::read_text(path, limits).ok()?.text;
     let docs = ork_yaml::parse_stream(&src).ok()?;
     let crd = docs
         .iter()
@@ -640,7 +664,7 @@ mod tests {
     fn spec_defaults_from_the_website_crd() {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../examples/website/crd.yaml");
-        let spec = super::crd_spec_defaults(&p);
+        let spec = super::crd_spec_defaults(&p, &ork_limits::Limits::default());
         assert_eq!(
             spec,
             Some(serde_json::json!({"image": "example", "replicas": 1, "port": 8080}))

@@ -4,6 +4,9 @@
 //! through `aggregationRule` from the same input, and ClusterRoles referenced by RoleBindings
 //! scoped to the binding's namespace.
 
+use std::collections::{BTreeMap, HashMap};
+
+use ork_limits::{Exceeded, Limits};
 use serde_json::Value;
 
 use crate::checks::selects;
@@ -64,12 +67,43 @@ impl Binding {
     }
 }
 
-/// The RBAC objects of an input set.
+/// The RBAC objects of an input set, indexed once: each binding's role, each role's bindings,
+/// and each aggregating ClusterRole's sources are resolved when the set is built, so queries
+/// never rescan the roles (`ork rbac audit` of 5,000 ClusterRoles and 10,000 bindings used to
+/// take minutes that way).
 #[derive(Debug, Clone, Default)]
 pub struct Rbac {
-    pub roles: Vec<Role>,
-    pub bindings: Vec<Binding>,
+    roles: Vec<Role>,
+    bindings: Vec<Binding>,
+    /// (cluster, namespace — empty for ClusterRoles, name) → the first such role
+    role_index: HashMap<(bool, String, String), usize>,
+    /// (cluster, namespace — empty for ClusterRoleBindings, name) → the first such binding
+    binding_index: HashMap<(bool, String, String), usize>,
+    /// per binding: its role, when the input has it
+    role_of_binding: Vec<Option<usize>>,
+    /// per role: the bindings that reference it
+    bindings_of_role: Vec<Vec<usize>>,
+    /// per role: the ClusterRoles whose rules it aggregates, in input order
+    aggregates: Vec<Vec<usize>>,
+    /// per role: the ClusterRoles that aggregate its rules
+    aggregated_by: Vec<Vec<usize>>,
 }
+
+/// A budget of `limits` (`rbac.roles`, `rbac.bindings`, `rbac.rules`) was exceeded while the
+/// RBAC objects of `file` were collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    pub file: String,
+    pub exceeded: Exceeded,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.exceeded)
+    }
+}
+
+impl std::error::Error for TooLarge {}
 
 fn s(v: &Value, p: &str) -> String {
     v.pointer(p)
@@ -78,36 +112,78 @@ fn s(v: &Value, p: &str) -> String {
         .to_string()
 }
 
+/// Counts work against one budget; the error names the file that crossed it.
+struct Counter {
+    budget: &'static str,
+    limit: u64,
+    used: u64,
+}
+
+impl Counter {
+    fn new(budget: &'static str, limit: u64) -> Self {
+        Counter {
+            budget,
+            limit,
+            used: 0,
+        }
+    }
+    fn add(&mut self, n: usize, file: &str) -> Result<(), TooLarge> {
+        self.used = self
+            .used
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        if self.used > self.limit {
+            return Err(TooLarge {
+                file: file.to_string(),
+                exceeded: Exceeded::new(self.budget, self.limit),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Rbac {
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Rbac {
+    /// The Roles, ClusterRoles and bindings among `objects` (each with the file it comes from,
+    /// for messages), within the `rbac.*` budgets of `limits`: each is checked before the
+    /// object or the aggregation that would exceed it is kept.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
+        limits: &Limits,
+    ) -> Result<Rbac, TooLarge> {
         let mut r = Rbac::default();
-        for o in objects {
+        let mut role_files: Vec<&str> = Vec::new();
+        let mut roles = Counter::new("rbac.roles", limits.rbac_roles);
+        let mut bindings = Counter::new("rbac.bindings", limits.rbac_bindings);
+        let mut rules = Counter::new("rbac.rules", limits.rbac_rules);
+        for (file, o) in objects {
             if !s(o, "/apiVersion").starts_with("rbac.authorization.k8s.io/") {
                 continue;
             }
             let kind = s(o, "/kind");
             match kind.as_str() {
-                "Role" | "ClusterRole" => r.roles.push(Role {
-                    cluster: kind == "ClusterRole",
-                    namespace: s(o, "/metadata/namespace"),
-                    name: s(o, "/metadata/name"),
-                    rules: o
-                        .get("rules")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                    labels: o
-                        .pointer("/metadata/labels")
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default(),
-                    aggregation: o
-                        .pointer("/aggregationRule/clusterRoleSelectors")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                }),
+                "Role" | "ClusterRole" => {
+                    roles.add(1, file)?;
+                    let own = o.get("rules").and_then(Value::as_array);
+                    rules.add(own.map_or(0, Vec::len), file)?;
+                    role_files.push(file);
+                    r.roles.push(Role {
+                        cluster: kind == "ClusterRole",
+                        namespace: s(o, "/metadata/namespace"),
+                        name: s(o, "/metadata/name"),
+                        rules: own.cloned().unwrap_or_default(),
+                        labels: o
+                            .pointer("/metadata/labels")
+                            .and_then(Value::as_object)
+                            .cloned()
+                            .unwrap_or_default(),
+                        aggregation: o
+                            .pointer("/aggregationRule/clusterRoleSelectors")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                }
                 "RoleBinding" | "ClusterRoleBinding" => {
+                    bindings.add(1, file)?;
                     let ns = s(o, "/metadata/namespace");
                     r.bindings.push(Binding {
                         cluster: kind == "ClusterRoleBinding",
@@ -138,49 +214,250 @@ impl Rbac {
                 _ => {}
             }
         }
-        r
+        r.index(&role_files, &mut rules)?;
+        Ok(r)
+    }
+
+    /// Builds the indexes and resolves aggregation; aggregated rules count towards `rules`.
+    fn index(&mut self, role_files: &[&str], rules: &mut Counter) -> Result<(), TooLarge> {
+        for (i, role) in self.roles.iter().enumerate() {
+            let ns = if role.cluster { "" } else { &role.namespace };
+            self.role_index
+                .entry((role.cluster, ns.to_string(), role.name.clone()))
+                .or_insert(i);
+        }
+        for (i, b) in self.bindings.iter().enumerate() {
+            let ns = if b.cluster { "" } else { &b.namespace };
+            self.binding_index
+                .entry((b.cluster, ns.to_string(), b.name.clone()))
+                .or_insert(i);
+        }
+        self.bindings_of_role = vec![Vec::new(); self.roles.len()];
+        self.role_of_binding = Vec::with_capacity(self.bindings.len());
+        for (i, b) in self.bindings.iter().enumerate() {
+            let role = self.role_key_of(b);
+            if let Some(r) = role {
+                self.bindings_of_role[r].push(i);
+            }
+            self.role_of_binding.push(role);
+        }
+        self.aggregates = vec![Vec::new(); self.roles.len()];
+        self.aggregated_by = vec![Vec::new(); self.roles.len()];
+        let labels = LabelIndex::new(&self.roles);
+        // aggregating roles often share a selector (admin, edit and view all select the same
+        // label): each distinct selector is matched once
+        let mut memo: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, role) in self.roles.iter().enumerate() {
+            if !role.cluster || role.aggregation.is_empty() {
+                continue;
+            }
+            let mut sources: Vec<usize> = Vec::new();
+            for sel in &role.aggregation {
+                let matched = memo
+                    .entry(sel.to_string())
+                    .or_insert_with(|| labels.select(sel, &self.roles));
+                sources.extend(
+                    matched
+                        .iter()
+                        .copied()
+                        .filter(|&j| self.roles[j].name != role.name),
+                );
+            }
+            sources.sort_unstable();
+            sources.dedup();
+            let added: usize = sources.iter().map(|&j| self.roles[j].rules.len()).sum();
+            rules.add(added, role_files.get(i).copied().unwrap_or(""))?;
+            for &j in &sources {
+                self.aggregated_by[j].push(i);
+            }
+            self.aggregates[i] = sources;
+        }
+        Ok(())
+    }
+
+    fn role_key_of(&self, b: &Binding) -> Option<usize> {
+        if b.role_kind == "ClusterRole" {
+            self.find_role(true, "", &b.role_name)
+        } else {
+            self.find_role(false, &b.namespace, &b.role_name)
+        }
+    }
+
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// The first Role (`namespace`, `name`) or ClusterRole (`name`) of the input.
+    pub fn find_role(&self, cluster: bool, namespace: &str, name: &str) -> Option<usize> {
+        let ns = if cluster { "" } else { namespace };
+        self.role_index
+            .get(&(cluster, ns.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// The first RoleBinding (`namespace`, `name`) or ClusterRoleBinding (`name`) of the input.
+    pub fn find_binding(&self, cluster: bool, namespace: &str, name: &str) -> Option<usize> {
+        let ns = if cluster { "" } else { namespace };
+        self.binding_index
+            .get(&(cluster, ns.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// The role the binding at `binding` references, if it is in the input.
+    pub fn role_index_of(&self, binding: usize) -> Option<usize> {
+        self.role_of_binding.get(binding).copied().flatten()
     }
 
     /// The role a binding references, if it is in the input.
     pub fn role_of(&self, b: &Binding) -> Option<&Role> {
-        self.roles.iter().find(|r| {
-            if b.role_kind == "ClusterRole" {
-                r.cluster && r.name == b.role_name
-            } else {
-                !r.cluster && r.namespace == b.namespace && r.name == b.role_name
-            }
-        })
+        self.role_key_of(b).map(|i| &self.roles[i])
     }
 
-    /// A role's rules, with aggregated ClusterRoles' rules added.
-    pub fn rules_of(&self, role: &Role) -> Vec<(String, usize, Value)> {
-        let mut out: Vec<(String, usize, Value)> = role
-            .rules
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, r)| (String::new(), i, r))
-            .collect();
-        if role.cluster && !role.aggregation.is_empty() {
-            for other in self
-                .roles
-                .iter()
-                .filter(|o| o.cluster && o.name != role.name)
-            {
-                if role
-                    .aggregation
+    /// The bindings that reference the role at `role`, in input order.
+    pub fn bindings_of(&self, role: usize) -> &[usize] {
+        self.bindings_of_role.get(role).map_or(&[], Vec::as_slice)
+    }
+
+    /// The ClusterRoles that aggregate the rules of the role at `role`, in input order.
+    pub fn aggregated_by(&self, role: usize) -> &[usize] {
+        self.aggregated_by.get(role).map_or(&[], Vec::as_slice)
+    }
+
+    /// The rules of the role at `role`: its own, then those of the ClusterRoles it aggregates.
+    pub fn rules_of(&self, role: usize) -> impl Iterator<Item = RuleRef<'_>> {
+        let own = self.roles.get(role).into_iter().flat_map(|r| {
+            r.rules.iter().enumerate().map(|(index, rule)| RuleRef {
+                from: None,
+                index,
+                rule,
+            })
+        });
+        let aggregated = self
+            .aggregates
+            .get(role)
+            .into_iter()
+            .flatten()
+            .flat_map(move |&j| {
+                let from = &self.roles[j];
+                from.rules
                     .iter()
-                    .any(|sel| selects(sel, &other.labels))
-                {
-                    out.extend(
-                        other.rules.iter().cloned().enumerate().map(|(i, r)| {
-                            (format!("ClusterRole {} (aggregated)", other.name), i, r)
-                        }),
-                    );
+                    .enumerate()
+                    .map(move |(index, rule)| RuleRef {
+                        from: Some(from),
+                        index,
+                        rule,
+                    })
+            });
+        own.chain(aggregated)
+    }
+}
+
+/// One rule of a role, and the ClusterRole it was aggregated from when it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleRef<'a> {
+    pub from: Option<&'a Role>,
+    /// its index in the `rules` of the role that holds it
+    pub index: usize,
+    pub rule: &'a Value,
+}
+
+impl RuleRef<'_> {
+    /// `ClusterRole x (aggregated)`, or empty for the role's own rules.
+    pub fn origin(&self) -> String {
+        self.from
+            .map(|r| format!("ClusterRole {} (aggregated)", r.name))
+            .unwrap_or_default()
+    }
+}
+
+/// The ClusterRoles by label, to match aggregation selectors without scanning every role.
+struct LabelIndex<'a> {
+    /// (key, string value) → ClusterRoles with that label, in input order
+    by_pair: HashMap<(&'a str, &'a str), Vec<usize>>,
+    /// key → ClusterRoles with a label of that key, in input order
+    by_key: HashMap<&'a str, Vec<usize>>,
+    cluster_roles: Vec<usize>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(roles: &'a [Role]) -> Self {
+        let mut ix = LabelIndex {
+            by_pair: HashMap::new(),
+            by_key: HashMap::new(),
+            cluster_roles: Vec::new(),
+        };
+        for (i, r) in roles.iter().enumerate().filter(|(_, r)| r.cluster) {
+            ix.cluster_roles.push(i);
+            for (k, v) in &r.labels {
+                ix.by_key.entry(k).or_default().push(i);
+                if let Some(v) = v.as_str() {
+                    ix.by_pair.entry((k, v)).or_default().push(i);
                 }
             }
         }
-        out
+        ix
+    }
+
+    /// The ClusterRoles `sel` selects, in input order: the smallest candidate list that one of
+    /// its clauses allows, then the selector itself on each candidate (so matching is exactly
+    /// `selects`, whatever the index narrowed).
+    fn select(&self, sel: &Value, roles: &[Role]) -> Vec<usize> {
+        let mut best: Option<Vec<usize>> = None;
+        let mut narrow = |c: &[usize]| {
+            if best.as_ref().is_none_or(|b| c.len() < b.len()) {
+                best = Some(c.to_vec());
+            }
+        };
+        let empty: &[usize] = &[];
+        for (k, v) in sel
+            .get("matchLabels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let c = match v.as_str() {
+                Some(v) => self.by_pair.get(&(k.as_str(), v)),
+                None => self.by_key.get(k.as_str()),
+            };
+            narrow(c.map_or(empty, Vec::as_slice));
+        }
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            match e.get("operator").and_then(Value::as_str) {
+                Some("Exists") => narrow(self.by_key.get(key).map_or(empty, Vec::as_slice)),
+                Some("In") => {
+                    let mut c: Vec<usize> = e
+                        .get("values")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter_map(|v| self.by_pair.get(&(key, v)))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    c.sort_unstable();
+                    c.dedup();
+                    narrow(&c);
+                }
+                // NotIn and DoesNotExist match roles without the label: no narrowing
+                _ => {}
+            }
+        }
+        let candidates = best.unwrap_or_else(|| self.cluster_roles.clone());
+        candidates
+            .into_iter()
+            .filter(|&j| selects(sel, &roles[j].labels))
+            .collect()
     }
 }
 
@@ -258,18 +535,18 @@ pub struct Grant {
 /// Who can perform `req` — in namespace `ns`, or anywhere when `ns` is `None`.
 pub fn who_can(rbac: &Rbac, req: &Request, ns: Option<&str>) -> Vec<Grant> {
     let mut out = Vec::new();
-    for b in &rbac.bindings {
+    // the rule that allows the request depends on the role only: found once per role
+    let mut allowing: Vec<Option<Option<RuleRef<'_>>>> = vec![None; rbac.roles.len()];
+    for (i, b) in rbac.bindings.iter().enumerate() {
         if !b.cluster && ns.is_some_and(|n| n != b.namespace) {
             continue;
         }
-        let Some(role) = rbac.role_of(b) else {
+        let Some(role) = rbac.role_index_of(i) else {
             continue;
         };
-        let Some((origin, _, _)) = rbac
-            .rules_of(role)
-            .into_iter()
-            .find(|(_, _, r)| rule_allows(r, req))
-        else {
+        let found = *allowing[role]
+            .get_or_insert_with(|| rbac.rules_of(role).find(|r| rule_allows(r.rule, req)));
+        let Some(rule) = found else {
             continue;
         };
         let scope = if b.cluster {
@@ -278,8 +555,8 @@ pub fn who_can(rbac: &Rbac, req: &Request, ns: Option<&str>) -> Vec<Grant> {
             format!("namespace {}", b.namespace)
         };
         let mut via = format!("{} → {}", b.label(), b.role_label());
-        if !origin.is_empty() {
-            via.push_str(&format!(" ← {origin}"));
+        if rule.from.is_some() {
+            via.push_str(&format!(" ← {}", rule.origin()));
         }
         for subject in &b.subjects {
             out.push(Grant {
@@ -297,17 +574,18 @@ pub fn who_can(rbac: &Rbac, req: &Request, ns: Option<&str>) -> Vec<Grant> {
 /// One grant of a subject: where it applies, through which chain, and the rules it carries
 /// (with the ClusterRole they were aggregated from, when they were).
 #[derive(Debug, Clone)]
-pub struct Effective {
+pub struct Effective<'a> {
     pub scope: String,
     pub via: String,
-    pub rules: Vec<(String, Value)>,
+    pub rules: Vec<RuleRef<'a>>,
 }
 
-/// Every subject's effective permissions: each binding whose role is in the input.
-pub fn effective(rbac: &Rbac) -> Vec<(Subject, Vec<Effective>)> {
-    let mut out: Vec<(Subject, Vec<Effective>)> = Vec::new();
-    for b in &rbac.bindings {
-        let Some(role) = rbac.role_of(b) else {
+/// Every subject's effective permissions: each binding whose role is in the input, per subject
+/// in subject order, each subject's grants in input order.
+pub fn effective(rbac: &Rbac) -> Vec<(Subject, Vec<Effective<'_>>)> {
+    let mut out: BTreeMap<&Subject, Vec<Effective<'_>>> = BTreeMap::new();
+    for (i, b) in rbac.bindings.iter().enumerate() {
+        let Some(role) = rbac.role_index_of(i) else {
             continue;
         };
         let e = Effective {
@@ -317,21 +595,13 @@ pub fn effective(rbac: &Rbac) -> Vec<(Subject, Vec<Effective>)> {
                 format!("namespace {}", b.namespace)
             },
             via: format!("{} → {}", b.label(), b.role_label()),
-            rules: rbac
-                .rules_of(role)
-                .into_iter()
-                .map(|(origin, _, r)| (origin, r))
-                .collect(),
+            rules: rbac.rules_of(role).collect(),
         };
         for s in &b.subjects {
-            match out.iter_mut().find(|(x, _)| x == s) {
-                Some((_, list)) => list.push(e.clone()),
-                None => out.push((s.clone(), vec![e.clone()])),
-            }
+            out.entry(s).or_default().push(e.clone());
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    out.into_iter().map(|(s, e)| (s.clone(), e)).collect()
 }
 
 /// `get,list secrets (core)` / `* * (*)` / `get secrets/tls (core)`.
@@ -379,9 +649,14 @@ mod tests {
         ]
     }
 
+    fn build(objs: &[Value]) -> Rbac {
+        Rbac::from_objects(objs.iter().map(|o| ("rbac.yaml", o)), &Limits::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn who(verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<String> {
         let objs = fixture();
-        let rbac = Rbac::from_objects(&objs);
+        let rbac = build(&objs);
         who_can(&rbac, &Request::parse(verb, res, name), ns)
             .iter()
             .map(|g| format!("{} | {} | {}", g.subject, g.scope, g.via))
@@ -418,7 +693,7 @@ mod tests {
     #[test]
     fn effective_permissions_per_subject() {
         let objs = fixture();
-        let rbac = Rbac::from_objects(&objs);
+        let rbac = build(&objs);
         let eff = effective(&rbac);
         let debugger = eff
             .iter()
@@ -426,9 +701,12 @@ mod tests {
             .map(|(_, e)| e.clone())
             .unwrap_or_default();
         assert_eq!(debugger.len(), 1);
-        assert_eq!(debugger[0].rules[0].0, "ClusterRole exec (aggregated)");
         assert_eq!(
-            describe_rule(&debugger[0].rules[0].1),
+            debugger[0].rules[0].origin(),
+            "ClusterRole exec (aggregated)"
+        );
+        assert_eq!(
+            describe_rule(debugger[0].rules[0].rule),
             "create pods/* (core)"
         );
     }
@@ -446,5 +724,97 @@ mod tests {
             "pods/* covers subresources, not pods itself"
         );
         assert!(who("delete", "secrets", None, None).is_empty());
+    }
+
+    /// The aggregation the index resolves is the one a scan of every ClusterRole with
+    /// `selects` gives, for every kind of selector clause.
+    #[test]
+    fn indexed_aggregation_equals_the_full_scan() {
+        let mut objs = Vec::new();
+        for i in 0..60 {
+            let mut labels = serde_json::Map::new();
+            labels.insert(format!("g{}", i % 5), json!("true"));
+            if i % 3 == 0 {
+                labels.insert("tier".into(), json!(format!("t{}", i % 4)));
+            }
+            if i % 7 == 0 {
+                labels.insert("flag".into(), json!(true));
+            }
+            objs.push(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": format!("c{i}"), "labels": labels},
+                "rules": [{"apiGroups": [""], "resources": [format!("r{i}")], "verbs": ["get"]}]}),
+            );
+        }
+        let selectors = [
+            json!({"matchLabels": {"g1": "true"}}),
+            json!({"matchLabels": {"g1": "true", "tier": "t3"}}),
+            json!({"matchLabels": {"flag": true}}),
+            json!({"matchLabels": {"nobody": "x"}}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["t0", "t2"]}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["t0"]}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}, {"key": "g2", "operator": "Exists"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}),
+            json!({}),
+        ];
+        for (i, sel) in selectors.iter().enumerate() {
+            // c0 labels itself g0: an aggregating role never aggregates itself
+            objs.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": if i == 0 { "c0".to_string() } else { format!("agg{i}") }},
+                "aggregationRule": {"clusterRoleSelectors": [sel, {"matchLabels": {"g4": "true"}}]}}));
+        }
+        let rbac = build(&objs);
+        for (i, role) in rbac.roles().iter().enumerate() {
+            let want: Vec<String> = rbac
+                .roles()
+                .iter()
+                .filter(|o| {
+                    o.cluster
+                        && o.name != role.name
+                        && role.aggregation.iter().any(|sel| selects(sel, &o.labels))
+                })
+                .flat_map(|o| {
+                    o.rules
+                        .iter()
+                        .map(move |_| format!("ClusterRole {} (aggregated)", o.name))
+                })
+                .collect();
+            let got: Vec<String> = rbac
+                .rules_of(i)
+                .filter(|r| r.from.is_some())
+                .map(|r| r.origin())
+                .collect();
+            assert_eq!(got, want, "{}", role.name);
+        }
+    }
+
+    #[test]
+    fn budgets_stop_collection_and_name_the_file() {
+        let objs = fixture();
+        let with = |l: Limits| {
+            Rbac::from_objects(objs.iter().map(|o| ("big.yaml", o)), &l)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let d = Limits::default();
+        let roles = with(Limits { rbac_roles: 3, ..d });
+        assert!(
+            roles.starts_with("big.yaml: budget rbac.roles exceeded (limit 3"),
+            "{roles}"
+        );
+        let bindings = with(Limits {
+            rbac_bindings: 2,
+            ..d
+        });
+        assert!(
+            bindings.contains("rbac.bindings") && bindings.contains("ORK_LIMIT_RBAC_BINDINGS"),
+            "{bindings}"
+        );
+        // 3 own rules fit; the aggregated rule of `exec` is the fourth
+        assert_eq!(with(Limits { rbac_rules: 4, ..d }), "");
+        let rules = with(Limits { rbac_rules: 3, ..d });
+        assert!(rules.contains("rbac.rules"), "{rules}");
     }
 }

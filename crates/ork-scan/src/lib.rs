@@ -4,8 +4,9 @@
 
 mod output;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use ork_limits::Limits;
 
 use ork_policy::checks::{self, Context, Severity};
 use ork_yaml::{Node, NodeKind};
@@ -23,6 +24,8 @@ pub struct Options {
     pub skip: Vec<String>,
     /// CR files rendered through Katalogs of matching kind
     pub crs: Vec<PathBuf>,
+    /// budgets for every file read (inputs, `--cr`, `crFiles`, `crdFile`)
+    pub limits: Limits,
 }
 
 /// One located finding.
@@ -62,6 +65,8 @@ pub struct Report {
     pub files: usize,
     /// documents without apiVersion and kind skipped during directory walks
     pub skipped_documents: usize,
+    /// entries of walked directories that were not read: special files and symbolic links
+    pub skipped_files: Vec<ork_io::Skipped>,
 }
 
 impl Report {
@@ -111,81 +116,42 @@ fn shown(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| InputError(format!("{}: {e}", dir.display())))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
-    for p in entries {
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.file_type().is_symlink() {
-            continue;
-        }
-        if meta.is_dir() {
-            if !hidden {
-                walk(&p, out)?;
-            }
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-fn sources(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+/// Reads the inputs: files as given, directories walked for regular manifest files, `-` from
+/// stdin; every read bounded by `limits.file_bytes`. Also returns what the walks skipped.
+fn sources(
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Result<(Vec<Source>, Vec<ork_io::Skipped>), InputError> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for p in paths {
-        if p.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| InputError(format!("<stdin>: {e}")))?;
-            out.push(Source {
-                shown: "<stdin>".into(),
-                path: None,
-                text,
-                explicit: true,
-            });
-        } else if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files)?;
-            for f in files {
-                let text = std::fs::read_to_string(&f)
-                    .map_err(|e| InputError(format!("{}: {e}", f.display())))?;
+        if p.as_os_str() != "-" && p.is_dir() {
+            let walk = ork_io::walk(p, ork_io::MANIFEST_EXTENSIONS).map_err(read_error)?;
+            skipped.extend(walk.skipped);
+            for f in walk.files {
+                let input = ork_io::read_walked(&f, limits).map_err(read_error)?;
                 out.push(Source {
                     shown: shown(&f),
                     path: Some(f),
-                    text,
+                    text: input.text,
                     explicit: false,
                 });
             }
         } else {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| InputError(format!("{}: {e}", p.display())))?;
+            let input = ork_io::read_text(p, limits).map_err(read_error)?;
             out.push(Source {
-                shown: shown(p),
-                path: Some(p.clone()),
-                text,
+                shown: input.path.as_deref().map_or(input.name, shown),
+                path: input.path,
+                text: input.text,
                 explicit: true,
             });
         }
     }
-    Ok(out)
+    Ok((out, skipped))
+}
+
+fn read_error(e: ork_io::ReadError) -> InputError {
+    InputError(e.to_string())
 }
 
 fn duplicate_key(node: &Node) -> Option<(ork_yaml::Span, String)> {
@@ -282,7 +248,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let outcome = ork_katalog::load_str(&src.text, &src.shown, &dir);
+    let outcome = ork_katalog::load_str_with(&src.text, &src.shown, &dir, &opts.limits);
     let Some(k) = outcome.katalog else {
         let first = outcome
             .errors()
@@ -301,8 +267,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
         .flat_map(|c| c.cr_files.iter())
         .chain(opts.crs.iter())
     {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| InputError(format!("{}: {e}", f.display())))?;
+        let text = ork_io::read_text(f, &opts.limits).map_err(read_error)?.text;
         let docs = ork_yaml::parse_stream(&text).map_err(|e| {
             InputError(format!(
                 "{}:{}: YAML syntax error: {}",
@@ -318,7 +283,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
         now: None,
         without_backstop: true,
     };
-    let prepared = ork_policy::PreparedKatalog::new(&k)
+    let prepared = ork_policy::PreparedKatalog::with_limits(&k, opts.limits)
         .map_err(|e| InputError(format!("{}: {e}", src.shown)))?;
     let mut out = Vec::new();
     for (crd, pcrd) in k
@@ -349,7 +314,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
                 .entry
                 .crd_file
                 .as_ref()
-                .and_then(|f| ork_katalog::pipeline::crd_spec_defaults(&dir.join(f)))
+                .and_then(|f| ork_katalog::pipeline::crd_spec_defaults(&dir.join(f), &opts.limits))
                 .unwrap_or_else(|| serde_json::json!({}));
             mine.push(serde_json::json!({"apiVersion": crd.api.api_version(), "kind": crd.api.kind,
                 "metadata": {"name": "example", "namespace": ns, "uid": "00000000-0000-0000-0000-000000000000"}, "spec": spec}));
@@ -397,8 +362,12 @@ pub struct Loaded {
 
 /// Every Kubernetes object of the inputs (files, directories, stdin, Lists expanded, Katalog
 /// children rendered), in input order.
-pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Vec<Loaded>, InputError> {
-    let sources = sources(paths)?;
+/// Also returns the entries the directory walks skipped.
+pub fn load(
+    paths: &[PathBuf],
+    opts: &Options,
+) -> Result<(Vec<Loaded>, Vec<ork_io::Skipped>), InputError> {
+    let (sources, skipped) = sources(paths, &opts.limits)?;
     let mut out = Vec::new();
     for s in &sources {
         let (objects, _) = objects_of(s, opts)?;
@@ -408,7 +377,7 @@ pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Vec<Loaded>, InputError
             value: o.value,
         }));
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Scans paths (`-` is stdin).
@@ -418,7 +387,7 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
             return Err(InputError(format!("--skip {id}: no such check")));
         }
     }
-    let sources = sources(paths)?;
+    let (sources, skipped_files) = sources(paths, &opts.limits)?;
     let parsed: Vec<Result<(Vec<Object>, usize), InputError>> =
         sources.par_iter().map(|s| objects_of(s, opts)).collect();
     let mut objects = Vec::new();
@@ -492,6 +461,7 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
         objects: objects.len(),
         files: sources.len(),
         skipped_documents: skipped,
+        skipped_files,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Text and JSON reports (checks.md §8). Deterministic: no timestamps, no absolute paths.
 
+use ork_io::escape_control;
 use ork_policy::checks::Severity;
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// For a terminal: file names, kinds, names, containers and messages come from the scanned
+/// files, so their control characters are escaped (one finding cannot forge or hide another).
 pub fn text(r: &Report, min: Severity) -> String {
     let mut out = String::new();
     let mut file = "";
@@ -36,24 +39,25 @@ pub fn text(r: &Report, min: Severity) -> String {
     for f in &visible {
         if f.file != file {
             file = &f.file;
-            out.push_str(&format!("{file}\n"));
+            out.push_str(&format!("{}\n", escape_control(file)));
         }
         let container = f
             .container
             .as_ref()
-            .map(|c| format!(" [{c}]"))
+            .map(|c| format!(" [{}]", escape_control(c)))
             .unwrap_or_default();
         out.push_str(&format!(
             "  {:<4} {:<9} {}  {} {}{container}\n",
             f.line,
             f.severity.as_str(),
             f.check,
-            f.kind,
-            object_name(f)
+            escape_control(&f.kind),
+            escape_control(&object_name(f))
         ));
         out.push_str(&format!(
             "      {}\n      fix: {}\n",
-            f.message, f.remediation
+            escape_control(&f.message),
+            f.remediation
         ));
     }
     let [c, h, m, l] = counts(visible.iter().copied());
@@ -193,7 +197,6 @@ fn area(id: &str) -> &'static str {
 /// with an inSource suppression, fingerprints without the line so they survive edits.
 pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
     use serde_json::json;
-    use sha2::Digest;
     let mut checks: Vec<&ork_policy::checks::Check> =
         ork_policy::checks::CATALOGUE.iter().collect();
     checks.sort_by_key(|c| c.id);
@@ -215,38 +218,94 @@ pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
                    "properties": {"security-severity": security_severity(c.severity), "tags": ["security", "kubernetes", area(c.id)], "equivalents": eq}})
         })
         .collect();
-    let results: Vec<serde_json::Value> = r
-        .findings
-        .iter()
-        .filter(|f| f.severity >= min)
-        .map(|f| {
-            let index = checks.iter().position(|c| c.id == f.check).unwrap_or(0);
-            let ns = f.namespace.as_deref().unwrap_or("");
-            let container = f.container.as_deref().unwrap_or("");
-            let fqn = if container.is_empty() { format!("{}/{ns}/{}", f.kind, f.name) } else { format!("{}/{ns}/{}/{container}", f.kind, f.name) };
-            let fp = sha2::Sha256::digest(format!("{}|{}|{}|{ns}|{}|{container}", f.check, f.file, f.kind, f.name).as_bytes());
-            let fp: String = fp.iter().map(|b| format!("{b:02x}")).collect();
-            let mut res = json!({"ruleId": f.check, "ruleIndex": index, "level": level(f.severity), "message": {"text": f.message},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": f.line.max(1)}},
-                               "logicalLocations": [{"fullyQualifiedName": fqn}]}],
-                "partialFingerprints": {"orkFinding/v1": fp}});
-            if let Some(reason) = &f.suppressed {
-                res["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
-            }
-            res
-        })
-        .collect();
-    let doc = json!({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "ork", "version": env!("CARGO_PKG_VERSION"), "rules": rules}}, "results": results}]});
+    let doc = SarifDoc {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        runs: [SarifRun {
+            results: SarifResults {
+                report: r,
+                min,
+                checks: &checks,
+            },
+            tool: json!({"driver": {"name": "ork", "version": env!("CARGO_PKG_VERSION"), "rules": rules}}),
+        }],
+        version: "2.1.0",
+    };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// The SARIF document. Results are built one at a time while they are written: as one `json!`
+/// tree, 26,000 findings of `ork rbac audit` held 490 MB. Fields are in alphabetical order, the
+/// order serde_json's map gave them, so the bytes are the same.
+#[derive(Serialize)]
+struct SarifDoc<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: [SarifRun<'a>; 1],
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct SarifRun<'a> {
+    results: SarifResults<'a>,
+    tool: serde_json::Value,
+}
+
+struct SarifResults<'a> {
+    report: &'a Report,
+    min: Severity,
+    checks: &'a [&'a ork_policy::checks::Check],
+}
+
+impl Serialize for SarifResults<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.report
+                .findings
+                .iter()
+                .filter(|f| f.severity >= self.min)
+                .map(|f| sarif_result(f, self.checks)),
+        )
+    }
+}
+
+fn sarif_result(f: &Located, checks: &[&ork_policy::checks::Check]) -> serde_json::Value {
+    use serde_json::json;
+    use sha2::Digest;
+    use std::fmt::Write;
+    let index = checks.iter().position(|c| c.id == f.check).unwrap_or(0);
+    let ns = f.namespace.as_deref().unwrap_or("");
+    let container = f.container.as_deref().unwrap_or("");
+    let fqn = if container.is_empty() {
+        format!("{}/{ns}/{}", f.kind, f.name)
+    } else {
+        format!("{}/{ns}/{}/{container}", f.kind, f.name)
+    };
+    let digest = sha2::Sha256::digest(
+        format!(
+            "{}|{}|{}|{ns}|{}|{container}",
+            f.check, f.file, f.kind, f.name
+        )
+        .as_bytes(),
+    );
+    let mut fp = String::with_capacity(64);
+    for b in digest {
+        // writing to a String cannot fail
+        let _ = write!(fp, "{b:02x}");
+    }
+    let mut res = json!({"ruleId": f.check, "ruleIndex": index, "level": level(f.severity), "message": {"text": f.message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": f.line.max(1)}},
+                       "logicalLocations": [{"fullyQualifiedName": fqn}]}],
+        "partialFingerprints": {"orkFinding/v1": fp}});
+    if let Some(reason) = &f.suppressed {
+        res["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+    }
+    res
+}
+
+/// XML 1.0 cannot carry NUL, ESC, BEL …: one such character from a scanned name would make the
+/// whole report unparsable, so every text and attribute goes through `ork_io::xml_escape`.
+fn xml(s: &str) -> std::borrow::Cow<'_, str> {
+    ork_io::xml_escape(s)
 }
 
 /// JUnit: a testsuite per file, a testcase per object and applicable check at or above the
@@ -295,7 +354,8 @@ pub fn junit(r: &Report, min: Severity) -> String {
                 let open: Vec<&&Located> = hits.iter().filter(|f| f.suppressed.is_none()).collect();
                 if !open.is_empty() {
                     fails += 1;
-                    let lines: Vec<String> = open.iter().map(|f| xml(&f.message)).collect();
+                    let lines: Vec<String> =
+                        open.iter().map(|f| xml(&f.message).into_owned()).collect();
                     suite.push_str(&format!(
                         ">\n      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n    </testcase>\n",
                         check.severity.as_str(),

@@ -54,7 +54,7 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let opts = ork_scan::Options {
         skip: vec!["image-no-digest".into()],
-        crs: Vec::new(),
+        ..Default::default()
     };
     let report = ork_scan::scan(
         &[

@@ -73,9 +73,9 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not K=V"))
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &Args, g: &crate::Global) -> u8 {
     match (&a.cmd, &a.check) {
-        (Some(GateCmd::Check(c)), _) | (None, Some(c)) => check(c),
+        (Some(GateCmd::Check(c)), _) | (None, Some(c)) => check(c, g),
         (None, None) => {
             eprintln!("ork gate: give `check -f KATALOG --cr OBJ.yaml`");
             exit::USAGE
@@ -84,31 +84,31 @@ pub fn run(a: &Args) -> u8 {
 }
 
 /// One object from a file: exactly one document.
-fn read_object(path: &Path) -> Result<Value, String> {
-    let docs = super::read_documents(path)?;
+fn read_object(path: &Path, g: &crate::Global) -> Result<Value, String> {
+    let (name, docs) = super::read_documents(path, &g.limits)?;
+    let name = ork_io::escape_control(&name);
     match docs.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(format!("{}: no object in this file", path.display())),
+        [(_, one)] => Ok(one.clone()),
+        [] => Err(format!("{name}: no object in this file")),
         more => Err(format!(
-            "{}: {} documents; gate check decides one request, give one object",
-            path.display(),
+            "{name}: {} documents; gate check decides one request, give one object",
             more.len()
         )),
     }
 }
 
-fn check(a: &CheckArgs) -> u8 {
-    let Some(k) = super::load_prepared(&a.file) else {
+fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
+    let Some(k) = super::load_prepared(&a.file, &g.limits) else {
         return exit::USAGE;
     };
-    let obj = match read_object(&a.cr) {
+    let obj = match read_object(&a.cr, g) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
             return exit::USAGE;
         }
     };
-    let old = match a.old.as_deref().map(read_object).transpose() {
+    let old = match a.old.as_deref().map(|p| read_object(p, g)).transpose() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -129,7 +129,7 @@ fn check(a: &CheckArgs) -> u8 {
             let guess = guess_plural(text(&obj, "/kind"));
             eprintln!(
                 "warning: {}: kind {:?} of {:?} is neither a built-in kind nor one of the Katalog's CRDs; its resource is taken to be {guess:?}",
-                a.cr.display(),
+                ork_io::escape_control(&a.cr.display().to_string()),
                 text(&obj, "/kind"),
                 text(&obj, "/apiVersion")
             );

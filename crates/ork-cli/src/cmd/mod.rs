@@ -18,46 +18,55 @@ pub mod template;
 pub mod validate;
 pub mod version;
 
-/// Loads, validates and prepares a Katalog; prints the diagnostics and returns `None` when it
-/// does not load (the caller exits 2).
+/// Loads, validates and prepares a Katalog within the budgets; prints the diagnostics and
+/// returns `None` when it does not load (the caller exits 2).
 #[cfg(feature = "dev")]
-pub(crate) fn load_prepared(path: &std::path::Path) -> Option<ork_policy::PreparedKatalog> {
-    let outcome = ork_katalog::load_file(path);
+pub(crate) fn load_prepared(
+    path: &std::path::Path,
+    limits: &ork_limits::Limits,
+) -> Option<ork_policy::PreparedKatalog> {
+    let outcome = ork_katalog::load_file_with(path, limits);
     let Some(k) = outcome.katalog else {
         for d in &outcome.diagnostics {
             eprintln!("{d}");
         }
-        eprintln!("✗ {}: the Katalog is invalid", path.display());
+        eprintln!(
+            "✗ {}: the Katalog is invalid",
+            ork_io::escape_control(&path.display().to_string())
+        );
         return None;
     };
-    match ork_policy::PreparedKatalog::new(&k) {
+    match ork_policy::PreparedKatalog::with_limits(&k, *limits) {
         Ok(p) => Some(p),
         Err(e) => {
-            eprintln!("✗ {}: {e}", path.display());
+            eprintln!(
+                "✗ {}: {e}",
+                ork_io::escape_control(&path.display().to_string())
+            );
             None
         }
     }
 }
 
-/// The documents of a YAML file (`-` reads stdin), as JSON.
+/// The documents of a YAML file (`-` reads stdin), parsed within the budgets, each with the
+/// line it starts on.
 #[cfg(feature = "dev")]
-pub(crate) fn read_documents(path: &std::path::Path) -> Result<Vec<serde_json::Value>, String> {
-    let src = if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| format!("stdin: {e}"))?;
-        s
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
-    };
-    let docs = ork_yaml::parse_stream(&src).map_err(|e| {
+pub(crate) fn read_documents(
+    path: &std::path::Path,
+    limits: &ork_limits::Limits,
+) -> Result<(String, Vec<(u32, serde_json::Value)>), String> {
+    let input = ork_io::read_text(path, limits).map_err(|e| e.to_string())?;
+    let docs = ork_yaml::parse_stream(&input.text).map_err(|e| {
         format!(
             "{}:{}:{}: error: YAML syntax error: {}",
-            path.display(),
+            ork_io::escape_control(&input.name),
             e.span.line,
             e.span.col,
             e.message
         )
     })?;
-    Ok(docs.iter().map(ork_yaml::Node::to_json).collect())
+    Ok((
+        input.name,
+        docs.iter().map(|d| (d.span.line, d.to_json())).collect(),
+    ))
 }

@@ -1,13 +1,15 @@
 //! `ork rbac who-can` and `ork rbac audit` (cli.md §14): offline over YAML; `--cluster` reads
 //! RBAC live (the only online mode of these commands).
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use ork_io::escape_control;
 use ork_policy::checks::{self, Context, Severity};
 use ork_policy::rbac::{Rbac, Request, who_can};
 use serde_json::{Value, json};
 
-use crate::exit;
+use crate::{Global, exit};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -76,24 +78,44 @@ struct Audit {
     output: String,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &Args, g: &Global) -> u8 {
     match &a.action {
-        Action::WhoCan(w) => who(w),
-        Action::Audit(au) => audit(au),
+        Action::WhoCan(w) => who(w, g),
+        Action::Audit(au) => audit(au, g),
     }
 }
 
-fn load(input: &Input) -> Result<Vec<ork_scan::Loaded>, u8> {
-    if input.cluster {
-        return live(input.kubeconfig.as_ref()).map_err(|e| {
-            eprintln!("ork rbac --cluster: {e}");
+/// The objects and their RBAC index; exit 2 for input that does not load or is over budget.
+fn load(input: &Input, g: &Global) -> Result<(Vec<ork_scan::Loaded>, Rbac), u8> {
+    let objects = if input.cluster {
+        live(input.kubeconfig.as_ref()).map_err(|e| {
+            eprintln!("ork rbac --cluster: {}", escape_control(&e));
             exit::NEGATIVE
-        });
-    }
-    ork_scan::load(&input.files, &ork_scan::Options::default()).map_err(|e| {
-        eprintln!("ork rbac: {e}");
+        })?
+    } else {
+        let opts = ork_scan::Options {
+            limits: g.limits,
+            ..Default::default()
+        };
+        let (objects, skipped) = ork_scan::load(&input.files, &opts).map_err(|e| {
+            eprintln!(
+                "ork rbac: {}",
+                ork_io::escape_control_multiline(&e.to_string())
+            );
+            exit::USAGE
+        })?;
+        crate::report_skipped(&skipped, g.verbose);
+        objects
+    };
+    let rbac = Rbac::from_objects(
+        objects.iter().map(|o| (o.file.as_str(), &o.value)),
+        &g.limits,
+    )
+    .map_err(|e| {
+        eprintln!("ork rbac: {}", escape_control(&e.to_string()));
         exit::USAGE
-    })
+    })?;
+    Ok((objects, rbac))
 }
 
 /// Roles, ClusterRoles and their bindings, read live (`--cluster`).
@@ -157,54 +179,59 @@ fn live(kubeconfig: Option<&PathBuf>) -> Result<Vec<ork_scan::Loaded>, String> {
     })
 }
 
-fn who(w: &WhoCan) -> u8 {
-    let objects = match load(&w.input) {
+fn who(w: &WhoCan, g: &Global) -> u8 {
+    let (_objects, rbac) = match load(&w.input, g) {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let rbac = Rbac::from_objects(objects.iter().map(|o| &o.value));
     let req = Request::parse(&w.verb, &w.resource, w.name.as_deref());
     let grants = who_can(&rbac, &req, w.namespace.as_deref());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if w.output == "json" {
         let v: Vec<Value> = grants
             .iter()
             .map(|g| json!({"subject": g.subject.to_string(), "scope": g.scope, "via": g.via}))
             .collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{}",
             json!({"verb": w.verb, "resource": w.resource, "namespace": w.namespace, "subjects": v})
         );
     } else if grants.is_empty() {
-        println!("nobody can {} {}", w.verb, w.resource);
+        let _ = writeln!(
+            out,
+            "nobody can {} {}",
+            escape_control(&w.verb),
+            escape_control(&w.resource)
+        );
     } else {
-        let width = grants
+        // names come from the input: escaped before their width is measured
+        let rows: Vec<[String; 3]> = grants
             .iter()
-            .map(|g| g.subject.to_string().len())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let swidth = grants
-            .iter()
-            .map(|g| g.scope.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        println!("{:width$}  {:swidth$}  VIA", "SUBJECT", "SCOPE");
-        for g in &grants {
-            println!(
-                "{:width$}  {:swidth$}  {}",
-                g.subject.to_string(),
-                g.scope,
-                g.via
-            );
+            .map(|g| {
+                [
+                    escape_control(&g.subject.to_string()).into_owned(),
+                    escape_control(&g.scope).into_owned(),
+                    escape_control(&g.via).into_owned(),
+                ]
+            })
+            .collect();
+        let width = rows.iter().map(|r| r[0].len()).max().unwrap_or(7).max(7);
+        let swidth = rows.iter().map(|r| r[1].len()).max().unwrap_or(5).max(5);
+        let _ = writeln!(out, "{:width$}  {:swidth$}  VIA", "SUBJECT", "SCOPE");
+        for [subject, scope, via] in &rows {
+            let _ = writeln!(out, "{subject:width$}  {scope:swidth$}  {via}");
         }
     }
-    for b in rbac.bindings.iter().filter(|b| rbac.role_of(b).is_none()) {
-        eprintln!(
-            "note: {} references {}, which is not in the input (built-in roles are not known offline)",
-            b.label(),
-            b.role_label()
-        );
+    let _ = out.flush();
+    for (i, b) in rbac.bindings().iter().enumerate() {
+        if rbac.role_index_of(i).is_none() {
+            eprintln!(
+                "note: {} references {}, which is not in the input (built-in roles are not known offline)",
+                escape_control(&b.label()),
+                escape_control(&b.role_label())
+            );
+        }
     }
     eprintln!("note: members of system:masters bypass RBAC and can do everything");
     if w.expect_none && !grants.is_empty() {
@@ -228,7 +255,8 @@ struct AuditFinding {
 }
 
 /// The subjects a finding on a role reaches, each with its binding chain: bindings to the role
-/// itself, or to a ClusterRole that aggregates it.
+/// itself, or to a ClusterRole that aggregates it. Only those bindings are visited (from the
+/// index), in input order.
 fn role_subjects(
     rbac: &Rbac,
     kind: &str,
@@ -236,39 +264,41 @@ fn role_subjects(
     ns: &str,
     f: &checks::Finding,
 ) -> Vec<(String, String)> {
-    let role_label = if kind == "ClusterRole" {
+    let cluster = kind == "ClusterRole";
+    let role_label = if cluster {
         format!("ClusterRole {name}")
     } else {
         format!("{kind} {ns}/{name}")
     };
-    let is_this = |r: &ork_policy::rbac::Role| {
-        r.name == name && r.cluster == (kind == "ClusterRole") && (r.cluster || r.namespace == ns)
-    };
     let mut bound: Vec<(String, String)> = Vec::new();
-    for b in &rbac.bindings {
-        // a RoleBinding grants a ClusterRole in one namespace: not a cluster-wide read
-        if f.check == "rbac-secrets-read" && !b.cluster {
-            continue;
+    if let Some(this) = rbac.find_role(cluster, ns, name) {
+        let mut via: Vec<usize> = rbac.bindings_of(this).to_vec();
+        // a ClusterRole without rules adds nothing to the roles that aggregate it
+        if cluster && !rbac.roles()[this].rules.is_empty() {
+            for &agg in rbac.aggregated_by(this) {
+                via.extend_from_slice(rbac.bindings_of(agg));
+            }
         }
-        let Some(r) = rbac.role_of(b) else { continue };
-        let chain = if is_this(r) {
-            format!("{} → {role_label} → {}", b.label(), f.at)
-        } else if r.cluster
-            && rbac
-                .rules_of(r)
-                .iter()
-                .any(|(origin, _, _)| *origin == format!("ClusterRole {name} (aggregated)"))
-        {
-            format!(
-                "{} → {} ← {role_label} (aggregated) → {}",
-                b.label(),
-                b.role_label(),
-                f.at
-            )
-        } else {
-            continue;
-        };
-        bound.extend(b.subjects.iter().map(|s| (s.to_string(), chain.clone())));
+        via.sort_unstable();
+        via.dedup();
+        for i in via {
+            let b = &rbac.bindings()[i];
+            // a RoleBinding grants a ClusterRole in one namespace: not a cluster-wide read
+            if f.check == "rbac-secrets-read" && !b.cluster {
+                continue;
+            }
+            let chain = if rbac.role_index_of(i) == Some(this) {
+                format!("{} → {role_label} → {}", b.label(), f.at)
+            } else {
+                format!(
+                    "{} → {} ← {role_label} (aggregated) → {}",
+                    b.label(),
+                    b.role_label(),
+                    f.at
+                )
+            };
+            bound.extend(b.subjects.iter().map(|s| (s.to_string(), chain.clone())));
+        }
     }
     if bound.is_empty() {
         vec![("(not bound)".into(), format!("{role_label} → {}", f.at))]
@@ -280,14 +310,14 @@ fn role_subjects(
 /// The subject a finding on a binding names (`subjects[i]`).
 fn binding_subject(
     rbac: &Rbac,
+    kind: &str,
     name: &str,
     ns: &str,
     f: &checks::Finding,
 ) -> Vec<(String, String)> {
     let b = rbac
-        .bindings
-        .iter()
-        .find(|b| b.name == name && (b.cluster || b.namespace == ns));
+        .find_binding(kind == "ClusterRoleBinding", ns, name)
+        .map(|i| &rbac.bindings()[i]);
     let index =
         f.at.strip_prefix("subjects[")
             .and_then(|r| r.strip_suffix(']'))
@@ -307,7 +337,7 @@ fn binding_subject(
     }
 }
 
-fn audit(au: &Audit) -> u8 {
+fn audit(au: &Audit, g: &Global) -> u8 {
     let Some(min) = Severity::parse(&au.min_severity) else {
         eprintln!(
             "--min-severity {:?}: use low, medium, high or critical",
@@ -315,11 +345,10 @@ fn audit(au: &Audit) -> u8 {
         );
         return exit::USAGE;
     };
-    let objects = match load(&au.input) {
+    let (objects, rbac) = match load(&au.input, g) {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let rbac = Rbac::from_objects(objects.iter().map(|o| &o.value));
     let mut findings = Vec::new();
     for o in &objects {
         let kind = o.value.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -344,7 +373,7 @@ fn audit(au: &Audit) -> u8 {
                 continue;
             }
             let chains = if kind.ends_with("Binding") {
-                binding_subject(&rbac, name, ns, &f)
+                binding_subject(&rbac, kind, name, ns, &f)
             } else {
                 role_subjects(&rbac, kind, name, ns, &f)
             };
@@ -372,31 +401,15 @@ fn audit(au: &Audit) -> u8 {
         ))
     });
     let remediation = |id: &str| checks::check(id).map(|c| c.remediation).unwrap_or("");
-    let effective = ork_policy::rbac::effective(&rbac);
+    // SARIF carries findings only; the effective permissions are for text and JSON
+    let effective = || ork_policy::rbac::effective(&rbac);
     match au.output.as_str() {
         "json" => {
-            let v: Vec<Value> = findings
-                .iter()
-                .map(|f| {
-                    json!({"check": f.check, "severity": f.severity.as_str(), "subject": f.subject, "path": f.path, "message": f.message,
-                           "remediation": remediation(f.check), "file": f.file, "line": f.line})
-                })
-                .collect();
-            let subjects: Vec<Value> = effective
-                .iter()
-                .map(|(s, grants)| {
-                    let g: Vec<Value> = grants
-                        .iter()
-                        .map(|e| {
-                            let rules: Vec<Value> =
-                                e.rules.iter().map(|(origin, r)| json!({"rule": r, "from": (!origin.is_empty()).then_some(origin)})).collect();
-                            json!({"scope": e.scope, "via": e.via, "rules": rules})
-                        })
-                        .collect();
-                    json!({"subject": s.to_string(), "grants": g})
-                })
-                .collect();
-            println!("{}", json!({"findings": v, "subjects": subjects}));
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let effective = effective();
+            let _ = serde_json::to_writer(&mut out, &audit_json(&findings, &effective));
+            let _ = writeln!(out);
+            let _ = out.flush();
         }
         "sarif" => {
             // the scanner's SARIF writer: one format for both commands
@@ -422,42 +435,170 @@ fn audit(au: &Audit) -> u8 {
                 objects: objects.len(),
                 files: 0,
                 skipped_documents: 0,
+                skipped_files: Vec::new(),
             };
             println!("{}", ork_scan::sarif(&report, min, &[]));
         }
         _ => {
-            for f in &findings {
-                println!("{:<9} {}  {}", f.severity.as_str(), f.check, f.subject);
-                println!("          {}", f.path);
-                println!("          fix: {}", remediation(f.check));
-            }
-            println!(
-                "{} finding{}",
-                findings.len(),
-                if findings.len() == 1 { "" } else { "s" }
-            );
-            if !effective.is_empty() {
-                println!("\nEffective permissions");
-                for (s, grants) in &effective {
-                    println!("  {s}");
-                    for e in grants {
-                        println!("    {}  {}", e.scope, e.via);
-                        for (origin, r) in &e.rules {
-                            let from = if origin.is_empty() {
-                                String::new()
-                            } else {
-                                format!("   ← {origin}")
-                            };
-                            println!("      {}{from}", ork_policy::rbac::describe_rule(r));
-                        }
-                    }
-                }
-            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = write_audit_text(&mut out, &findings, &effective());
+            let _ = out.flush();
         }
     }
     if findings.is_empty() {
         exit::OK
     } else {
         exit::NEGATIVE
+    }
+}
+
+/// The text report: subjects, binding and role names, chains and rules come from the input, so
+/// each is escaped for the terminal. Buffered: the effective permissions of a large cluster are
+/// hundreds of thousands of lines.
+fn write_audit_text(
+    out: &mut impl Write,
+    findings: &[AuditFinding],
+    effective: &[(
+        ork_policy::rbac::Subject,
+        Vec<ork_policy::rbac::Effective<'_>>,
+    )],
+) -> std::io::Result<()> {
+    let remediation = |id: &str| checks::check(id).map(|c| c.remediation).unwrap_or("");
+    for f in findings {
+        writeln!(
+            out,
+            "{:<9} {}  {}",
+            f.severity.as_str(),
+            f.check,
+            escape_control(&f.subject)
+        )?;
+        writeln!(out, "          {}", escape_control(&f.path))?;
+        writeln!(out, "          fix: {}", remediation(f.check))?;
+    }
+    writeln!(
+        out,
+        "{} finding{}",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    )?;
+    if !effective.is_empty() {
+        writeln!(out, "\nEffective permissions")?;
+        for (s, grants) in effective {
+            writeln!(out, "  {}", escape_control(&s.to_string()))?;
+            for e in grants {
+                writeln!(
+                    out,
+                    "    {}  {}",
+                    escape_control(&e.scope),
+                    escape_control(&e.via)
+                )?;
+                for r in &e.rules {
+                    let from = match r.from {
+                        Some(_) => format!("   ← {}", escape_control(&r.origin())),
+                        None => String::new(),
+                    };
+                    writeln!(
+                        out,
+                        "      {}{from}",
+                        escape_control(&ork_policy::rbac::describe_rule(r.rule))
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The JSON report, borrowing from the findings and the input: a cluster's effective
+/// permissions are hundreds of thousands of rules, which a `json!` tree would copy (1.3 GB for
+/// 5,000 ClusterRoles). Fields in alphabetical order, as serde_json's map writes them.
+#[derive(serde::Serialize)]
+struct AuditJson<'a> {
+    findings: Vec<FindingJson<'a>>,
+    subjects: Vec<SubjectJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct FindingJson<'a> {
+    check: &'a str,
+    file: &'a str,
+    line: u32,
+    message: &'a str,
+    path: &'a str,
+    remediation: &'a str,
+    severity: &'a str,
+    subject: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SubjectJson<'a> {
+    grants: Vec<GrantJson<'a>>,
+    subject: String,
+}
+
+#[derive(serde::Serialize)]
+struct GrantJson<'a> {
+    rules: Vec<RuleJson<'a>>,
+    scope: &'a str,
+    via: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct RuleJson<'a> {
+    from: Option<Aggregated<'a>>,
+    rule: &'a Value,
+}
+
+/// `ClusterRole x (aggregated)`, written without building the string.
+struct Aggregated<'a>(&'a str);
+
+impl serde::Serialize for Aggregated<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("ClusterRole {} (aggregated)", self.0))
+    }
+}
+
+fn audit_json<'a>(
+    findings: &'a [AuditFinding],
+    effective: &'a [(
+        ork_policy::rbac::Subject,
+        Vec<ork_policy::rbac::Effective<'a>>,
+    )],
+) -> AuditJson<'a> {
+    AuditJson {
+        findings: findings
+            .iter()
+            .map(|f| FindingJson {
+                check: f.check,
+                file: &f.file,
+                line: f.line,
+                message: &f.message,
+                path: &f.path,
+                remediation: checks::check(f.check).map_or("", |c| c.remediation),
+                severity: f.severity.as_str(),
+                subject: &f.subject,
+            })
+            .collect(),
+        subjects: effective
+            .iter()
+            .map(|(s, grants)| SubjectJson {
+                grants: grants
+                    .iter()
+                    .map(|e| GrantJson {
+                        rules: e
+                            .rules
+                            .iter()
+                            .map(|r| RuleJson {
+                                from: r.from.map(|role| Aggregated(&role.name)),
+                                rule: r.rule,
+                            })
+                            .collect(),
+                        scope: &e.scope,
+                        via: &e.via,
+                    })
+                    .collect(),
+                subject: s.to_string(),
+            })
+            .collect(),
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ork_policy::checks::Severity;
 
-use crate::exit;
+use crate::{Global, exit};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -25,7 +25,7 @@ pub struct Args {
     cr: Vec<PathBuf>,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &Args, g: &Global) -> u8 {
     let Some(min) = Severity::parse(&a.min_severity) else {
         eprintln!(
             "--min-severity {:?}: use low, medium, high or critical",
@@ -36,14 +36,20 @@ pub fn run(a: &Args) -> u8 {
     let opts = ork_scan::Options {
         skip: a.skip.clone(),
         crs: a.cr.clone(),
+        limits: g.limits,
     };
     let report = match ork_scan::scan(&a.paths, &opts) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ork scan: {e}");
+            // the message quotes names and lines of the input
+            eprintln!(
+                "ork scan: {}",
+                ork_io::escape_control_multiline(&e.to_string())
+            );
             return exit::USAGE;
         }
     };
+    crate::report_skipped(&report.skipped_files, g.verbose);
     if report.skipped_documents > 0 {
         eprintln!(
             "skipped {} document(s) without apiVersion and kind",

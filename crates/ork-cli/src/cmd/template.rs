@@ -36,8 +36,8 @@ pub struct Args {
     status: bool,
 }
 
-pub fn run(a: &Args) -> u8 {
-    let Some(k) = super::load_prepared(&a.file) else {
+pub fn run(a: &Args, g: &crate::Global) -> u8 {
+    let Some(k) = super::load_prepared(&a.file, &g.limits) else {
         return exit::USAGE;
     };
     let now = match &a.now {
@@ -50,62 +50,39 @@ pub fn run(a: &Args) -> u8 {
         },
         None => None,
     };
-    let src = if a.cr.as_os_str() == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-            eprintln!("stdin: {e}");
-            return exit::USAGE;
-        }
-        s
-    } else {
-        match std::fs::read_to_string(&a.cr) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{}: {e}", a.cr.display());
-                return exit::USAGE;
-            }
-        }
-    };
-    let docs = match ork_yaml::parse_stream(&src) {
+    let (cr_name, docs) = match super::read_documents(&a.cr, &g.limits) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!(
-                "{}:{}:{}: error: YAML syntax error: {}",
-                a.cr.display(),
-                e.span.line,
-                e.span.col,
-                e.message
-            );
+            eprintln!("{e}");
             return exit::USAGE;
         }
     };
+    let cr_name = ork_io::escape_control(&cr_name).into_owned();
     let opts = Options {
         seed: a.seed,
         now,
         without_backstop: false,
     };
     if docs.is_empty() {
-        eprintln!(
-            "warning: {}: no CR in this file: nothing to render",
-            a.cr.display()
-        );
+        eprintln!("warning: {cr_name}: no CR in this file: nothing to render");
     }
     let stamp = now
         .unwrap_or_else(chrono::Utc::now)
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut code = exit::OK;
     let mut rendered: Vec<(String, String, Value)> = Vec::new();
-    for doc in &docs {
-        let cr = doc.to_json();
-        let Some(crd) = match_crd(&k, &cr, a.crd.as_deref()) else {
+    for (line, cr) in &docs {
+        let Some(crd) = match_crd(&k, cr, a.crd.as_deref()) else {
             eprintln!(
-                "{}:{}: warning: skipping {} {}: no CRD entry of this Katalog serves it",
-                a.cr.display(),
-                doc.span.line,
-                cr.get("kind").and_then(Value::as_str).unwrap_or("document"),
-                cr.pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
+                "{cr_name}:{line}: warning: skipping {} {}: no CRD entry of this Katalog serves it",
+                ork_io::escape_control(
+                    cr.get("kind").and_then(Value::as_str).unwrap_or("document")
+                ),
+                ork_io::escape_control(
+                    cr.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                )
             );
             continue;
         };
@@ -114,11 +91,11 @@ pub fn run(a: &Args) -> u8 {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let outcome = render_cycle(&k, crd, &cr, &opts);
+        let outcome = render_cycle(&k, crd, cr, &opts);
         let after = if a.status {
             let mut ctx = ork_template::Ctx::new(a.seed, now);
             Some(ork_render::status::after_cycle(
-                &k, crd, &cr, &outcome, &stamp, &mut ctx,
+                &k, crd, cr, &outcome, &stamp, &mut ctx,
             ))
         } else {
             None

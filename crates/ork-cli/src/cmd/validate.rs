@@ -2,15 +2,16 @@
 
 use std::path::PathBuf;
 
+use ork_io::escape_control;
 use ork_katalog::posture::{crd_posture, summary_lines};
-use ork_katalog::{Diagnostic, Outcome, load_file};
+use ork_katalog::{Diagnostic, Outcome, load_file_with};
 use serde_json::{Value, json};
 
 use crate::exit;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Katalog files (repeatable, comma lists)
+    /// Katalog files (repeatable, comma lists; `-` reads stdin)
     #[arg(
         short = 'f',
         long = "file",
@@ -33,7 +34,7 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
     let mut code = exit::OK;
     let mut json_out = Vec::new();
     for f in &a.files {
-        let outcome = load_file(f);
+        let outcome = load_file_with(f, &g.limits);
         let c = if outcome.unreadable {
             exit::USAGE
         } else if outcome.katalog.is_none()
@@ -67,8 +68,8 @@ fn print_text(o: &Outcome, full: bool, quiet: bool) {
         && !quiet
     {
         let [l1, l2] = summary_lines(r);
-        println!("security  {l1}");
-        println!("          {l2}");
+        println!("security  {}", escape_control(&l1));
+        println!("          {}", escape_control(&l2));
         let mut crds: Vec<&ork_katalog::Crd> = k.crds.iter().collect();
         crds.sort_by(|a, b| a.name.cmp(&b.name));
         let width = crds.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -83,33 +84,38 @@ fn print_text(o: &Outcome, full: bool, quiet: bool) {
             let disabled = if c.entry.enabled { "" } else { " · disabled" };
             println!(
                 "{mark} {:width$}  {} {}/{} · plural {} · {scope}{disabled}",
-                c.name,
-                c.api.kind,
-                c.api.crd_name(),
-                c.api.version,
-                c.api.plural
+                escape_control(&c.name),
+                escape_control(&c.api.kind),
+                escape_control(&c.api.crd_name()),
+                escape_control(&c.api.version),
+                escape_control(&c.api.plural)
             );
             let pad = " ".repeat(width + 4);
-            println!("{pad}{}", p.label);
+            println!("{pad}{}", escape_control(&p.label));
             let (allow, deny) = (c.allowed_namespaces(), c.restricted_namespaces());
             if !allow.is_empty() || !deny.is_empty() {
                 println!(
                     "{pad}namespaces: allow [{}] · deny [{}]",
-                    allow.join(", "),
-                    deny.join(", ")
+                    escape_control(&allow.join(", ")),
+                    escape_control(&deny.join(", "))
                 );
             }
             if let Some(w) = &p.warning {
-                println!("{pad}⚠ warning: {w}");
+                println!("{pad}⚠ warning: {}", escape_control(w));
             }
             if let Some(d) = &c.entry.description {
-                println!("{pad}{d}");
+                println!("{pad}{}", escape_control(d));
             }
         }
         if full {
             println!("configuration");
             for s in &r.settings {
-                println!("  {:48} {:24} ({:?})", s.key, s.value, s.source);
+                println!(
+                    "  {:48} {:24} ({:?})",
+                    s.key,
+                    escape_control(&s.value),
+                    s.source
+                );
             }
         }
     }
@@ -133,7 +139,11 @@ fn print_text(o: &Outcome, full: bool, quiet: bool) {
                 .first()
                 .map(|d| d.file.as_str())
                 .unwrap_or("katalog");
-            eprintln!("✗ {file}: {e} error{}", if e == 1 { "" } else { "s" });
+            eprintln!(
+                "✗ {}: {e} error{}",
+                escape_control(file),
+                if e == 1 { "" } else { "s" }
+            );
         }
     }
 }
