@@ -247,3 +247,41 @@ fn a_katalog_without_crs_is_scanned_with_a_cr_from_the_schema_defaults() {
         "{out}"
     );
 }
+
+#[test]
+fn a_katalog_cr_that_does_not_render_is_a_finding_not_a_silent_skip() {
+    // the platform example with its invalid CR: validation denies it, so no child renders
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src =
+        std::fs::read_to_string(repo().join("examples/platform/katalog.yaml")).unwrap_or_default();
+    std::fs::write(tmp.path().join("katalog.yaml"), src).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("scan")
+        .arg(tmp.path().join("katalog.yaml"))
+        .arg("--cr")
+        .arg(repo().join("examples/platform/cr-bad.yaml"))
+        .args(["-o", "json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let failed: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == "katalog-render-failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    let f = failed[0];
+    assert_eq!(
+        (f["kind"].as_str(), f["name"].as_str()),
+        (Some("Platform"), Some("legacy"))
+    );
+    assert_eq!(f["severity"], "high");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Ready=False ValidationFailed")),
+        "{f}"
+    );
+}

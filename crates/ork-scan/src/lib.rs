@@ -104,6 +104,8 @@ struct Object {
     /// the document node (for line lookup) or a fixed line (Katalog children)
     node: Option<Node>,
     line: u32,
+    /// a Katalog CR that did not render: reported as `katalog-render-failed`, not checked
+    render_failure: Option<checks::Finding>,
 }
 
 fn shown(path: &Path) -> String {
@@ -218,6 +220,7 @@ fn objects_of(src: &Source, opts: &Options) -> Result<(Vec<Object>, usize), Inpu
                             value: iv,
                             line: item.span.line,
                             node: Some(item.clone()),
+                            render_failure: None,
                         });
                     }
                 }
@@ -229,6 +232,7 @@ fn objects_of(src: &Source, opts: &Options) -> Result<(Vec<Object>, usize), Inpu
             value: v,
             line: doc.span.line,
             node: Some(doc),
+            render_failure: None,
         });
     }
     if objects.is_empty() && src.explicit {
@@ -320,9 +324,31 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
                 "metadata": {"name": "example", "namespace": ns, "uid": "00000000-0000-0000-0000-000000000000"}, "spec": spec}));
         }
         for cr in mine {
-            // a cycle that fails for the CR's own data (validation, values) renders nothing to scan
-            let Ok(cycle) = ork_render::render_cycle(&prepared, pcrd, &cr, &render) else {
-                continue;
+            // a cycle that fails renders nothing to scan: say so, never skip it silently
+            let cycle = match ork_render::render_cycle(&prepared, pcrd, &cr, &render) {
+                Ok(c) => c,
+                Err(f) => {
+                    let name = cr
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    out.push(Object {
+                        file: src.shown.clone(),
+                        line: k.spans.key(&crd.path).line,
+                        node: None,
+                        render_failure: Some(checks::Finding {
+                            check: "katalog-render-failed",
+                            container: None,
+                            message: format!(
+                                "{} {name} (entry {}) does not render: Ready=False {}: {}",
+                                crd.api.kind, crd.name, f.reason, f.message
+                            ),
+                            at: String::new(),
+                        }),
+                        value: cr,
+                    });
+                    continue;
+                }
             };
             for child in cycle.children {
                 let line = k
@@ -338,6 +364,7 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
                     value: child.object,
                     node: None,
                     line,
+                    render_failure: None,
                 });
             }
         }
@@ -407,8 +434,14 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
         .par_iter()
         .zip(set_level)
         .flat_map_iter(|(o, extra)| {
-            let mut found = checks::check_object(&o.value, &ctx);
-            found.extend(extra);
+            let found = match &o.render_failure {
+                Some(f) => vec![f.clone()],
+                None => {
+                    let mut found = checks::check_object(&o.value, &ctx);
+                    found.extend(extra);
+                    found
+                }
+            };
             locate(o, found, opts)
         })
         .collect();
@@ -449,10 +482,13 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
-            checks: checks::applicable(&o.value)
-                .into_iter()
-                .filter(|id| !opts.skip.iter().any(|s| s == id))
-                .collect(),
+            checks: match &o.render_failure {
+                Some(f) => vec![f.check],
+                None => checks::applicable(&o.value),
+            }
+            .into_iter()
+            .filter(|id| !opts.skip.iter().any(|s| s == id))
+            .collect(),
         })
         .collect();
     Ok(Report {

@@ -662,6 +662,15 @@ pub static CATALOGUE: &[Check] = &[
         "",
     ),
     c(
+        "katalog-render-failed",
+        High,
+        "a CR of a scanned Katalog ends its cycle Ready=False (validation, values, pod security): its children are not scanned",
+        "Fix the Katalog or the CR; `ork template -f KATALOG --cr CR` shows the reason",
+        "",
+        "",
+        "",
+    ),
+    c(
         "suppression-unknown-check",
         Low,
         "an ork.io/ignore-check.<id> annotation whose id is not in this catalogue",

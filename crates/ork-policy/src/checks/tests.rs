@@ -830,6 +830,15 @@ fn pod_security_levels_select_their_checks() {
 }
 
 #[test]
+fn render_failures_have_a_check_of_their_own() {
+    // produced by `ork scan` for a Katalog whose CR does not render (tested in ork-scan)
+    assert_eq!(
+        check("katalog-render-failed").map(|c| c.severity),
+        Some(Severity::High)
+    );
+}
+
+#[test]
 fn every_catalogue_check_is_exercised_here() {
     let src = include_str!("tests.rs");
     let missing: Vec<&str> = CATALOGUE
