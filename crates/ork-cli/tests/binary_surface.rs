@@ -37,6 +37,17 @@ fn production_binaries_reject_developer_commands() {
                 "{bin} {cmd}: {err}"
             );
         }
+        // the offline admission check is a developer command too: neither production binary
+        // runs it (ork-gateway will serve `gate`, but never `gate check`)
+        let mut c = Command::new(bin);
+        c.args(["gate", "check", "-f", "k.yaml", "--cr", "cr.yaml"]);
+        let (code, _, err) = run(c);
+        assert_eq!(code, 2, "{bin} gate check: {err}");
+        assert!(
+            err.contains("unrecognized subcommand 'gate'")
+                || err.contains("unrecognized subcommand 'check'"),
+            "{bin} gate check: {err}"
+        );
         let mut c = Command::new(bin);
         c.arg("version");
         assert_eq!(run(c).0, 0);
@@ -52,6 +63,7 @@ fn the_developer_binary_has_the_developer_commands() {
         "init",
         "completions",
         "version",
+        "gate",
     ] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ork"));
         c.arg(cmd).arg("--help");

@@ -246,3 +246,31 @@ fn template_warns_about_an_empty_cr_file() {
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("no CR in this file"), "{err}");
 }
+
+#[test]
+fn template_status_keeps_the_stored_spec_unmutated() {
+    // reconcile-time mutations change only the in-memory copy; the stored CR keeps its spec
+    let dir = repo().join("examples/platform");
+    let mut c = ork();
+    c.arg("template")
+        .arg("-f")
+        .arg(dir.join("katalog.yaml"))
+        .arg("--cr")
+        .arg(dir.join("cr-valid.yaml"))
+        .args(["--status", "-o", "json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}"));
+    let cr = list["items"]
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cr["kind"], "Platform", "{out}");
+    assert_eq!(
+        cr["spec"],
+        serde_json::json!({"image": "registry.internal/app:1.0"})
+    );
+    // the Deployment was rendered from the mutated copy (replicas defaulted to 2)
+    assert_eq!(list["items"][0]["spec"]["replicas"], 2, "{out}");
+}

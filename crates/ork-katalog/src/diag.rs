@@ -34,6 +34,23 @@ impl Diagnostic {
 /// One diagnostic per line (plus its hint line): file names, paths, keys and values in a
 /// message come from the user's file, so their control characters are escaped — a raw ESC
 /// could rewrite the terminal and a raw newline could forge a diagnostic.
+impl Diagnostic {
+    /// True when the message already says where (`… at spec.crds.web.onCreate.deployments[0]`
+    /// for a problem with a key below it): the path is not printed a second time.
+    fn names_a_location(&self) -> bool {
+        let mut p = self.path.as_str();
+        loop {
+            if self.message.contains(&format!(" at {p}")) {
+                return true;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) if i > 0 => p = &p[..i],
+                _ => return false,
+            }
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sev = match self.severity {
@@ -48,7 +65,7 @@ impl fmt::Display for Diagnostic {
             self.column,
             escape_control(&self.message)
         )?;
-        if !self.path.is_empty() && !self.message.contains(&format!(" at {}", self.path)) {
+        if !self.path.is_empty() && !self.names_a_location() {
             write!(f, " at {}", escape_control(&self.path))?;
         }
         if let Some(h) = &self.hint {

@@ -1076,7 +1076,7 @@ fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
             layer,
             "control-plane",
             format!(
-                "{} belongs to ork's control plane: only the Gateway and members of {} may {} it",
+                "{} belongs to ork's control plane ({GUARD_POLICY}): only the Gateway and members of {} may {} it",
                 req.describe(),
                 s.break_glass_groups.join(", "),
                 match req.operation {

@@ -51,7 +51,12 @@ pub struct Child {
     pub kind: ChildKind,
 }
 
-/// A cycle that ends Ready=False before any write.
+/// The reason of a CR outside its permitted namespaces: not reconciled, no status written, a
+/// Warning event (docs/katalog.md §6.2 step 2).
+pub const NOT_PERMITTED: &str = "NamespaceNotPermitted";
+
+/// A cycle that ends before any write: Ready=False with this reason (or, for
+/// [`NOT_PERMITTED`], not reconciled at all).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub reason: &'static str,
@@ -99,7 +104,7 @@ pub fn render_cycle(
     let verdict = decide(k, &req).map_err(eval_failure)?;
     if let Some(d) = verdict.denials.first() {
         return Err(match d.layer {
-            Layer::NamespaceProtection => fail("NamespaceNotPermitted", d.message.clone()),
+            Layer::NamespaceProtection => fail(NOT_PERMITTED, d.message.clone()),
             _ => {
                 let msg: Vec<&str> = verdict
                     .denials

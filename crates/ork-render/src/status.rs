@@ -52,10 +52,13 @@ pub fn after_cycle(
     now: &str,
     ctx: &mut Ctx,
 ) -> Result<Value, Failure> {
-    let mut out = match outcome {
-        Ok(c) => c.cr.clone(),
-        Err(_) => cr.clone(),
-    };
+    // mutations at reconcile time change only the in-memory copy: the stored spec stays as the
+    // user wrote it (docs/katalog.md §7); only metadata and status are written
+    let mut out = cr.clone();
+    // a CR outside its permitted namespaces is not reconciled at all: nothing is written
+    if matches!(outcome, Err(f) if f.reason == crate::NOT_PERMITTED) {
+        return Ok(out);
+    }
     let Some(obj) = out.as_object_mut() else {
         return Ok(out);
     };
@@ -191,7 +194,8 @@ pub fn after_cycle(
         merged.extend(conditions);
         status.insert("conditions".into(), Value::Array(merged));
     }
-    // status fields, in order, against the pre-patch status; `.children` is empty offline
+    // status fields, in order, against the pre-patch status and the CR after its in-memory
+    // mutations; `.children` is empty offline
     let mut data = match outcome {
         Ok(c) => c.cr.clone(),
         Err(_) => cr.clone(),

@@ -299,6 +299,12 @@ fn print_text(subject: &str, v: &Verdict, error: Option<&str>) {
                 lines.push("✓".into());
             } else if let Some(s) = v.skipped.iter().find(|s| s.layer == layer) {
                 lines.push(format!("– {}", s.why));
+                if layer == Layer::Validation && s.why.contains("admission is off") {
+                    lines.push(
+                        "  the runtime still enforces the rules at reconcile time: `ork template` shows that verdict"
+                            .into(),
+                    );
+                }
             }
         }
         for (i, l) in lines.iter().enumerate() {

@@ -126,6 +126,13 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
                     None => {}
                 }
             }
+            Err(f) if f.reason == ork_render::NOT_PERMITTED => {
+                eprintln!(
+                    "✗ {}/{name}: not reconciled ({}): {}",
+                    crd.name, f.reason, f.message
+                );
+                code = exit::NEGATIVE;
+            }
             Err(f) => {
                 eprintln!(
                     "✗ {}/{name}: Ready=False {}: {}",
