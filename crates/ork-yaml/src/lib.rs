@@ -14,4 +14,4 @@ mod parse;
 
 pub use emit::{to_yaml_document, to_yaml_string};
 pub use node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span};
-pub use parse::{YamlError, parse_stream};
+pub use parse::{YamlError, parse_stream, parse_stream_with};
