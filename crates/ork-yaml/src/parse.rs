@@ -13,6 +13,9 @@ use crate::node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span, resolv
 pub struct YamlError {
     pub span: Span,
     pub message: String,
+    /// The budget, when this is one exceeded rather than a syntax error (callers word the two
+    /// differently: the input may be valid YAML, just too much of it).
+    pub exceeded: Option<Exceeded>,
 }
 
 impl fmt::Display for YamlError {
@@ -56,6 +59,7 @@ pub fn parse_stream_with(src: &str, limits: &Limits) -> Result<Vec<Node>, YamlEr
         let (event, mark) = parser.next_token().map_err(|e| YamlError {
             span: span_of(e.marker()),
             message: e.info().to_string(),
+            exceeded: None,
         })?;
         if event == Event::StreamEnd {
             break;
@@ -73,9 +77,11 @@ fn span_of(m: &Marker) -> Span {
 }
 
 fn exceeded(span: Span, budget: &'static str, limit: u64) -> YamlError {
+    let e = Exceeded::new(budget, limit);
     YamlError {
         span,
-        message: Exceeded::new(budget, limit).to_string(),
+        message: e.to_string(),
+        exceeded: Some(e),
     }
 }
 
@@ -286,6 +292,7 @@ impl<'l> Builder<'l> {
                     return Err(YamlError {
                         span,
                         message: "unknown alias".into(),
+                        exceeded: None,
                     });
                 };
                 if self.depth().saturating_add(size.height) > self.limits.yaml_depth {
@@ -453,7 +460,8 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
         let src = "a: &a [1, 2]\nb: *a\n";
         let err = parse_stream_with(src, &limits).err();
         assert_eq!(err.as_ref().map(|e| e.span), Some(Span { line: 2, col: 4 }));
-        assert!(err.is_some_and(|e| e.message.contains("limit 10")));
+        assert!(err.is_some_and(|e| e.message.contains("limit 10")
+            && e.exceeded == Some(Exceeded::new("yaml.nodes", 10))));
     }
 
     #[test]
