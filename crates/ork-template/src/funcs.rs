@@ -1604,8 +1604,10 @@ fn f_to_yaml(l: &Limits, a: &[A]) -> Result<V, FnError> {
 }
 fn f_from_yaml(l: &Limits, a: &[A]) -> Result<V, FnError> {
     // the text is data: its aliases are held to the same yaml.* budgets as a file
-    let docs =
-        ork_yaml::parse_stream_with(&text(&a[0]), l).map_err(|e| format!("fromYaml: {e}"))?;
+    let docs = ork_yaml::parse_stream_with(&text(&a[0]), l).map_err(|e| match e.exceeded {
+        Some(budget) => FnError::Budget(budget),
+        None => FnError::Value(format!("fromYaml: {e}")),
+    })?;
     Ok(Some(
         docs.first()
             .map(ork_yaml::Node::to_json)
