@@ -48,6 +48,10 @@ fn indent(out: &mut String, n: usize) {
 
 // The emitters stop as soon as `out` is past `max`; the caller sees the overflow in its length.
 
+/// Longest key written in implicit form, with a margin under the 1024 characters YAML allows
+/// between the start of an implicit key and its `:`.
+const IMPLICIT_KEY_MAX_CHARS: usize = 1000;
+
 fn emit_map(m: &serde_json::Map<String, Value>, level: usize, max: usize, out: &mut String) {
     let mut first = true;
     for (k, v) in m {
@@ -58,7 +62,17 @@ fn emit_map(m: &serde_json::Map<String, Value>, level: usize, max: usize, out: &
             indent(out, level);
         }
         first = false;
-        out.push_str(&string(k));
+        let key = string(k);
+        if key.chars().count() > IMPLICIT_KEY_MAX_CHARS {
+            // An implicit key must end within 1024 characters of its start (YAML 1.2 §7.4.2);
+            // a longer one is written as an explicit `? key` / `: value` pair.
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            indent(out, level);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         emit_child(v, level, max, out);
     }
@@ -213,6 +227,23 @@ mod tests {
             let text = to_yaml_string(&json!({ "k": s }));
             let back = crate::parse_stream(&text).unwrap_or_default();
             assert_eq!(back[0].to_json(), json!({ "k": s }), "{s:?} -> {text}");
+        }
+    }
+
+    #[test]
+    fn keys_past_the_implicit_key_limit_read_back() {
+        // found by the yaml_reader fuzz target: a 1,100-character key was written as an
+        // implicit key, which readers refuse past 1,024 characters
+        let long = "k\u{17}".repeat(550);
+        for v in [
+            json!({ long.clone(): "v" }),
+            json!({ long.clone(): {"a": 1, "b": [1, 2]} }),
+            json!({ long.clone(): [1, {"x": long.clone()}], "short": 1 }),
+            json!([{ long.clone(): "v", "b": 2 }, { "a": { long.clone(): [] } }]),
+        ] {
+            let text = to_yaml_string(&v);
+            let back = crate::parse_stream(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back[0].to_json(), v, "{text}");
         }
     }
 
