@@ -192,6 +192,10 @@ fn needs_quotes(s: &str) -> bool {
     {
         return true;
     }
+    // at the start of a line, `...` ends the document (a top-level scalar starts a line)
+    if s.starts_with("...") {
+        return true;
+    }
     let first = s.as_bytes()[0];
     if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) {
         return true;
@@ -205,6 +209,7 @@ fn needs_quotes(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Node;
     use serde_json::json;
 
     #[test]
@@ -227,6 +232,13 @@ mod tests {
             let text = to_yaml_string(&json!({ "k": s }));
             let back = crate::parse_stream(&text).unwrap_or_default();
             assert_eq!(back[0].to_json(), json!({ "k": s }), "{s:?} -> {text}");
+        }
+        // a top-level string starts a line, where `...` ends the document (found by the
+        // yaml_reader fuzz target: "..." printed bare read back as null)
+        for s in ["...", "... x", "---", "--- x"] {
+            let text = to_yaml_string(&json!(s));
+            let back = crate::parse_stream(&text).unwrap_or_default();
+            assert_eq!(back.first().map(Node::to_json), Some(json!(s)), "{text}");
         }
     }
 
