@@ -13,20 +13,23 @@ use ork_limits::{Exceeded, Limits};
 use serde_json::Value;
 
 use crate::ast::{Arg, Node, Pipe};
-use crate::funcs::{self, A, Ctx, FnError, Imp};
+use crate::funcs::{self, A, Ctx, FnError, Imp, Pick, Step};
 use crate::value::{V, kind_of, truthy_of, within_budget, write_text};
 
 /// `template` calls nest at most this deep: each level is a native stack frame of the executor.
 const MAX_TEMPLATE_DEPTH: usize = 64;
 
-/// A value during execution. What the data or the template text holds is borrowed and what
-/// the template builds is shared, so passing a value around (variables, `range` elements,
-/// function arguments, the dot) never copies it: a render reads the CR in place.
+/// A value during execution. What the data or the template text holds is borrowed, and what
+/// the template builds is shared, parts of it included: passing a value around (variables,
+/// `range` elements, function arguments, the dot, `index`/`default` results) never copies it,
+/// so a render reads the CR in place and reading a large value in a loop costs nothing.
 #[derive(Clone, Debug)]
 pub(crate) enum Val<'a> {
     Missing,
     Ref(&'a Value),
     Own(Rc<Value>),
+    /// the value at a path inside a built value; constructed only when the path exists
+    Sub(Rc<Value>, Rc<[Step]>),
 }
 
 impl<'a> Val<'a> {
@@ -35,6 +38,7 @@ impl<'a> Val<'a> {
             Val::Missing => None,
             Val::Ref(v) => Some(v),
             Val::Own(v) => Some(v),
+            Val::Sub(root, path) => resolve(root, path),
         }
     }
 
@@ -44,6 +48,7 @@ impl<'a> Val<'a> {
             Val::Missing => None,
             Val::Ref(v) => Some(v.clone()),
             Val::Own(rc) => Some(Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone())),
+            Val::Sub(root, path) => resolve(&root, &path).cloned(),
         }
     }
 
@@ -51,34 +56,56 @@ impl<'a> Val<'a> {
         v.map_or(Val::Missing, |v| Val::Own(Rc::new(v)))
     }
 
-    /// Follows map keys: a borrowed value yields a borrowed child; a child of a built value is
-    /// copied out of it (built values are bounded by `template.value-bytes`).
+    /// The value at `steps` below this one (missing when there is none), without a copy.
+    fn part(&self, steps: &[Step]) -> Val<'a> {
+        if steps.is_empty() {
+            return self.clone();
+        }
+        let (root, base): (&Rc<Value>, &[Step]) = match self {
+            Val::Missing => return Val::Missing,
+            Val::Ref(v) => {
+                return resolve(v, steps).map_or(Val::Missing, Val::Ref);
+            }
+            Val::Own(root) => (root, &[]),
+            Val::Sub(root, path) => (root, path),
+        };
+        let path: Vec<Step> = base.iter().chain(steps).cloned().collect();
+        if resolve(root, &path).is_none() {
+            return Val::Missing;
+        }
+        Val::Sub(Rc::clone(root), path.into())
+    }
+
+    /// Follows map keys (`.a.b`, `$x.a.b`). Missing and null yield missing; a path through a
+    /// scalar or a list is an error.
     fn walk(&self, path: &[String]) -> Result<Val<'a>, String> {
         if path.is_empty() {
             return Ok(self.clone());
         }
-        Ok(match self {
-            Val::Missing => Val::Missing,
-            Val::Ref(v) => walk(Some(v), path)?.map_or(Val::Missing, Val::Ref),
-            Val::Own(rc) => Val::built(walk(Some(rc), path)?.cloned()),
-        })
+        if let Val::Ref(v) = self {
+            return Ok(walk(Some(v), path)?.map_or(Val::Missing, Val::Ref));
+        }
+        if walk(self.get(), path)?.is_none() {
+            return Ok(Val::Missing);
+        }
+        let steps: Vec<Step> = path.iter().map(|k| Step::Key(k.clone())).collect();
+        Ok(self.part(&steps))
     }
 
     /// Element `i` of a list, or the value under `key` of a map, as a `range` element.
     fn element(&self, i: usize, key: Option<&str>) -> Val<'a> {
-        fn pick<'v>(v: &'v Value, i: usize, key: Option<&str>) -> Option<&'v Value> {
-            match (v, key) {
-                (Value::Object(m), Some(k)) => m.get(k),
-                (Value::Array(a), _) => a.get(i),
-                _ => None,
-            }
-        }
-        match self {
-            Val::Missing => Val::Missing,
-            Val::Ref(v) => pick(v, i, key).map_or(Val::Missing, Val::Ref),
-            Val::Own(rc) => Val::built(pick(rc, i, key).cloned()),
-        }
+        let step = match key {
+            Some(k) => Step::Key(k.to_string()),
+            None => Step::Index(i),
+        };
+        self.part(std::slice::from_ref(&step))
     }
+}
+
+/// The value at `path` inside `root`.
+fn resolve<'v>(root: &'v Value, path: &[Step]) -> Option<&'v Value> {
+    path.iter()
+        .try_fold(root, |cur, step| funcs::step_into(Some(cur), step))
 }
 
 pub(crate) struct Exec<'a, 'c> {
@@ -414,6 +441,16 @@ impl<'a> Exec<'a, '_> {
             Imp::Pure(fun) => fun(&refs).map_err(FnError::Value),
             Imp::Sized(fun) => fun(&limits, &refs),
             Imp::Ctx(fun) => fun(self.ctx, &refs).map_err(FnError::Value),
+            Imp::Pick(fun) => match fun(&refs) {
+                // a selection of what the template already holds: nothing new to budget
+                Ok(Pick::Missing) => return Ok(Val::Missing),
+                Ok(Pick::Arg(i)) => return Ok(args.get(i).cloned().unwrap_or(Val::Missing)),
+                Ok(Pick::Part(i, steps)) => {
+                    return Ok(args.get(i).map_or(Val::Missing, |a| a.part(&steps)));
+                }
+                Ok(Pick::New(v)) => Ok(Some(v)),
+                Err(m) => Err(FnError::Value(m)),
+            },
             Imp::Lazy => Ok(None),
         };
         let v = match r {

@@ -21,6 +21,28 @@ pub(crate) type A<'a> = Option<&'a Value>;
 pub(crate) type PureFn = fn(&[A]) -> Result<V, String>;
 pub(crate) type SizedFn = fn(&Limits, &[A]) -> Result<V, FnError>;
 pub(crate) type CtxFn = fn(&mut Ctx, &[A]) -> Result<V, String>;
+pub(crate) type PickFn = fn(&[A]) -> Result<Pick, String>;
+
+/// What a selecting function (`default`, `coalesce`, `ternary`, `first`, `last`, `index`)
+/// returns: one of its arguments or a part of one, which the executor passes on without
+/// copying it (`default "" .spec.big` in a loop must not copy `.spec.big` each time).
+#[derive(Debug, PartialEq)]
+pub(crate) enum Pick {
+    Missing,
+    /// argument `i` as it is
+    Arg(usize),
+    /// the value at `steps` inside argument `i`; the function checked that it exists
+    Part(usize, Vec<Step>),
+    /// a new value (`index` of a string yields a byte)
+    New(Value),
+}
+
+/// One step into a value: a map key or a list position.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    Key(String),
+    Index(usize),
+}
 
 #[derive(Clone, Copy)]
 pub(crate) enum Imp {
@@ -30,6 +52,8 @@ pub(crate) enum Imp {
     /// function checks its projected size against the budget before it builds anything
     Sized(SizedFn),
     Ctx(CtxFn),
+    /// returns an argument or a part of one: passed on without a copy
+    Pick(PickFn),
     /// `and`/`or`: short-circuit, evaluated by the executor
     Lazy,
 }
@@ -168,7 +192,7 @@ macro_rules! f {
     };
 }
 
-use Imp::{Ctx as C, Lazy, Pure as P, Sized as S};
+use Imp::{Ctx as C, Lazy, Pick as K, Pure as P, Sized as S};
 
 pub static FUNCS: &[Func] = &[
     // --- Go built-ins ------------------------------------------------------------------------
@@ -280,7 +304,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ index (list \"a\" \"b\") 1 }}", "b"),
         1,
         None,
-        P(f_index)
+        K(f_index)
     ),
     f!(
         "printf",
@@ -505,7 +529,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ .spec.timeout | default \"60s\" }}", "60s"),
         1,
         Some(2),
-        P(f_default)
+        K(f_default)
     ),
     f!(
         "coalesce",
@@ -515,7 +539,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ coalesce .spec.a \"\" \"b\" }}", "b"),
         1,
         None,
-        P(f_coalesce)
+        K(f_coalesce)
     ),
     f!(
         "empty",
@@ -545,11 +569,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ ternary true \"yes\" \"no\" }}", "yes"),
         3,
         Some(3),
-        P(|a| Ok(if truthy(&a[0]) {
-            a[1].cloned()
-        } else {
-            a[2].cloned()
-        }))
+        K(|a| Ok(Pick::Arg(if truthy(&a[0]) { 1 } else { 2 })))
     ),
     // --- types ---------------------------------------------------------------------------------
     f!(
@@ -641,7 +661,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list 1 2 | first }}", "1"),
         1,
         Some(1),
-        P(|a| f_end(a, true))
+        K(|a| f_end(a, true))
     ),
     f!(
         "last",
@@ -651,7 +671,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list 1 2 | last }}", "2"),
         1,
         Some(1),
-        P(|a| f_end(a, false))
+        K(|a| f_end(a, false))
     ),
     f!(
         "listHas",
@@ -1035,21 +1055,25 @@ fn f_len(a: &[A]) -> Result<V, String> {
 }
 
 /// `index` follows keys and positions; a missing value or an out-of-range position is missing.
-pub(crate) fn f_index(a: &[A]) -> Result<V, String> {
+pub(crate) fn f_index(a: &[A]) -> Result<Pick, String> {
     let mut cur: A = a[0];
+    let mut steps: Vec<Step> = Vec::new();
     let keys = &a[1..];
     for (pos, k) in keys.iter().enumerate() {
-        cur = match (cur, k) {
-            (None | Some(Value::Null), _) => None,
-            (Some(Value::Array(v)), Some(Value::Number(n))) => {
+        let step = match (cur, k) {
+            (None | Some(Value::Null), _) => return Ok(Pick::Missing),
+            (Some(Value::Array(_)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of list: not an integer")?;
-                usize::try_from(i).ok().and_then(|i| v.get(i))
+                match usize::try_from(i) {
+                    Ok(i) => Step::Index(i),
+                    Err(_) => return Ok(Pick::Missing),
+                }
             }
-            (Some(Value::Array(v)), Some(Value::String(s))) => match s.parse::<usize>() {
-                Ok(i) => v.get(i),
+            (Some(Value::Array(_)), Some(Value::String(s))) => match s.parse::<usize>() {
+                Ok(i) => Step::Index(i),
                 Err(_) => return Err(format!("cannot index list with {}", value::quote(s))),
             },
-            (Some(Value::Object(m)), key) => m.get(&text(key)),
+            (Some(Value::Object(_)), key) => Step::Key(text(key)),
             (Some(Value::String(s)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of string: not an integer")?;
                 // a byte is a new number, not a part of the argument: it ends the walk
@@ -1061,13 +1085,32 @@ pub(crate) fn f_index(a: &[A]) -> Result<V, String> {
                     Some(_) if pos + 1 < keys.len() => {
                         Err("can't index item of type number".to_string())
                     }
-                    b => Ok(b),
+                    Some(b) => Ok(Pick::New(b)),
+                    None => Ok(Pick::Missing),
                 };
             }
             (other, _) => return Err(format!("can't index item of type {}", kind(&other))),
         };
+        cur = step_into(cur, &step);
+        if cur.is_none() {
+            return Ok(Pick::Missing);
+        }
+        steps.push(step);
     }
-    Ok(cur.cloned())
+    Ok(if steps.is_empty() {
+        Pick::Arg(0)
+    } else {
+        Pick::Part(0, steps)
+    })
+}
+
+/// The value one step below `v`, if there is one.
+pub(crate) fn step_into<'v>(v: Option<&'v Value>, step: &Step) -> Option<&'v Value> {
+    match (v?, step) {
+        (Value::Object(m), Step::Key(k)) => m.get(k),
+        (Value::Array(a), Step::Index(i)) => a.get(*i),
+        _ => None,
+    }
 }
 
 fn f_printf(l: &Limits, a: &[A]) -> Result<V, FnError> {
@@ -1266,15 +1309,11 @@ fn indented(l: &Limits, a: &[A], newline_first: bool) -> Result<V, FnError> {
 
 // ----- defaults ----------------------------------------------------------------------------------
 
-fn f_default(a: &[A]) -> Result<V, String> {
-    if a.len() < 2 || !truthy(&a[1]) {
-        Ok(a[0].cloned())
-    } else {
-        Ok(a[1].cloned())
-    }
+fn f_default(a: &[A]) -> Result<Pick, String> {
+    Ok(Pick::Arg(if a.len() < 2 || !truthy(&a[1]) { 0 } else { 1 }))
 }
-fn f_coalesce(a: &[A]) -> Result<V, String> {
-    Ok(a.iter().find(|v| truthy(v)).and_then(|v| v.cloned()))
+fn f_coalesce(a: &[A]) -> Result<Pick, String> {
+    Ok(a.iter().position(truthy).map_or(Pick::Missing, Pick::Arg))
 }
 
 // ----- types -------------------------------------------------------------------------------------
@@ -1405,14 +1444,18 @@ fn f_list(l: &Limits, a: &[A]) -> Result<V, FnError> {
 fn arg_size(v: &A, l: &Limits) -> u64 {
     v.map_or(0, |v| value::size_within(v, l.template_value_bytes))
 }
-fn f_end(a: &[A], first: bool) -> Result<V, String> {
-    match &a[0] {
-        Some(Value::Array(v)) => Ok(if first { v.first() } else { v.last() }.cloned()),
-        None | Some(Value::Null) => Ok(None),
+fn f_end(a: &[A], first: bool) -> Result<Pick, String> {
+    match a[0] {
+        Some(Value::Array(v)) if v.is_empty() => Ok(Pick::Missing),
+        Some(Value::Array(v)) => Ok(Pick::Part(
+            0,
+            vec![Step::Index(if first { 0 } else { v.len() - 1 })],
+        )),
+        None | Some(Value::Null) => Ok(Pick::Missing),
         other => Err(format!(
             "{} of {}",
             if first { "first" } else { "last" },
-            kind(other)
+            kind(&other)
         )),
     }
 }
