@@ -11,10 +11,8 @@ pub fn coerce(text: &str, target: Coerce) -> Result<Option<Value>, String> {
     if t.is_empty() {
         return Ok(None);
     }
-    let quoted = || {
-        let short: String = t.chars().take(64).collect();
-        format!("{short:?}")
-    };
+    // at most 64 characters of the value, escaped: it is tenant data in a status message
+    let quoted = || ork_template::value::quote(t);
     let v = match target {
         Coerce::None => Value::String(text.to_string()),
         Coerce::Count | Coerce::Positive | Coerce::Percent => {
@@ -250,5 +248,16 @@ mod tests {
         assert!(coerce("5 Gi", Coerce::Quantity).is_err());
         assert!(coerce("*/5 * * * *", Coerce::Schedule).is_ok());
         assert!(coerce("* * *", Coerce::Schedule).is_err());
+    }
+
+    #[test]
+    fn messages_quote_at_most_64_characters_escaped() {
+        let big = format!("x{}", "y".repeat(1 << 20));
+        let e = coerce(&big, Coerce::Count).err().unwrap_or_default();
+        assert_eq!(e, format!("\"x{}\"… is not an integer", "y".repeat(63)));
+        let e = coerce("a\u{1b}[2Jb", Coerce::Name)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(e, "\"a\\x1b[2Jb\" is not a DNS-1123 name");
     }
 }

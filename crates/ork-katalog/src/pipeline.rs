@@ -79,10 +79,10 @@ pub fn load_str_with(src: &str, file: &str, dir: &Path, limits: &Limits) -> Outc
     let mut sink = Sink::new(file);
 
     // ---- parse ---------------------------------------------------------------------------
-    let mut docs = match ork_yaml::parse_stream(src) {
+    let mut docs = match ork_yaml::parse_stream_with(src, limits) {
         Ok(d) => d,
         Err(e) => {
-            sink.error(e.span, "", format!("YAML syntax error: {}", e.message));
+            sink.error(e.span, "", format!("{}: {}", e.what(), e.message));
             return Outcome {
                 katalog: None,
                 diagnostics: sink.diags,
@@ -503,10 +503,13 @@ pub fn read_crd(path: &Path, limits: &Limits) -> Result<ApiInfo, String> {
     let src = ork_io::read_text(path, limits)
         .map_err(|e| e.problem.to_string())?
         .text;
-    let docs = ork_yaml::parse_stream(&src).map_err(|e| {
+    let docs = ork_yaml::parse_stream_with(&src, limits).map_err(|e| {
         format!(
-            "YAML syntax error at {}:{}: {}",
-            e.span.line, e.span.col, e.message
+            "{} at {}:{}: {}",
+            e.what(),
+            e.span.line,
+            e.span.col,
+            e.message
         )
     })?;
     let doc = docs
@@ -610,7 +613,7 @@ fn cross_entry(k: &Katalog, sink: &mut Sink) {
 /// placeholder of their type (`example`, 1, false) so the children still render.
 pub fn crd_spec_defaults(path: &Path, limits: &Limits) -> Option<Value> {
     let src = ork_io::read_text(path, limits).ok()?.text;
-    let docs = ork_yaml::parse_stream(&src).ok()?;
+    let docs = ork_yaml::parse_stream_with(&src, limits).ok()?;
     let crd = docs
         .iter()
         .map(Node::to_json)

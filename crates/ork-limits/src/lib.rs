@@ -56,7 +56,11 @@ impl Default for Limits {
         Limits {
             file_bytes: 64 * MI,
             yaml_documents: 100_000,
-            yaml_nodes: 4_000_000,
+            // A built node costs about 90 bytes of memory (the node, its scalar's allocation, its
+            // slot in the parent), so 4M let a 416-byte billion-laughs file reach 314 MB before
+            // it was refused; 1M keeps that under 100 MB and still fits ~15 MB of ordinary
+            // manifest YAML (12-16 bytes per node) in one stream.
+            yaml_nodes: 1_000_000,
             yaml_expanded_bytes: 128 * MI,
             yaml_depth: 256,
             template_output_bytes: 4 * MI,

@@ -426,7 +426,7 @@ pub fn decide(k: &PreparedKatalog, req: &Request) -> Result<Verdict, EvalError> 
         .then(|| excluded_namespace(k, req))
         .flatten();
     // rules never need randomness; a fixed seed keeps decisions reproducible
-    let mut ctx = Ctx::new(Some(0), None);
+    let mut ctx = Ctx::with_limits(Some(0), None, k.limits);
     // the object validation sees: mutated when mutation runs first
     let mut object: Option<Value> = None;
     for layer in Layer::ORDER {

@@ -117,7 +117,7 @@ pub fn render_cycle(
         });
     }
     let obj = verdict.mutated.clone().unwrap_or_else(|| cr.clone());
-    let mut ctx = Ctx::new(opts.seed, opts.now);
+    let mut ctx = Ctx::with_limits(opts.seed, opts.now, k.limits);
     let mut data = obj.clone();
     if let Some(m) = data.as_object_mut() {
         m.insert("ork".into(), json!({"katalog": k.name, "crd": crd.name}));

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::value::quote;
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -17,11 +19,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("invalid duration {s:?}"));
+            return Err(format!("invalid duration {}", quote(s)));
         }
         let n: f64 = rest[..num_len]
             .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+            .map_err(|_| format!("invalid duration {}", quote(s)))?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -37,13 +39,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "y" => 365.0 * 86400.0,
-            "" => return Err(format!("missing unit in duration {s:?}")),
-            other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
+            "" => return Err(format!("missing unit in duration {}", quote(s))),
+            other => {
+                return Err(format!(
+                    "unknown unit {} in duration {}",
+                    quote(other),
+                    quote(s)
+                ));
+            }
         };
         total += n * secs;
     }
     if !total.is_finite() || total > 1e12 {
-        return Err(format!("duration {s:?} is out of range"));
+        return Err(format!("duration {} is out of range", quote(s)));
     }
     Ok(Duration::from_secs_f64(total))
 }

@@ -4,22 +4,92 @@
 //! Convention (katalog.md §5.4): the subject comes last so that pipelines work
 //! (`{{ .spec.name | trimPrefix "x-" }}`); `default` takes the fallback first.
 
+use std::collections::HashSet;
+
 use base64::Engine as _;
+use ork_limits::{Exceeded, Limits};
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 use sha2::Digest;
 
-use crate::value::{V, as_f64, compare, float, is_int, kind, text, truthy};
+use crate::value::{self, ELEMENT_OVERHEAD, V, float};
 
-pub(crate) type PureFn = fn(&[V]) -> Result<V, String>;
-pub(crate) type CtxFn = fn(&mut Ctx, &[V]) -> Result<V, String>;
+/// An argument as a function sees it: borrowed from the data, the template or a variable, so
+/// calling a function never copies its arguments.
+pub(crate) type A<'a> = Option<&'a Value>;
+
+pub(crate) type PureFn = fn(&[A]) -> Result<V, String>;
+pub(crate) type SizedFn = fn(&Limits, &[A]) -> Result<V, FnError>;
+pub(crate) type CtxFn = fn(&mut Ctx, &[A]) -> Result<V, String>;
+pub(crate) type PickFn = fn(&[A]) -> Result<Pick, String>;
+
+/// What a selecting function (`default`, `coalesce`, `ternary`, `first`, `last`, `index`)
+/// returns: one of its arguments or a part of one, which the executor passes on without
+/// copying it (`default "" .spec.big` in a loop must not copy `.spec.big` each time).
+#[derive(Debug, PartialEq)]
+pub(crate) enum Pick {
+    Missing,
+    /// argument `i` as it is
+    Arg(usize),
+    /// the value at `steps` inside argument `i`; the function checked that it exists
+    Part(usize, Vec<Step>),
+    /// a new value (`index` of a string yields a byte)
+    New(Value),
+}
+
+/// One step into a value: a map key or a list position.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    Key(String),
+    Index(usize),
+}
 
 #[derive(Clone, Copy)]
 pub(crate) enum Imp {
+    /// result no larger than a small multiple of the arguments: checked after the call
     Pure(PureFn),
+    /// result can be many times the arguments (`indent`, `replace`, `printf`, `list` …): the
+    /// function checks its projected size against the budget before it builds anything
+    Sized(SizedFn),
     Ctx(CtxFn),
+    /// returns an argument or a part of one: passed on without a copy
+    Pick(PickFn),
     /// `and`/`or`: short-circuit, evaluated by the executor
     Lazy,
+}
+
+/// Why a function failed.
+pub(crate) enum FnError {
+    /// A message about the arguments; it may quote a data value.
+    Value(String),
+    /// A budget; the message names it and holds no value.
+    Budget(Exceeded),
+}
+
+impl From<String> for FnError {
+    fn from(m: String) -> Self {
+        FnError::Value(m)
+    }
+}
+
+impl From<&str> for FnError {
+    fn from(m: &str) -> Self {
+        FnError::Value(m.to_string())
+    }
+}
+
+// The value helpers on borrowed arguments, named as in `value` so the functions read the same.
+fn text(a: &A) -> String {
+    value::text_of(*a)
+}
+fn kind(a: &A) -> &'static str {
+    value::kind_of(*a)
+}
+fn truthy(a: &A) -> bool {
+    value::truthy_of(*a)
+}
+fn compare(a: &A, b: &A) -> Result<std::cmp::Ordering, String> {
+    value::compare_of(*a, *b)
 }
 
 /// One template function.
@@ -38,22 +108,55 @@ pub struct Func {
     pub(crate) imp: Imp,
 }
 
-/// Execution context of the impure functions.
+/// Execution context of a render: the clock and random source of the impure functions, and
+/// the budgets every render is held to.
 pub struct Ctx {
-    pub(crate) rng: rand::rngs::StdRng,
+    seed: Option<u64>,
+    /// seeded on first use: most renders (admission decisions) never call a random function,
+    /// and reading OS randomness for each of them is wasted work
+    rng: Option<rand::rngs::StdRng>,
     pub(crate) now: chrono::DateTime<chrono::Utc>,
+    pub(crate) limits: Limits,
 }
 
 impl Ctx {
+    /// A context with the default [`Limits`]. `seed` makes the random functions deterministic
+    /// (tests, `ork template --seed`); `None` seeds from the OS on the first random call.
     pub fn new(seed: Option<u64>, now: Option<chrono::DateTime<chrono::Utc>>) -> Self {
-        let rng = match seed {
+        Self::with_limits(seed, now, Limits::default())
+    }
+
+    /// A context whose renders are held to `limits` (`template.*`, and `yaml.*` for `fromYaml`).
+    pub fn with_limits(
+        seed: Option<u64>,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        limits: Limits,
+    ) -> Self {
+        Ctx {
+            seed,
+            rng: None,
+            now: now.unwrap_or_else(chrono::Utc::now),
+            limits,
+        }
+    }
+
+    /// The budgets of this context's renders.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True once a random function has seeded the generator.
+    #[cfg(test)]
+    pub(crate) fn is_seeded(&self) -> bool {
+        self.rng.is_some()
+    }
+
+    pub(crate) fn rng(&mut self) -> &mut rand::rngs::StdRng {
+        let seed = self.seed;
+        self.rng.get_or_insert_with(|| match seed {
             Some(s) => rand::rngs::StdRng::seed_from_u64(s),
             None => rand::rngs::StdRng::from_os_rng(),
-        };
-        Ctx {
-            rng,
-            now: now.unwrap_or_else(chrono::Utc::now),
-        }
+        })
     }
 }
 
@@ -89,7 +192,7 @@ macro_rules! f {
     };
 }
 
-use Imp::{Ctx as C, Lazy, Pure as P};
+use Imp::{Ctx as C, Lazy, Pick as K, Pure as P, Sized as S};
 
 pub static FUNCS: &[Func] = &[
     // --- Go built-ins ------------------------------------------------------------------------
@@ -201,7 +304,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ index (list \"a\" \"b\") 1 }}", "b"),
         1,
         None,
-        P(f_index)
+        K(f_index)
     ),
     f!(
         "printf",
@@ -211,7 +314,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ printf \"%s-%03d\" \"web\" 7 }}", "web-007"),
         1,
         None,
-        P(f_printf)
+        S(f_printf)
     ),
     f!(
         "print",
@@ -221,7 +324,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ print \"a\" 1 2 }}", "a1 2"),
         0,
         None,
-        P(f_print)
+        S(f_print)
     ),
     f!(
         "println",
@@ -231,7 +334,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ println \"a\" \"b\" | trim }}", "a b"),
         0,
         None,
-        P(f_println)
+        S(f_println)
     ),
     f!(
         "slice",
@@ -335,7 +438,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ \"a.b.c\" | replace \".\" \"-\" }}", "a-b-c"),
         3,
         Some(3),
-        P(f_replace)
+        S(f_replace)
     ),
     f!(
         "split",
@@ -345,7 +448,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ \"a,b\" | split \",\" }}", "[a b]"),
         2,
         Some(2),
-        P(f_split)
+        S(f_split)
     ),
     f!(
         "join",
@@ -355,7 +458,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list \"a\" \"b\" | join \"-\" }}", "a-b"),
         2,
         Some(2),
-        P(f_join)
+        S(f_join)
     ),
     f!(
         "truncate",
@@ -395,7 +498,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ \"a\\\"b\" | quote }}", "\"a\\\"b\""),
         1,
         Some(1),
-        P(|a| s1(a, |s| serde_json::to_string(s).unwrap_or_default()))
+        S(f_quote)
     ),
     f!(
         "indent",
@@ -405,7 +508,7 @@ pub static FUNCS: &[Func] = &[
         ("x{{ \"a\" | indent 2 }}", "x  a"),
         2,
         Some(2),
-        P(f_indent)
+        S(f_indent)
     ),
     f!(
         "nindent",
@@ -415,7 +518,7 @@ pub static FUNCS: &[Func] = &[
         ("x:{{ \"a\" | nindent 2 }}", "x:\n  a"),
         2,
         Some(2),
-        P(f_nindent)
+        S(f_nindent)
     ),
     // --- defaults, logic -----------------------------------------------------------------------
     f!(
@@ -426,7 +529,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ .spec.timeout | default \"60s\" }}", "60s"),
         1,
         Some(2),
-        P(f_default)
+        K(f_default)
     ),
     f!(
         "coalesce",
@@ -436,7 +539,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ coalesce .spec.a \"\" \"b\" }}", "b"),
         1,
         None,
-        P(f_coalesce)
+        K(f_coalesce)
     ),
     f!(
         "empty",
@@ -466,11 +569,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ ternary true \"yes\" \"no\" }}", "yes"),
         3,
         Some(3),
-        P(|a| Ok(if truthy(&a[0]) {
-            a[1].clone()
-        } else {
-            a[2].clone()
-        }))
+        K(|a| Ok(Pick::Arg(if truthy(&a[0]) { 1 } else { 2 })))
     ),
     // --- types ---------------------------------------------------------------------------------
     f!(
@@ -521,7 +620,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ \"a, b\" | toList | join \"-\" }}", "a-b"),
         1,
         Some(1),
-        P(f_to_list)
+        S(f_to_list)
     ),
     f!(
         "typeOf",
@@ -542,9 +641,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list 1 \"a\" }}", "[1 a]"),
         0,
         None,
-        P(|a| Ok(Some(Value::Array(
-            a.iter().map(|v| v.clone().unwrap_or(Value::Null)).collect()
-        ))))
+        S(f_list)
     ),
     f!(
         "dict",
@@ -554,7 +651,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ (dict \"a\" 1).a }}", "1"),
         0,
         None,
-        P(f_dict)
+        S(f_dict)
     ),
     f!(
         "first",
@@ -564,7 +661,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list 1 2 | first }}", "1"),
         1,
         Some(1),
-        P(|a| f_end(a, true))
+        K(|a| f_end(a, true))
     ),
     f!(
         "last",
@@ -574,7 +671,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ list 1 2 | last }}", "2"),
         1,
         Some(1),
-        P(|a| f_end(a, false))
+        K(|a| f_end(a, false))
     ),
     f!(
         "listHas",
@@ -696,7 +793,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ \"hi\" | toBase64 }}", "aGk="),
         1,
         Some(1),
-        P(|a| s1(a, |s| base64::engine::general_purpose::STANDARD.encode(s)))
+        S(f_to_b64)
     ),
     f!(
         "fromBase64",
@@ -716,7 +813,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ dict \"a\" (list 1 2) | toJson }}", "{\"a\":[1,2]}"),
         1,
         Some(1),
-        P(f_to_json)
+        S(f_to_json)
     ),
     f!(
         "fromJson",
@@ -736,7 +833,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ dict \"a\" 1 | toYaml }}", "a: 1"),
         1,
         Some(1),
-        P(f_to_yaml)
+        S(f_to_yaml)
     ),
     f!(
         "fromYaml",
@@ -746,7 +843,7 @@ pub static FUNCS: &[Func] = &[
         ("{{ (fromYaml \"a: [1, 2]\").a }}", "[1 2]"),
         1,
         Some(1),
-        P(f_from_yaml)
+        S(f_from_yaml)
     ),
     f!(
         "sha256sum",
@@ -853,23 +950,50 @@ pub(crate) fn did_you_mean(name: &str) -> Option<&'static str> {
 
 // ----- helpers ---------------------------------------------------------------------------------
 
-fn s_arg(v: &V) -> String {
+fn s_arg(v: &A) -> String {
     text(v)
 }
 
-fn s1(a: &[V], f: impl Fn(&str) -> String) -> Result<V, String> {
+fn s1(a: &[A], f: impl Fn(&str) -> String) -> Result<V, String> {
     Ok(Some(Value::String(f(&s_arg(&a[0])))))
 }
 
-fn s2(a: &[V], f: impl Fn(&str, &str) -> String) -> Result<V, String> {
+fn s2(a: &[A], f: impl Fn(&str, &str) -> String) -> Result<V, String> {
     Ok(Some(Value::String(f(&s_arg(&a[0]), &s_arg(&a[1])))))
 }
 
-fn b2(a: &[V], f: impl Fn(&str, &str) -> bool) -> Result<V, String> {
+fn b2(a: &[A], f: impl Fn(&str, &str) -> bool) -> Result<V, String> {
     Ok(Some(Value::Bool(f(&s_arg(&a[0]), &s_arg(&a[1])))))
 }
 
-fn int_arg(v: &V, what: &str) -> Result<i64, String> {
+/// The value budget as an error.
+fn over(l: &Limits) -> FnError {
+    FnError::Budget(Exceeded::new(
+        "template.value-bytes",
+        l.template_value_bytes,
+    ))
+}
+
+/// Refuses a value before it is built when its projected size is past the budget.
+fn fits(l: &Limits, projected: u64) -> Result<(), FnError> {
+    if projected > l.template_value_bytes {
+        Err(over(l))
+    } else {
+        Ok(())
+    }
+}
+
+fn len64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A string result within the budget.
+fn sized_string(l: &Limits, s: String) -> Result<V, FnError> {
+    fits(l, len64(s.len()))?;
+    Ok(Some(Value::String(s)))
+}
+
+fn int_arg(v: &A, what: &str) -> Result<i64, String> {
     match v {
         Some(Value::Number(n)) => n
             .as_i64()
@@ -878,7 +1002,7 @@ fn int_arg(v: &V, what: &str) -> Result<i64, String> {
         Some(Value::String(s)) => s
             .trim()
             .parse()
-            .map_err(|_| format!("{what}: {s:?} is not an integer")),
+            .map_err(|_| format!("{what}: {} is not an integer", value::quote(s))),
         other => Err(format!("{what}: expected an integer, got {}", kind(other))),
     }
 }
@@ -893,10 +1017,10 @@ fn bool_v(b: bool) -> Result<V, String> {
 
 // ----- built-ins -------------------------------------------------------------------------------
 
-fn f_not(a: &[V]) -> Result<V, String> {
+fn f_not(a: &[A]) -> Result<V, String> {
     bool_v(!truthy(&a[0]))
 }
-fn f_eq(a: &[V]) -> Result<V, String> {
+fn f_eq(a: &[A]) -> Result<V, String> {
     for b in &a[1..] {
         if compare(&a[0], b)? == std::cmp::Ordering::Equal {
             return bool_v(true);
@@ -904,22 +1028,22 @@ fn f_eq(a: &[V]) -> Result<V, String> {
     }
     bool_v(false)
 }
-fn f_ne(a: &[V]) -> Result<V, String> {
+fn f_ne(a: &[A]) -> Result<V, String> {
     bool_v(compare(&a[0], &a[1])? != std::cmp::Ordering::Equal)
 }
-fn f_lt(a: &[V]) -> Result<V, String> {
+fn f_lt(a: &[A]) -> Result<V, String> {
     bool_v(compare(&a[0], &a[1])?.is_lt())
 }
-fn f_le(a: &[V]) -> Result<V, String> {
+fn f_le(a: &[A]) -> Result<V, String> {
     bool_v(compare(&a[0], &a[1])?.is_le())
 }
-fn f_gt(a: &[V]) -> Result<V, String> {
+fn f_gt(a: &[A]) -> Result<V, String> {
     bool_v(compare(&a[0], &a[1])?.is_gt())
 }
-fn f_ge(a: &[V]) -> Result<V, String> {
+fn f_ge(a: &[A]) -> Result<V, String> {
     bool_v(compare(&a[0], &a[1])?.is_ge())
 }
-fn f_len(a: &[V]) -> Result<V, String> {
+fn f_len(a: &[A]) -> Result<V, String> {
     let n = match &a[0] {
         None | Some(Value::Null) => 0,
         Some(Value::String(s)) => s.len(),
@@ -931,60 +1055,95 @@ fn f_len(a: &[V]) -> Result<V, String> {
 }
 
 /// `index` follows keys and positions; a missing value or an out-of-range position is missing.
-pub(crate) fn f_index(a: &[V]) -> Result<V, String> {
-    let mut cur = a[0].clone();
-    for k in &a[1..] {
-        cur = match (cur, k) {
-            (None | Some(Value::Null), _) => None,
-            (Some(Value::Array(v)), Some(Value::Number(n))) => {
+pub(crate) fn f_index(a: &[A]) -> Result<Pick, String> {
+    let mut cur: A = a[0];
+    let mut steps: Vec<Step> = Vec::new();
+    let keys = &a[1..];
+    for (pos, k) in keys.iter().enumerate() {
+        let step = match (cur, k) {
+            (None | Some(Value::Null), _) => return Ok(Pick::Missing),
+            (Some(Value::Array(_)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of list: not an integer")?;
-                if i < 0 {
-                    None
-                } else {
-                    v.get(i as usize).cloned()
+                match usize::try_from(i) {
+                    Ok(i) => Step::Index(i),
+                    Err(_) => return Ok(Pick::Missing),
                 }
             }
-            (Some(Value::Array(v)), Some(Value::String(s))) => match s.parse::<usize>() {
-                Ok(i) => v.get(i).cloned(),
-                Err(_) => return Err(format!("cannot index list with {s:?}")),
+            (Some(Value::Array(_)), Some(Value::String(s))) => match s.parse::<usize>() {
+                Ok(i) => Step::Index(i),
+                Err(_) => return Err(format!("cannot index list with {}", value::quote(s))),
             },
-            (Some(Value::Object(m)), key) => m.get(&text(key)).cloned(),
+            (Some(Value::Object(_)), key) => Step::Key(text(key)),
             (Some(Value::String(s)), Some(Value::Number(n))) => {
                 let i = n.as_i64().ok_or("index of string: not an integer")?;
-                if i < 0 {
-                    None
-                } else {
-                    s.as_bytes().get(i as usize).map(|b| Value::from(*b))
-                }
+                // a byte is a new number, not a part of the argument: it ends the walk
+                let byte = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| s.as_bytes().get(i))
+                    .map(|b| Value::from(*b));
+                return match byte {
+                    Some(_) if pos + 1 < keys.len() => {
+                        Err("can't index item of type number".to_string())
+                    }
+                    Some(b) => Ok(Pick::New(b)),
+                    None => Ok(Pick::Missing),
+                };
             }
             (other, _) => return Err(format!("can't index item of type {}", kind(&other))),
         };
+        cur = step_into(cur, &step);
+        if cur.is_none() {
+            return Ok(Pick::Missing);
+        }
+        steps.push(step);
     }
-    Ok(cur)
+    Ok(if steps.is_empty() {
+        Pick::Arg(0)
+    } else {
+        Pick::Part(0, steps)
+    })
 }
 
-fn f_printf(a: &[V]) -> Result<V, String> {
-    Ok(Some(Value::String(crate::printf::sprintf(
-        &text(&a[0]),
-        &a[1..],
-    )?)))
+/// The value one step below `v`, if there is one.
+pub(crate) fn step_into<'v>(v: Option<&'v Value>, step: &Step) -> Option<&'v Value> {
+    match (v?, step) {
+        (Value::Object(m), Step::Key(k)) => m.get(k),
+        (Value::Array(a), Step::Index(i)) => a.get(*i),
+        _ => None,
+    }
 }
-fn f_print(a: &[V]) -> Result<V, String> {
+
+fn f_printf(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let s = crate::printf::sprintf(&text(&a[0]), &a[1..], l)?;
+    Ok(Some(Value::String(s)))
+}
+fn f_print(l: &Limits, a: &[A]) -> Result<V, FnError> {
     let mut out = String::new();
     for (i, v) in a.iter().enumerate() {
-        let is_str = |v: &V| matches!(v, Some(Value::String(_)));
+        let is_str = |v: &A| matches!(v, Some(Value::String(_)));
         if i > 0 && !is_str(v) && !is_str(&a[i - 1]) {
             out.push(' ');
         }
-        out.push_str(&text(v));
+        let t = text(v);
+        fits(l, len64(out.len() + t.len()))?;
+        out.push_str(&t);
     }
     Ok(Some(Value::String(out)))
 }
-fn f_println(a: &[V]) -> Result<V, String> {
-    let parts: Vec<String> = a.iter().map(text).collect();
-    Ok(Some(Value::String(parts.join(" ") + "\n")))
+fn f_println(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let mut out = String::new();
+    for (i, v) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let t = text(v);
+        fits(l, len64(out.len() + t.len() + 1))?;
+        out.push_str(&t);
+    }
+    out.push('\n');
+    Ok(Some(Value::String(out)))
 }
-fn f_slice(a: &[V]) -> Result<V, String> {
+fn f_slice(a: &[A]) -> Result<V, String> {
     let idx = |i: usize| -> Result<Option<usize>, String> {
         a.get(i)
             .map(|v| {
@@ -1025,16 +1184,28 @@ fn f_slice(a: &[V]) -> Result<V, String> {
 
 // ----- strings ---------------------------------------------------------------------------------
 
-fn f_replace(a: &[V]) -> Result<V, String> {
+fn f_replace(l: &Limits, a: &[A]) -> Result<V, FnError> {
     let (old, new, s) = (text(&a[0]), text(&a[1]), text(&a[2]));
-    Ok(Some(Value::String(if old.is_empty() {
-        s
-    } else {
-        s.replace(&old, &new)
-    })))
+    if old.is_empty() {
+        return sized_string(l, s);
+    }
+    if new.len() > old.len() {
+        let growth = len64(new.len() - old.len()).saturating_mul(len64(s.matches(&old).count()));
+        fits(l, len64(s.len()).saturating_add(growth))?;
+    }
+    sized_string(l, s.replace(&old, &new))
 }
-fn f_split(a: &[V]) -> Result<V, String> {
+fn f_split(l: &Limits, a: &[A]) -> Result<V, FnError> {
     let (sep, s) = (text(&a[0]), text(&a[1]));
+    let parts = if sep.is_empty() {
+        s.chars().count()
+    } else {
+        s.matches(sep.as_str()).count() + 1
+    };
+    fits(
+        l,
+        len64(s.len()).saturating_add(len64(parts).saturating_mul(ELEMENT_OVERHEAD)),
+    )?;
     let parts: Vec<Value> = if sep.is_empty() {
         s.chars().map(|c| Value::String(c.to_string())).collect()
     } else {
@@ -1044,16 +1215,26 @@ fn f_split(a: &[V]) -> Result<V, String> {
     };
     Ok(Some(Value::Array(parts)))
 }
-fn f_join(a: &[V]) -> Result<V, String> {
+fn f_join(l: &Limits, a: &[A]) -> Result<V, FnError> {
     let sep = text(&a[0]);
-    let parts: Vec<String> = match &a[1] {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(v)) => v.iter().map(|x| text(&Some(x.clone()))).collect(),
-        other => vec![text(other)],
+    let items: &[Value] = match a[1] {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(v)) => v,
+        Some(other) => return sized_string(l, value::text_of(Some(other))),
     };
-    Ok(Some(Value::String(parts.join(&sep))))
+    let mut out = String::new();
+    for (i, x) in items.iter().enumerate() {
+        let t = value::text_of(Some(x));
+        let sep_len = if i > 0 { sep.len() } else { 0 };
+        fits(l, len64(out.len() + sep_len + t.len()))?;
+        if i > 0 {
+            out.push_str(&sep);
+        }
+        out.push_str(&t);
+    }
+    Ok(Some(Value::String(out)))
 }
-fn f_truncate(a: &[V]) -> Result<V, String> {
+fn f_truncate(a: &[A]) -> Result<V, String> {
     let n = int_arg(&a[0], "truncate")?;
     let s = text(&a[1]);
     Ok(Some(Value::String(if n < 0 {
@@ -1090,42 +1271,54 @@ fn truncate_name(s: &str) -> String {
     let head = head.trim_end_matches(['-', '.']);
     format!("{head}-{}", &h[..8])
 }
-fn f_indent(a: &[V]) -> Result<V, String> {
+fn f_indent(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    indented(l, a, false)
+}
+fn f_nindent(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    indented(l, a, true)
+}
+
+/// `indent` and `nindent`: the result is `lines × n` bytes longer than S, refused before it is
+/// built when that is past the budget (a million-line CR value indented by 4,096).
+fn indented(l: &Limits, a: &[A], newline_first: bool) -> Result<V, FnError> {
     let n = int_arg(&a[0], "indent")?;
     if !(0..=4096).contains(&n) {
-        return Err(format!("indent {n} is outside 0..4096"));
+        return Err(format!("indent {n} is outside 0..4096").into());
     }
-    let n = n as usize;
-    let pad = " ".repeat(n);
+    let n = usize::try_from(n).unwrap_or(0);
     let s = text(&a[1]);
-    Ok(Some(Value::String(
-        s.split('\n')
-            .map(|l| format!("{pad}{l}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )))
-}
-fn f_nindent(a: &[V]) -> Result<V, String> {
-    let v = f_indent(a)?;
-    Ok(Some(Value::String(format!("\n{}", text(&v)))))
+    let lines = s.matches('\n').count() + 1;
+    let projected = len64(s.len())
+        .saturating_add(len64(lines).saturating_mul(len64(n)))
+        .saturating_add(u64::from(newline_first));
+    fits(l, projected)?;
+    let pad = " ".repeat(n);
+    let mut out = String::with_capacity(usize::try_from(projected).unwrap_or(0));
+    if newline_first {
+        out.push('\n');
+    }
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&pad);
+        out.push_str(line);
+    }
+    Ok(Some(Value::String(out)))
 }
 
 // ----- defaults ----------------------------------------------------------------------------------
 
-fn f_default(a: &[V]) -> Result<V, String> {
-    if a.len() < 2 || !truthy(&a[1]) {
-        Ok(a[0].clone())
-    } else {
-        Ok(a[1].clone())
-    }
+fn f_default(a: &[A]) -> Result<Pick, String> {
+    Ok(Pick::Arg(if a.len() < 2 || !truthy(&a[1]) { 0 } else { 1 }))
 }
-fn f_coalesce(a: &[V]) -> Result<V, String> {
-    Ok(a.iter().find(|v| truthy(v)).cloned().flatten())
+fn f_coalesce(a: &[A]) -> Result<Pick, String> {
+    Ok(a.iter().position(truthy).map_or(Pick::Missing, Pick::Arg))
 }
 
 // ----- types -------------------------------------------------------------------------------------
 
-fn f_to_int(a: &[V]) -> Result<V, String> {
+fn f_to_int(a: &[A]) -> Result<V, String> {
     let i = match &a[0] {
         Some(Value::Number(n)) => n
             .as_i64()
@@ -1141,21 +1334,21 @@ fn f_to_int(a: &[V]) -> Result<V, String> {
                     .ok()
                     .filter(|f| f.is_finite())
                     .map(|f| f.trunc() as i64)
-                    .ok_or_else(|| format!("toInt: {s:?} is not a number"))?,
+                    .ok_or_else(|| format!("toInt: {} is not a number", value::quote(s)))?,
             }
         }
         other => return Err(format!("toInt: cannot convert {}", kind(other))),
     };
     Ok(Some(Value::from(i)))
 }
-fn f_to_float(a: &[V]) -> Result<V, String> {
+fn f_to_float(a: &[A]) -> Result<V, String> {
     let f = match &a[0] {
         Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
         Some(Value::Bool(b)) => f64::from(u8::from(*b)),
         Some(Value::String(s)) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("toFloat: {s:?} is not a number"))?,
+            .map_err(|_| format!("toFloat: {} is not a number", value::quote(s)))?,
         other => return Err(format!("toFloat: cannot convert {}", kind(other))),
     };
     Ok(float(f))
@@ -1169,32 +1362,37 @@ pub fn parse_bool_word(s: &str) -> Option<bool> {
         _ => None,
     }
 }
-fn f_to_bool(a: &[V]) -> Result<V, String> {
+fn f_to_bool(a: &[A]) -> Result<V, String> {
     match &a[0] {
         Some(Value::Bool(b)) => bool_v(*b),
         other => {
             let t = text(other);
             parse_bool_word(t.trim())
                 .map(|b| Some(Value::Bool(b)))
-                .ok_or_else(|| format!("toBool: {t:?} is not a boolean"))
+                .ok_or_else(|| format!("toBool: {} is not a boolean", value::quote(&t)))
         }
     }
 }
-fn f_to_list(a: &[V]) -> Result<V, String> {
-    if let Some(Value::Array(v)) = &a[0] {
+fn f_to_list(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    if let Some(Value::Array(v)) = a[0] {
         return Ok(Some(Value::Array(v.clone())));
     }
     let s = text(&a[0]);
     if s.trim().is_empty() {
         return Ok(Some(Value::Array(Vec::new())));
     }
+    let parts = len64(s.matches(',').count() + 1);
+    fits(
+        l,
+        len64(s.len()).saturating_add(parts.saturating_mul(ELEMENT_OVERHEAD)),
+    )?;
     Ok(Some(Value::Array(
         s.split(',')
             .map(|p| Value::String(p.trim().to_string()))
             .collect(),
     )))
 }
-fn f_type_of(a: &[V]) -> Result<V, String> {
+fn f_type_of(a: &[A]) -> Result<V, String> {
     let k = match kind(&a[0]) {
         "missing" => "null",
         k => k,
@@ -1204,36 +1402,72 @@ fn f_type_of(a: &[V]) -> Result<V, String> {
 
 // ----- collections -------------------------------------------------------------------------------
 
-fn f_dict(a: &[V]) -> Result<V, String> {
+fn f_dict(l: &Limits, a: &[A]) -> Result<V, FnError> {
     if !a.len().is_multiple_of(2) {
         return Err("dict: odd number of arguments".into());
     }
+    // a key or value can be a variable of the full budget: `dict "a" $x "b" $x …` would copy
+    // it once per pair
+    let mut projected = 0u64;
+    for kv in a.chunks(2) {
+        projected = projected
+            .saturating_add(ELEMENT_OVERHEAD)
+            .saturating_add(arg_size(&kv[0], l))
+            .saturating_add(arg_size(&kv[1], l));
+        fits(l, projected)?;
+    }
     let mut m = Map::new();
     for kv in a.chunks(2) {
-        m.insert(text(&kv[0]), kv[1].clone().unwrap_or(Value::Null));
+        m.insert(text(&kv[0]), kv[1].cloned().unwrap_or(Value::Null));
     }
     Ok(Some(Value::Object(m)))
 }
-fn f_end(a: &[V], first: bool) -> Result<V, String> {
-    match &a[0] {
-        Some(Value::Array(v)) => Ok(if first { v.first() } else { v.last() }.cloned()),
-        None | Some(Value::Null) => Ok(None),
+
+/// `list V…`: one copy of every argument, refused before copying when they add up past the
+/// budget (`list $x $x $x …` in a loop doubles a value per iteration).
+fn f_list(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let mut projected = 0u64;
+    for v in a {
+        projected = projected
+            .saturating_add(ELEMENT_OVERHEAD)
+            .saturating_add(arg_size(v, l));
+        fits(l, projected)?;
+    }
+    Ok(Some(Value::Array(
+        a.iter()
+            .map(|v| v.cloned().unwrap_or(Value::Null))
+            .collect(),
+    )))
+}
+
+/// An argument's size as the value budget counts it, counted no further than just past it.
+fn arg_size(v: &A, l: &Limits) -> u64 {
+    v.map_or(0, |v| value::size_within(v, l.template_value_bytes))
+}
+fn f_end(a: &[A], first: bool) -> Result<Pick, String> {
+    match a[0] {
+        Some(Value::Array(v)) if v.is_empty() => Ok(Pick::Missing),
+        Some(Value::Array(v)) => Ok(Pick::Part(
+            0,
+            vec![Step::Index(if first { 0 } else { v.len() - 1 })],
+        )),
+        None | Some(Value::Null) => Ok(Pick::Missing),
         other => Err(format!(
             "{} of {}",
             if first { "first" } else { "last" },
-            kind(other)
+            kind(&other)
         )),
     }
 }
-fn f_list_has(a: &[V]) -> Result<V, String> {
+fn f_list_has(a: &[A]) -> Result<V, String> {
     let needle = text(&a[0]);
-    match &a[1] {
-        Some(Value::Array(v)) => bool_v(v.iter().any(|x| text(&Some(x.clone())) == needle)),
+    match a[1] {
+        Some(Value::Array(v)) => bool_v(v.iter().any(|x| value::text_of(Some(x)) == needle)),
         None | Some(Value::Null) => bool_v(false),
-        other => Err(format!("listHas: expected a list, got {}", kind(other))),
+        other => Err(format!("listHas: expected a list, got {}", kind(&other))),
     }
 }
-fn f_map_keys(a: &[V]) -> Result<V, String> {
+fn f_map_keys(a: &[A]) -> Result<V, String> {
     match &a[0] {
         Some(Value::Object(m)) => {
             let mut k: Vec<&String> = m.keys().collect();
@@ -1246,19 +1480,22 @@ fn f_map_keys(a: &[V]) -> Result<V, String> {
         other => Err(format!("mapKeys: expected a map, got {}", kind(other))),
     }
 }
-fn f_uniq(a: &[V]) -> Result<V, String> {
-    match &a[0] {
+fn f_uniq(a: &[A]) -> Result<V, String> {
+    match a[0] {
         Some(Value::Array(v)) => {
+            // JSON text identifies a value (maps are sorted), so a set of it finds repeats in
+            // linear time; comparing each element with every kept one was quadratic
+            let mut seen: HashSet<String> = HashSet::new();
             let mut out: Vec<Value> = Vec::new();
             for x in v {
-                if !out.contains(x) {
+                if seen.insert(x.to_string()) {
                     out.push(x.clone());
                 }
             }
             Ok(Some(Value::Array(out)))
         }
         None | Some(Value::Null) => Ok(Some(Value::Array(Vec::new()))),
-        other => Err(format!("uniq: expected a list, got {}", kind(other))),
+        other => Err(format!("uniq: expected a list, got {}", kind(&other))),
     }
 }
 
@@ -1275,9 +1512,9 @@ enum Op {
     Max,
 }
 
-fn num_arg(v: &V) -> Result<V, String> {
+fn num_arg(v: &A) -> Result<V, String> {
     match v {
-        Some(Value::Number(_)) => Ok(v.clone()),
+        Some(Value::Number(_)) => Ok(v.cloned()),
         None | Some(Value::Null) => Ok(Some(Value::from(0))),
         Some(Value::String(s)) => {
             let t = s.trim();
@@ -1288,16 +1525,16 @@ fn num_arg(v: &V) -> Result<V, String> {
                     .ok()
                     .and_then(float)
                     .map(Some)
-                    .ok_or_else(|| format!("{s:?} is not a number"))
+                    .ok_or_else(|| format!("{} is not a number", value::quote(s)))
             }
         }
         other => Err(format!("expected a number, got {}", kind(other))),
     }
 }
 
-fn arith(a: &[V], op: Op) -> Result<V, String> {
+fn arith(a: &[A], op: Op) -> Result<V, String> {
     let nums: Vec<V> = a.iter().map(num_arg).collect::<Result<_, _>>()?;
-    if nums.iter().all(is_int) {
+    if nums.iter().all(value::is_int) {
         let ints: Vec<i64> = nums
             .iter()
             .filter_map(|v| v.as_ref().and_then(Value::as_i64))
@@ -1322,7 +1559,10 @@ fn arith(a: &[V], op: Op) -> Result<V, String> {
         }
         return Ok(Some(Value::from(acc)));
     }
-    let fl: Vec<f64> = nums.iter().map(|v| as_f64(v).unwrap_or(0.0)).collect();
+    let fl: Vec<f64> = nums
+        .iter()
+        .map(|v| value::as_f64(v).unwrap_or(0.0))
+        .collect();
     let mut acc = fl[0];
     for &x in &fl[1..] {
         acc = match op {
@@ -1341,7 +1581,7 @@ fn arith(a: &[V], op: Op) -> Result<V, String> {
         .ok_or_else(|| "result is not a finite number".into())
 }
 
-fn f_abs(a: &[V]) -> Result<V, String> {
+fn f_abs(a: &[A]) -> Result<V, String> {
     match num_arg(&a[0])? {
         Some(Value::Number(n)) if n.is_i64() => Ok(Some(Value::from(
             n.as_i64()
@@ -1349,13 +1589,13 @@ fn f_abs(a: &[V]) -> Result<V, String> {
                 .checked_abs()
                 .ok_or("integer overflow")?,
         ))),
-        v => Ok(float(as_f64(&v).unwrap_or(0.0).abs())),
+        v => Ok(float(value::as_f64(&v).unwrap_or(0.0).abs())),
     }
 }
 
 // ----- encoding ----------------------------------------------------------------------------------
 
-fn f_from_b64(a: &[V]) -> Result<V, String> {
+fn f_from_b64(a: &[A]) -> Result<V, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text(&a[0]).trim())
         .map_err(|e| format!("fromBase64: {e}"))?;
@@ -1363,25 +1603,54 @@ fn f_from_b64(a: &[V]) -> Result<V, String> {
         .map(|s| Some(Value::String(s)))
         .map_err(|_| "fromBase64: not UTF-8 text".into())
 }
-fn f_to_json(a: &[V]) -> Result<V, String> {
-    let v = a[0].clone().unwrap_or(Value::Null);
-    serde_json::to_string(&v)
+fn f_to_json(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let mut w = BoundedWriter {
+        buf: Vec::new(),
+        max: usize::try_from(l.template_value_bytes).unwrap_or(usize::MAX),
+    };
+    serde_json::to_writer(&mut w, a[0].unwrap_or(&Value::Null)).map_err(|_| over(l))?;
+    String::from_utf8(w.buf)
         .map(|s| Some(Value::String(s)))
-        .map_err(|e| e.to_string())
+        .map_err(|_| "toJson: not UTF-8".into())
 }
-fn f_from_json(a: &[V]) -> Result<V, String> {
+
+/// A writer that refuses to grow past `max`: the serializer stops at the budget instead of
+/// building the whole text first.
+struct BoundedWriter {
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for BoundedWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len().saturating_add(b.len()) > self.max {
+            return Err(std::io::Error::other("value budget"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+fn f_from_json(a: &[A]) -> Result<V, String> {
     serde_json::from_str::<Value>(&text(&a[0]))
         .map(Some)
         .map_err(|e| format!("fromJson: {e}"))
 }
-fn f_to_yaml(a: &[V]) -> Result<V, String> {
-    let v = a[0].clone().unwrap_or(Value::Null);
-    Ok(Some(Value::String(
-        ork_yaml::to_yaml_string(&v).trim_end().to_string(),
-    )))
+fn f_to_yaml(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let max = usize::try_from(l.template_value_bytes).unwrap_or(usize::MAX);
+    let text = ork_yaml::to_yaml_string_within(a[0].unwrap_or(&Value::Null), max)
+        .ok_or_else(|| over(l))?;
+    Ok(Some(Value::String(text.trim_end().to_string())))
 }
-fn f_from_yaml(a: &[V]) -> Result<V, String> {
-    let docs = ork_yaml::parse_stream(&text(&a[0])).map_err(|e| format!("fromYaml: {e}"))?;
+fn f_from_yaml(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    // the text is data: its aliases are held to the same yaml.* budgets as a file
+    let docs = ork_yaml::parse_stream_with(&text(&a[0]), l).map_err(|e| match e.exceeded {
+        Some(budget) => FnError::Budget(budget),
+        None => FnError::Value(format!("fromYaml: {e}")),
+    })?;
     Ok(Some(
         docs.first()
             .map(ork_yaml::Node::to_json)
@@ -1389,31 +1658,56 @@ fn f_from_yaml(a: &[V]) -> Result<V, String> {
     ))
 }
 
+/// `quote S`: the JSON string of S, refused before it is built when its escapes (up to six
+/// bytes per control character) would take it past the budget.
+fn f_quote(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let s = text(&a[0]);
+    let projected = s.chars().fold(2u64, |n, c| {
+        n + match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => len64(c.len_utf8()),
+        }
+    });
+    fits(l, projected)?;
+    Ok(Some(Value::String(
+        serde_json::to_string(&s).unwrap_or_default(),
+    )))
+}
+
+fn f_to_b64(l: &Limits, a: &[A]) -> Result<V, FnError> {
+    let s = text(&a[0]);
+    fits(l, len64(s.len().div_ceil(3)).saturating_mul(4))?;
+    Ok(Some(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(s),
+    )))
+}
+
 // ----- random ------------------------------------------------------------------------------------
 
-fn random_len(a: &[V]) -> Result<usize, String> {
+fn random_len(a: &[A]) -> Result<usize, String> {
     let n = int_arg(&a[0], "random length")?;
     if !(0..=4096).contains(&n) {
         return Err(format!("random length {n} is outside 0..4096"));
     }
     Ok(n as usize)
 }
-fn random_from(c: &mut Ctx, a: &[V], alphabet: &[u8]) -> Result<V, String> {
+fn random_from(c: &mut Ctx, a: &[A], alphabet: &[u8]) -> Result<V, String> {
     let n = random_len(a)?;
     let s: String = (0..n)
-        .map(|_| alphabet[c.rng.random_range(0..alphabet.len())] as char)
+        .map(|_| alphabet[c.rng().random_range(0..alphabet.len())] as char)
         .collect();
     Ok(Some(Value::String(s)))
 }
-fn f_random_b64(c: &mut Ctx, a: &[V]) -> Result<V, String> {
+fn f_random_b64(c: &mut Ctx, a: &[A]) -> Result<V, String> {
     let n = random_len(a)?;
-    let bytes: Vec<u8> = (0..n).map(|_| c.rng.random()).collect();
+    let bytes: Vec<u8> = (0..n).map(|_| c.rng().random()).collect();
     Ok(Some(Value::String(
         base64::engine::general_purpose::STANDARD.encode(bytes),
     )))
 }
-fn f_uuid(c: &mut Ctx, _: &[V]) -> Result<V, String> {
-    let bytes: [u8; 16] = c.rng.random();
+fn f_uuid(c: &mut Ctx, _: &[A]) -> Result<V, String> {
+    let bytes: [u8; 16] = c.rng().random();
     Ok(Some(Value::String(
         uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
@@ -1423,11 +1717,11 @@ fn f_uuid(c: &mut Ctx, _: &[V]) -> Result<V, String> {
 
 // ----- time, semver -----------------------------------------------------------------------------
 
-fn parse_time(v: &V) -> Result<chrono::DateTime<chrono::Utc>, String> {
+fn parse_time(v: &A) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let s = text(v);
     chrono::DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| format!("{s:?} is not an RFC 3339 time"))
+        .map_err(|_| format!("{} is not an RFC 3339 time", value::quote(&s)))
 }
 
 /// Translates a Go reference-time layout into a chrono format string.
@@ -1481,22 +1775,25 @@ fn go_layout(layout: &str) -> String {
     }
     out
 }
-fn f_time_format(a: &[V]) -> Result<V, String> {
+fn f_time_format(a: &[A]) -> Result<V, String> {
     let t = parse_time(&a[1])?;
     let fmt = go_layout(&text(&a[0]));
     let items: Vec<chrono::format::Item> = chrono::format::StrftimeItems::new(&fmt).collect();
     if items.contains(&chrono::format::Item::Error) {
-        return Err(format!("timeFormat: bad layout {:?}", text(&a[0])));
+        return Err(format!(
+            "timeFormat: bad layout {}",
+            value::quote(&text(&a[0]))
+        ));
     }
     Ok(Some(Value::String(
         t.format_with_items(items.into_iter()).to_string(),
     )))
 }
-fn f_time_since(c: &mut Ctx, a: &[V]) -> Result<V, String> {
+fn f_time_since(c: &mut Ctx, a: &[A]) -> Result<V, String> {
     let t = parse_time(&a[0])?;
     Ok(Some(Value::from((c.now - t).num_seconds())))
 }
-fn f_duration_seconds(a: &[V]) -> Result<V, String> {
+fn f_duration_seconds(a: &[A]) -> Result<V, String> {
     let d = crate::duration::parse_duration(&text(&a[0]))?;
     let secs = d.as_secs_f64();
     Ok(if secs.fract() == 0.0 {
@@ -1507,14 +1804,14 @@ fn f_duration_seconds(a: &[V]) -> Result<V, String> {
 }
 fn parse_semver(s: &str) -> Result<semver::Version, String> {
     let t = s.trim().trim_start_matches('v');
-    semver::Version::parse(t).map_err(|_| format!("{s:?} is not a semantic version"))
+    semver::Version::parse(t).map_err(|_| format!("{} is not a semantic version", value::quote(s)))
 }
-fn f_semver_constraint(a: &[V]) -> Result<V, String> {
+fn f_semver_constraint(a: &[A]) -> Result<V, String> {
     let req = semver::VersionReq::parse(text(&a[0]).trim())
         .map_err(|e| format!("semverConstraint: {e}"))?;
     bool_v(req.matches(&parse_semver(&text(&a[1]))?))
 }
-fn f_semver_major(a: &[V]) -> Result<V, String> {
+fn f_semver_major(a: &[A]) -> Result<V, String> {
     Ok(Some(Value::from(parse_semver(&text(&a[0]))?.major)))
 }
 

@@ -53,7 +53,27 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecError {
     pub message: String,
+    /// The failing action's source text (`{{ .spec.pw | toInt }}`): Katalog text, never data.
     pub action: String,
+    /// The function whose own error this is, when it is one. Such a message may quote an
+    /// argument, that is a data value; every other message (budgets, missing templates, paths
+    /// through scalars) is made of template text and type names only.
+    pub function: Option<&'static str>,
+}
+
+impl ExecError {
+    /// The error without anything derived from data, for templates whose values must not leak
+    /// (Secret data): `{{ .spec.pw | toInt }}: error calling toInt (value withheld)`.
+    pub fn without_values(&self) -> String {
+        let Some(function) = self.function else {
+            return self.to_string();
+        };
+        if self.action.is_empty() {
+            format!("error calling {function} (value withheld)")
+        } else {
+            format!("{}: error calling {function} (value withheld)", self.action)
+        }
+    }
 }
 
 impl fmt::Display for ExecError {
@@ -109,10 +129,11 @@ impl Template {
         }
     }
 
-    /// Renders to text.
+    /// Renders to text, within the budgets of `ctx` (`template.*`). The data is read in
+    /// place, never copied.
     pub fn render_with(&self, data: &Value, ctx: &mut Ctx) -> Result<String, ExecError> {
         let mut out = String::with_capacity(self.src_len + 16);
-        let dot = Some(data.clone());
+        let dot = exec::Val::Ref(data);
         let mut ex = exec::Exec {
             defines: &self.defines,
             ctx,
@@ -120,11 +141,7 @@ impl Template {
             steps: 0,
             depth: 0,
         };
-        ex.nodes(&self.root, &dot, &mut out)
-            .map_err(|f| ExecError {
-                message: f.message,
-                action: f.action,
-            })?;
+        ex.nodes(&self.root, &dot, &mut out).map_err(exec_error)?;
         Ok(out)
     }
 
@@ -160,7 +177,7 @@ impl Template {
     /// For a bare-path template, the raw value (missing → `None`); otherwise the rendered text.
     pub fn render_value(&self, data: &Value, ctx: &mut Ctx) -> Result<V, ExecError> {
         if let Some(p) = self.bare_path() {
-            let dot = Some(data.clone());
+            let dot = exec::Val::Ref(data);
             let mut ex = exec::Exec {
                 defines: &self.defines,
                 ctx,
@@ -168,10 +185,8 @@ impl Template {
                 steps: 0,
                 depth: 0,
             };
-            return ex.pipe(p, &dot).map_err(|f| ExecError {
-                message: f.message,
-                action: f.action,
-            });
+            // only the value the path names is copied out, not the data around it
+            return ex.pipe(p, &dot).map(exec::Val::into_v).map_err(exec_error);
         }
         self.render_with(data, ctx).map(|s| Some(Value::String(s)))
     }
@@ -318,6 +333,14 @@ impl Template {
             nodes(body, false, &mut out);
         }
         out
+    }
+}
+
+fn exec_error(f: exec::Fail) -> ExecError {
+    ExecError {
+        message: f.message,
+        action: f.action,
+        function: f.function,
     }
 }
 

@@ -1,16 +1,37 @@
 //! The subset of Go's fmt verbs that templates use: %v %s %d %q %f %e %g %x %X %o %b %t %c %%,
 //! with flags `-+ 0#`, width and precision. A missing value prints as "" (never `<no value>`).
 
+use ork_limits::{Exceeded, Limits};
 use serde_json::Value;
 
-use crate::value::{V, go_float, text};
+use crate::funcs::{A, FnError};
+use crate::value::{go_float, text_of};
 
-pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
+fn text(v: &A) -> String {
+    text_of(*v)
+}
+
+/// Formats `args` by `format`. The result is refused as soon as it would pass the
+/// `template.value-bytes` budget: a format of a few bytes can repeat a large argument many
+/// times (`printf "%s%s%s" $x $x $x`).
+pub(crate) fn sprintf(format: &str, args: &[A], limits: &Limits) -> Result<String, FnError> {
+    let max = usize::try_from(limits.template_value_bytes).unwrap_or(usize::MAX);
+    let room = |out: &String, add: usize| {
+        if out.len().saturating_add(add) > max {
+            Err(FnError::Budget(Exceeded::new(
+                "template.value-bytes",
+                limits.template_value_bytes,
+            )))
+        } else {
+            Ok(())
+        }
+    };
     let mut out = String::new();
     let mut chars = format.chars().peekable();
     let mut next_arg = 0;
     while let Some(c) = chars.next() {
         if c != '%' {
+            room(&out, c.len_utf8())?;
             out.push(c);
             continue;
         }
@@ -51,6 +72,7 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
             continue;
         }
         let Some(arg) = args.get(next_arg) else {
+            room(&out, 16)?;
             out.push_str(&format!("%!{verb}(MISSING)"));
             continue;
         };
@@ -174,6 +196,7 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
         };
         let w = width.unwrap_or(0);
         let len = body.chars().count();
+        room(&out, body.len() + w.saturating_sub(len))?;
         if len < w {
             let pad = " ".repeat(w - len);
             if minus {
@@ -189,8 +212,14 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
     }
     if next_arg < args.len() {
         out.push_str("%!(EXTRA ");
-        let extra: Vec<String> = args[next_arg..].iter().map(text).collect();
-        out.push_str(&extra.join(", "));
+        for (i, extra) in args[next_arg..].iter().enumerate() {
+            let t = text(extra);
+            room(&out, t.len() + 3)?;
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&t);
+        }
         out.push(')');
     }
     Ok(out)
@@ -199,13 +228,13 @@ pub fn sprintf(format: &str, args: &[V]) -> Result<String, String> {
 /// Widths and precisions above this are refused: a template must not allocate gigabytes.
 const MAX_WIDTH: usize = 4096;
 
-fn grow(n: usize, digit: char) -> Result<usize, String> {
+fn grow(n: usize, digit: char) -> Result<usize, FnError> {
     let v = n
         .checked_mul(10)
         .and_then(|x| x.checked_add(digit.to_digit(10).unwrap_or(0) as usize));
     match v {
         Some(v) if v <= MAX_WIDTH => Ok(v),
-        _ => Err(format!("printf: width or precision above {MAX_WIDTH}")),
+        _ => Err(format!("printf: width or precision above {MAX_WIDTH}").into()),
     }
 }
 
@@ -216,14 +245,14 @@ fn go_exp(f: f64, prec: usize) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
-fn bad(verb: char, arg: &V) -> String {
+fn bad(verb: char, arg: &A) -> String {
     match arg {
         None | Some(Value::Null) => String::new(),
         _ => format!("%!{verb}({})", text(arg)),
     }
 }
 
-fn int_of(v: &V) -> Option<i64> {
+fn int_of(v: &A) -> Option<i64> {
     match v {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::Bool(_)) | Some(Value::String(_)) => None,
@@ -231,7 +260,7 @@ fn int_of(v: &V) -> Option<i64> {
     }
 }
 
-fn float_of(v: &V) -> Option<f64> {
+fn float_of(v: &A) -> Option<f64> {
     match v {
         Some(Value::Number(n)) => n.as_f64(),
         _ => None,
@@ -244,8 +273,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn repeated_arguments_stop_at_the_value_budget() {
+        let l = Limits {
+            template_value_bytes: 1000,
+            ..Limits::default()
+        };
+        let x = Value::String("x".repeat(400));
+        let r = sprintf("%s%s%s", &[Some(&x), Some(&x), Some(&x)], &l);
+        assert!(matches!(r, Err(FnError::Budget(e)) if e.budget == "template.value-bytes"));
+        assert!(sprintf("%s%s", &[Some(&x), Some(&x)], &l).is_ok());
+    }
+
+    #[test]
     fn verbs() {
-        let s = |f: &str, a: Vec<V>| sprintf(f, &a).unwrap_or_default();
+        let l = Limits::default();
+        let s = |f: &str, a: Vec<Option<Value>>| {
+            let refs: Vec<A> = a.iter().map(Option::as_ref).collect();
+            sprintf(f, &refs, &l).unwrap_or_default()
+        };
         assert_eq!(s("%s-%d", vec![Some(json!("a")), Some(json!(3))]), "a-3");
         assert_eq!(
             s(

@@ -12,6 +12,6 @@ mod emit;
 mod node;
 mod parse;
 
-pub use emit::{to_yaml_document, to_yaml_string};
+pub use emit::{to_yaml_document, to_yaml_string, to_yaml_string_within};
 pub use node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span};
-pub use parse::{YamlError, parse_stream};
+pub use parse::{YamlError, parse_stream, parse_stream_with};

@@ -1,16 +1,33 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use ork_limits::{Exceeded, Limits};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span, resolve_plain};
 
-/// A YAML syntax error. Parsing stops at the first one (the rest of the file cannot be trusted).
+/// A YAML syntax error, or a budget of [`Limits`] exceeded. Parsing stops at the first one (the
+/// rest of the file cannot be trusted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct YamlError {
     pub span: Span,
     pub message: String,
+    /// The budget, when this is one exceeded rather than a syntax error (callers word the two
+    /// differently: the input may be valid YAML, just too much of it).
+    pub exceeded: Option<Exceeded>,
+}
+
+impl YamlError {
+    /// How to introduce the error: `YAML syntax error`, or `YAML input refused` when a budget
+    /// stopped a document that may well be valid.
+    pub fn what(&self) -> &'static str {
+        if self.exceeded.is_some() {
+            "YAML input refused"
+        } else {
+            "YAML syntax error"
+        }
+    }
 }
 
 impl fmt::Display for YamlError {
@@ -21,24 +38,45 @@ impl fmt::Display for YamlError {
 
 impl std::error::Error for YamlError {}
 
-/// Documents nested deeper than this are refused: a hostile file must not overflow the stack of
-/// the recursive decoders above.
-const MAX_DEPTH: usize = 256;
-
-/// Parses every document of a YAML stream. Empty documents are dropped.
+/// Parses every document of a YAML stream within the default [`Limits`]. Empty documents are
+/// dropped.
 pub fn parse_stream(src: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(src);
-    let result = parser.load(&mut builder, true);
-    if let Some(err) = builder.error.take() {
-        return Err(err);
+    parse_stream_with(src, &Limits::default())
+}
+
+/// Parses every document of a YAML stream, refusing it as soon as it would exceed one of the
+/// `yaml.*` budgets or `file.bytes` of `limits`. Empty documents are dropped.
+///
+/// Aliases are expanded into copies (the node API owns its children), so a few hundred bytes of
+/// nested aliases ("billion laughs") would otherwise build gigabytes: every node and scalar byte
+/// an alias would copy is counted, from sizes recorded when its anchor closed, *before* the copy.
+pub fn parse_stream_with(src: &str, limits: &Limits) -> Result<Vec<Node>, YamlError> {
+    let src_bytes = u64::try_from(src.len()).unwrap_or(u64::MAX);
+    if src_bytes > limits.file_bytes {
+        return Err(exceeded(
+            Span { line: 1, col: 1 },
+            "file.bytes",
+            limits.file_bytes,
+        ));
     }
-    if let Err(e) = result {
-        let m = e.marker();
-        return Err(YamlError {
-            span: span_of(m),
+    // A byte-order mark is an encoding signature, not content (YAML 1.2 §5.2); yaml-rust2 would
+    // read it as the first character of the first key.
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let mut builder = Builder::new(limits);
+    let mut parser = Parser::new_from_str(src);
+    // Events are pulled one at a time rather than through `Parser::load`, which recurses once
+    // per nesting level (a deep block structure would overflow the stack before our depth check
+    // could refuse it) and keeps scanning after the first error.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| YamlError {
+            span: span_of(e.marker()),
             message: e.info().to_string(),
-        });
+            exceeded: None,
+        })?;
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(event, span_of(&mark))?;
     }
     Ok(builder.docs)
 }
@@ -50,64 +88,144 @@ fn span_of(m: &Marker) -> Span {
     }
 }
 
-enum Frame {
-    Seq {
-        items: Vec<Node>,
-        span: Span,
-        anchor: usize,
-    },
+fn exceeded(span: Span, budget: &'static str, limit: u64) -> YamlError {
+    let e = Exceeded::new(budget, limit);
+    YamlError {
+        span,
+        message: e.to_string(),
+        exceeded: Some(e),
+    }
+}
+
+/// What building (or copying) a subtree costs: its nodes, its scalar bytes, and its height in
+/// collection levels (0 for a scalar).
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: u64,
+    bytes: u64,
+    height: u64,
+}
+
+impl Size {
+    fn add_child(&mut self, child: Size) {
+        self.nodes = self.nodes.saturating_add(child.nodes);
+        self.bytes = self.bytes.saturating_add(child.bytes);
+        self.height = self.height.max(child.height.saturating_add(1));
+    }
+}
+
+enum Items {
+    Seq(Vec<Node>),
     Map {
         pairs: Vec<(Node, Node)>,
         pending_key: Option<Node>,
-        span: Span,
-        anchor: usize,
     },
 }
 
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
-    error: Option<YamlError>,
+struct Frame {
+    items: Items,
+    span: Span,
+    anchor: usize,
+    /// the collection itself plus everything pushed into it so far
+    size: Size,
 }
 
-impl Builder {
-    fn push_value(&mut self, node: Node) {
+struct Anchored {
+    node: Node,
+    size: Size,
+}
+
+struct Builder<'l> {
+    limits: &'l Limits,
+    stack: Vec<Frame>,
+    docs: Vec<Node>,
+    anchors: HashMap<usize, Anchored>,
+    documents: u64,
+    /// nodes and scalar bytes built so far in the stream, copies included
+    built: Size,
+}
+
+impl<'l> Builder<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        Builder {
+            limits,
+            stack: Vec::new(),
+            docs: Vec::new(),
+            anchors: HashMap::new(),
+            documents: 0,
+            built: Size::default(),
+        }
+    }
+
+    /// Counts `cost` against the stream's budgets before the nodes are built or copied.
+    fn charge(&mut self, span: Span, cost: Size) -> Result<(), YamlError> {
+        let nodes = self.built.nodes.saturating_add(cost.nodes);
+        if nodes > self.limits.yaml_nodes {
+            return Err(exceeded(span, "yaml.nodes", self.limits.yaml_nodes));
+        }
+        let bytes = self.built.bytes.saturating_add(cost.bytes);
+        if bytes > self.limits.yaml_expanded_bytes {
+            return Err(exceeded(
+                span,
+                "yaml.expanded-bytes",
+                self.limits.yaml_expanded_bytes,
+            ));
+        }
+        self.built.nodes = nodes;
+        self.built.bytes = bytes;
+        Ok(())
+    }
+
+    fn depth(&self) -> u64 {
+        u64::try_from(self.stack.len()).unwrap_or(u64::MAX)
+    }
+
+    /// Keeps a copy of an anchored node for its aliases. The copy is real work, so it is charged
+    /// like an alias expansion: otherwise nested anchors around one big scalar would copy it
+    /// once per level for free.
+    fn remember(&mut self, anchor: usize, node: &Node, size: Size) -> Result<(), YamlError> {
+        if anchor > 0 {
+            self.charge(node.span, size)?;
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    size,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn push_value(&mut self, node: Node, size: Size) {
         match self.stack.last_mut() {
             None => {
                 if !node.is_null() {
                     self.docs.push(node);
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                pairs, pending_key, ..
-            }) => match pending_key.take() {
-                None => *pending_key = Some(node),
-                Some(key) => pairs.push((key, node)),
-            },
+            Some(frame) => {
+                frame.size.add_child(size);
+                match &mut frame.items {
+                    Items::Seq(items) => items.push(node),
+                    Items::Map { pairs, pending_key } => match pending_key.take() {
+                        None => *pending_key = Some(node),
+                        Some(key) => pairs.push((key, node)),
+                    },
+                }
+            }
         }
     }
 
-    fn fail(&mut self, span: Span, message: impl Into<String>) {
-        if self.error.is_none() {
-            self.error = Some(YamlError {
-                span,
-                message: message.into(),
-            });
-        }
-    }
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let span = span_of(&mark);
+    fn on_event(&mut self, ev: Event, span: Span) -> Result<(), YamlError> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                let size = Size {
+                    nodes: 1,
+                    bytes: u64::try_from(text.len()).unwrap_or(u64::MAX),
+                    height: 0,
+                };
+                self.charge(span, size)?;
                 let (style, value) = match style {
                     TScalarStyle::Plain if tag.is_none() => {
                         (ScalarStyle::Plain, resolve_plain(&text))
@@ -125,54 +243,47 @@ impl MarkedEventReceiver for Builder {
                     kind: NodeKind::Scalar(Scalar { text, style, value }),
                     span,
                 };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                self.remember(anchor, &node, size)?;
+                self.push_value(node, size);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.depth() >= self.limits.yaml_depth {
+                    return Err(exceeded(span, "yaml.depth", self.limits.yaml_depth));
                 }
-                self.push_value(node);
-            }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _)
-                if self.stack.len() >= MAX_DEPTH =>
-            {
-                let _ = anchor;
-                self.fail(
-                    span,
-                    format!("document nested deeper than {MAX_DEPTH} levels"),
-                );
-            }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    span,
-                    anchor,
-                });
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map {
-                    pairs: Vec::new(),
-                    pending_key: None,
+                let size = Size {
+                    nodes: 1,
+                    bytes: 0,
+                    height: 1,
+                };
+                self.charge(span, size)?;
+                let items = if matches!(ev, Event::SequenceStart(..)) {
+                    Items::Seq(Vec::new())
+                } else {
+                    Items::Map {
+                        pairs: Vec::new(),
+                        pending_key: None,
+                    }
+                };
+                self.stack.push(Frame {
+                    items,
                     span,
                     anchor,
+                    size,
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        items,
-                        span,
-                        anchor,
-                    }) => (
-                        Node {
-                            kind: NodeKind::Seq(items),
-                            span,
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map {
-                        pairs,
-                        mut span,
-                        anchor,
-                        ..
-                    }) => {
+                let Some(Frame {
+                    items,
+                    mut span,
+                    anchor,
+                    size,
+                }) = self.stack.pop()
+                else {
+                    return Ok(());
+                };
+                let kind = match items {
+                    Items::Seq(items) => NodeKind::Seq(items),
+                    Items::Map { pairs, .. } => {
                         // A block mapping's start marker sits just past its first key; the key's
                         // own position is what a reader expects.
                         if let Some((k, _)) = pairs.first()
@@ -181,35 +292,43 @@ impl MarkedEventReceiver for Builder {
                         {
                             span = k.span;
                         }
-                        (
-                            Node {
-                                kind: NodeKind::Map(pairs),
-                                span,
-                            },
-                            anchor,
-                        )
+                        NodeKind::Map(pairs)
                     }
-                    None => return,
                 };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_value(node);
+                let node = Node { kind, span };
+                self.remember(anchor, &node, size)?;
+                self.push_value(node, size);
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let mut node = node.clone();
-                    node.span = span;
-                    self.push_value(node);
+            Event::Alias(id) => {
+                let Some(size) = self.anchors.get(&id).map(|a| a.size) else {
+                    return Err(YamlError {
+                        span,
+                        message: "unknown alias".into(),
+                        exceeded: None,
+                    });
+                };
+                if self.depth().saturating_add(size.height) > self.limits.yaml_depth {
+                    return Err(exceeded(span, "yaml.depth", self.limits.yaml_depth));
                 }
-                None => self.fail(span, "unknown alias"),
-            },
-            Event::DocumentStart
-            | Event::DocumentEnd
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::Nothing => {}
+                self.charge(span, size)?;
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Ok(());
+                };
+                let mut node = anchored.node.clone();
+                node.span = span;
+                self.push_value(node, size);
+            }
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > self.limits.yaml_documents {
+                    return Err(exceeded(span, "yaml.documents", self.limits.yaml_documents));
+                }
+                // anchors are local to their document
+                self.anchors.clear();
+            }
+            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
+        Ok(())
     }
 }
 
@@ -268,7 +387,119 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
+        // yaml-rust2 itself stops flow collections at 255 levels
         let src = "[".repeat(1000) + &"]".repeat(1000);
         assert!(parse_stream(&src).is_err());
+        let shallow = Limits {
+            yaml_depth: 10,
+            ..Limits::default()
+        };
+        let src = "[".repeat(11) + &"]".repeat(11);
+        let err = parse_stream_with(&src, &shallow).err().map(|e| e.message);
+        assert!(err.is_some_and(|m| m.contains("yaml.depth")));
+        let src = "[".repeat(10) + &"]".repeat(10);
+        assert!(parse_stream_with(&src, &shallow).is_ok());
+        // an alias that would carry a subtree past the limit is refused too
+        let src = "a: &a [[[[[[1]]]]]]\nb: [[[[*a]]]]\n";
+        let err = parse_stream_with(src, &shallow).err().map(|e| e.message);
+        assert!(err.is_some_and(|m| m.contains("yaml.depth")));
+        // block nesting is not bounded by the scanner's flow-level limit: one "- " per level
+        let src = "- ".repeat(200_000) + "x\n";
+        let err = parse_stream(&src).err().map(|e| e.message);
+        assert!(
+            err.as_ref().is_some_and(|m| m.contains("yaml.depth")),
+            "{err:?}"
+        );
+        let ok = "- ".repeat(200) + "x\n";
+        assert!(parse_stream(&ok).is_ok());
+    }
+
+    /// The classic 9×9 "billion laughs": 416 bytes that expand to 387 million scalars.
+    const BILLION_LAUGHS: &str = r#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"#;
+
+    fn message(r: Result<Vec<Node>, YamlError>) -> String {
+        r.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_before_it_expands() {
+        assert!(BILLION_LAUGHS.len() < 512);
+        let start = std::time::Instant::now();
+        let m = message(parse_stream(BILLION_LAUGHS));
+        assert!(
+            m.contains("yaml.nodes") && m.contains("ORK_LIMIT_YAML_NODES"),
+            "{m}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // the same shape within a budget that fits it parses, and to the right size
+        let small = "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n";
+        let docs = parse_stream(small).unwrap_or_default();
+        let c = docs.first().and_then(|d| d.get("c")).map(Node::to_json);
+        assert_eq!(
+            c.map(|c| c.to_string()),
+            Some(r#"[[["x","x"],["x","x"]],[["x","x"],["x","x"]]]"#.to_string())
+        );
+    }
+
+    #[test]
+    fn big_anchor_aliased_many_times_is_refused() {
+        let big = "x".repeat(1 << 20);
+        let aliases = vec!["*a"; 5000].join(", ");
+        let src = format!("a: &a \"{big}\"\nb: [{aliases}]\n");
+        let start = std::time::Instant::now();
+        let m = message(parse_stream(&src));
+        assert!(m.contains("yaml.expanded-bytes"), "{m}");
+        assert!(m.contains("ORK_LIMIT_YAML_EXPANDED_BYTES"), "{m}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn error_points_at_the_alias_that_would_exceed() {
+        let limits = Limits {
+            yaml_nodes: 10,
+            ..Limits::default()
+        };
+        // map + 2 keys + anchored list (3) + anchor copy (3) = 9; the alias would add 3 more
+        let src = "a: &a [1, 2]\nb: *a\n";
+        let err = parse_stream_with(src, &limits).err();
+        assert_eq!(err.as_ref().map(|e| e.span), Some(Span { line: 2, col: 4 }));
+        assert!(err.is_some_and(|e| e.message.contains("limit 10")
+            && e.exceeded == Some(Exceeded::new("yaml.nodes", 10))));
+    }
+
+    #[test]
+    fn documents_and_file_size_are_bounded() {
+        let limits = Limits {
+            yaml_documents: 3,
+            file_bytes: 64,
+            ..Limits::default()
+        };
+        assert!(parse_stream_with("a: 1\n---\nb: 2\n---\nc: 3\n", &limits).is_ok());
+        let m = message(parse_stream_with("a\n---\nb\n---\nc\n---\nd\n", &limits));
+        assert!(m.contains("yaml.documents"), "{m}");
+        let m = message(parse_stream_with(&"a: 1\n".repeat(20), &limits));
+        assert!(m.contains("file.bytes"), "{m}");
+    }
+
+    #[test]
+    fn anchors_are_local_to_their_document() {
+        assert!(parse_stream("a: &x 1\n---\nb: *x\n").is_err());
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_content() {
+        let docs = parse_stream("\u{feff}apiVersion: v1\nkind: List\n").unwrap_or_default();
+        let first = docs.first().and_then(Node::as_map).map(|m| m[0].0.clone());
+        assert_eq!(first.as_ref().and_then(Node::as_text), Some("apiVersion"));
+        assert_eq!(first.map(|k| k.span), Some(Span { line: 1, col: 1 }));
     }
 }

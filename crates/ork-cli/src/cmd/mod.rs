@@ -56,12 +56,13 @@ pub(crate) fn read_documents(
     limits: &ork_limits::Limits,
 ) -> Result<(String, Vec<(u32, serde_json::Value)>), String> {
     let input = ork_io::read_text(path, limits).map_err(|e| e.to_string())?;
-    let docs = ork_yaml::parse_stream(&input.text).map_err(|e| {
+    let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| {
         format!(
-            "{}:{}:{}: error: YAML syntax error: {}",
+            "{}:{}:{}: error: {}: {}",
             ork_io::escape_control(&input.name),
             e.span.line,
             e.span.col,
+            e.what(),
             e.message
         )
     })?;

@@ -93,7 +93,7 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
             .to_string();
         let outcome = render_cycle(&k, crd, cr, &opts);
         let after = if a.status {
-            let mut ctx = ork_template::Ctx::new(a.seed, now);
+            let mut ctx = ork_template::Ctx::with_limits(a.seed, now, g.limits);
             Some(ork_render::status::after_cycle(
                 &k, crd, cr, &outcome, &stamp, &mut ctx,
             ))
