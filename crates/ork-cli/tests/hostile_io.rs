@@ -11,54 +11,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::repo;
-
-const ADDRESS_SPACE: &str = "--as=1073741824";
-/// Reading 64 MiB from /dev/zero and refusing it takes well under a second in a release build;
-/// this leaves room for a debug build on a busy machine.
-const FAST: Duration = Duration::from_secs(15);
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-    took: Duration,
-}
-
-fn ork_bounded(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut c = Command::new("timeout");
-    c.args(["-s", "KILL", "60", "prlimit", ADDRESS_SPACE, "--"])
-        .arg(env!("CARGO_BIN_EXE_ork"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ORK_LIMIT_FILE_BYTES")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = c.spawn().unwrap();
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: start.elapsed(),
-    };
-    assert_ne!(run.code, 137, "killed after 60 s: {}", run.err);
-    run
-}
+use common::{FAST, ork_bounded, repo};
 
 fn mkfifo(p: &Path) {
     let ok = Command::new("mkfifo").arg(p).status().unwrap();

@@ -150,11 +150,13 @@ pub fn lookup<'v>(data: &'v Value, path: &[String]) -> Option<&'v Value> {
     Some(cur)
 }
 
-/// Renders a template to trimmed text.
+/// Renders a template to trimmed text. A failure names the action and the function but never
+/// the value: evaluation errors reach admission responses, conditions and the audit trail,
+/// which carry no object data (docs/security.md §2.11).
 fn render(t: &Template, data: &Value, ctx: &mut Ctx) -> Result<String, String> {
     t.render_with(data, ctx)
         .map(|s| s.trim().to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.without_values())
 }
 
 /// What a condition is evaluated against.

@@ -71,10 +71,11 @@ impl Text {
     pub fn render(&self, data: &Value, ctx: &mut Ctx) -> Result<String, String> {
         match self {
             Text::Static(s) => Ok(s.clone()),
+            // never the value in the message (see conditions::render)
             Text::Template(t) => t
                 .render_with(data, ctx)
                 .map(|s| s.trim().to_string())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.without_values()),
         }
     }
 }

@@ -19,7 +19,10 @@ use ork_policy::prepared::PreparedEntry;
 use ork_policy::{
     MutationChange, Point, PreparedCrd, PreparedKatalog, Request, RuleOutcome, decide,
 };
-use ork_template::Ctx;
+use std::sync::Arc;
+
+use ork_template::value::quote;
+use ork_template::{Ctx, ExecError, Template};
 use serde_json::{Map, Value, json};
 
 pub use ork_policy::WriteOp as Op;
@@ -141,7 +144,7 @@ pub fn render_cycle(
             continue;
         }
         for entry in &block.entries {
-            render_entry(k, entry, &mut data, &mut ctx, &owner, &mut children)?;
+            render_entry(k, crd, entry, &mut data, &mut ctx, &owner, &mut children)?;
         }
     }
     // two active entries rendering the same object
@@ -221,6 +224,7 @@ fn text_at(v: &Value, p: &str) -> String {
 /// data value in turn (never a copy of the data per element), so a large list stays linear.
 fn render_entry(
     k: &PreparedKatalog,
+    crd: &PreparedCrd,
     entry: &PreparedEntry,
     data: &mut Value,
     ctx: &mut Ctx,
@@ -228,7 +232,7 @@ fn render_entry(
     children: &mut Vec<Child>,
 ) -> Result<(), Failure> {
     let Some(fe) = &entry.for_each else {
-        let mut r = Renderer::new(k, entry, data, ctx, owner, entry.path.clone());
+        let mut r = Renderer::new(k, crd, entry, data, ctx, owner, entry.path.clone());
         if let Some(child) = r.child()? {
             children.push(child);
         }
@@ -236,9 +240,10 @@ fn render_entry(
     };
     let path = &entry.path;
     let list = match &fe.field {
-        FieldRef::Template(t) => t
-            .render_value(data, ctx)
-            .map_err(|e| fail("TemplateError", format!("{path}.forEach.field: {e}")))?,
+        FieldRef::Template(t) => t.render_value(data, ctx).map_err(|e| {
+            let msg = exec_message(crd, entry, t, &e);
+            fail("TemplateError", format!("{path}.forEach.field: {msg}"))
+        })?,
         FieldRef::Path(p) => lookup(data, p).cloned(),
     };
     let items: Vec<(Value, Option<Value>)> = match list {
@@ -283,7 +288,7 @@ fn render_entry(
                 None => m.remove("value"),
             };
         }
-        let mut r = Renderer::new(k, entry, data, ctx, owner, format!("{path}[{i}]"));
+        let mut r = Renderer::new(k, crd, entry, data, ctx, owner, format!("{path}[{i}]"));
         if let Some(child) = r.child()? {
             children.push(child);
         }
@@ -334,6 +339,7 @@ impl Owner {
 
 struct Renderer<'a> {
     k: &'a PreparedKatalog,
+    crd: &'a PreparedCrd,
     prepared: &'a PreparedEntry,
     data: &'a Value,
     ctx: &'a mut Ctx,
@@ -346,6 +352,7 @@ struct Renderer<'a> {
 impl<'a> Renderer<'a> {
     fn new(
         k: &'a PreparedKatalog,
+        crd: &'a PreparedCrd,
         prepared: &'a PreparedEntry,
         data: &'a Value,
         ctx: &'a mut Ctx,
@@ -354,6 +361,7 @@ impl<'a> Renderer<'a> {
     ) -> Self {
         Renderer {
             k,
+            crd,
             prepared,
             data,
             ctx,
@@ -364,18 +372,42 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// True when a message about this template may not show values (docs/katalog.md §6.4): the
+/// entry is a Secret, or the template reads a CR path this CRD renders into a Secret.
+fn withholds(crd: &PreparedCrd, entry: &PreparedEntry, t: &Template) -> bool {
+    entry.kind == ChildKind::Secrets
+        || t.root_paths().iter().any(|p| {
+            crd.secret_bound
+                .iter()
+                .any(|s| s.starts_with(&p.segments) || p.segments.starts_with(s))
+        })
+}
+
+/// The message of a template error: without values when [`withholds`] says so.
+fn exec_message(crd: &PreparedCrd, entry: &PreparedEntry, t: &Template, e: &ExecError) -> String {
+    if withholds(crd, entry, t) {
+        e.without_values()
+    } else {
+        e.to_string()
+    }
+}
+
 impl Renderer<'_> {
-    fn exec_err(&self, key: &str, e: impl std::fmt::Display) -> Failure {
-        fail("TemplateError", format!("{}.{key}: {e}", self.path))
+    fn withholds(&self, t: &Template) -> bool {
+        withholds(self.crd, self.prepared, t)
+    }
+
+    fn exec_err(&self, key: &str, t: &Template, e: ExecError) -> Failure {
+        let msg = exec_message(self.crd, self.prepared, t, &e);
+        fail("TemplateError", format!("{}.{key}: {msg}", self.path))
     }
 
     /// The parsed template of a field value: prepared once, never parsed per render.
-    fn template(
-        &self,
-        key: &str,
-        s: &str,
-    ) -> Result<std::sync::Arc<ork_template::Template>, Failure> {
-        self.k.template(s).map_err(|e| self.exec_err(key, e))
+    fn template(&self, key: &str, s: &str) -> Result<Arc<Template>, Failure> {
+        // a parse error quotes Katalog text, never data
+        self.k
+            .template(s)
+            .map_err(|e| fail("TemplateError", format!("{}.{key}: {e}", self.path)))
     }
 
     fn render_str(&mut self, key: &str, s: &str, trim: bool) -> Result<String, Failure> {
@@ -389,7 +421,7 @@ impl Renderer<'_> {
         let t = self.template(key, s)?;
         let out = t
             .render_with(self.data, self.ctx)
-            .map_err(|e| self.exec_err(key, e))?;
+            .map_err(|e| self.exec_err(key, &t, e))?;
         Ok(if trim { out.trim().to_string() } else { out })
     }
     /// A string field of `obj`; empty means unset.
@@ -420,7 +452,21 @@ impl Renderer<'_> {
         let Some(t) = self.text_in(obj, key)? else {
             return Ok(None);
         };
-        coerce(&t, c).map_err(|e| fail("InvalidValue", format!("{}.{prefix}{key}: {e}", self.path)))
+        coerce(&t, c).map_err(|e| {
+            let withheld = match obj.get(key).and_then(Value::as_str) {
+                Some(src) if ork_template::is_template(src) => self
+                    .k
+                    .template(src)
+                    .map_or(true, |tpl| self.withholds(&tpl)),
+                _ => false,
+            };
+            let msg = if withheld {
+                "the rendered value does not convert (value withheld: it reads a value bound for a Secret)".to_string()
+            } else {
+                e
+            };
+            fail("InvalidValue", format!("{}.{prefix}{key}: {msg}", self.path))
+        })
     }
 
     fn coerced(&mut self, key: &str, c: Coerce) -> Result<Option<Value>, Failure> {
@@ -441,7 +487,7 @@ impl Renderer<'_> {
             if t.is_bare_path() {
                 return t
                     .render_value(self.data, self.ctx)
-                    .map_err(|e| self.exec_err(key, e));
+                    .map_err(|e| self.exec_err(key, &t, e));
             }
         }
         self.leaves(v, key).map(Some)
@@ -498,7 +544,7 @@ impl Renderer<'_> {
         if !is_dns1123_subdomain(&n) {
             return Err(fail(
                 "InvalidValue",
-                format!("{}.name: {n:?} is not a DNS-1123 name", self.path),
+                format!("{}.name: {} is not a DNS-1123 name", self.path, quote(&n)),
             ));
         }
         Ok(n)
@@ -513,8 +559,10 @@ impl Renderer<'_> {
             (Some(cr_ns), Some(ns)) if *cr_ns != ns => Err(fail(
                 "InvalidValue",
                 format!(
-                    "{}.namespace: {ns:?} differs from the CR's namespace {cr_ns:?}",
-                    self.path
+                    "{}.namespace: {} differs from the CR's namespace {}",
+                    self.path,
+                    quote(&ns),
+                    quote(cr_ns)
                 ),
             )),
             (Some(cr_ns), _) => Ok(Some(cr_ns.clone())),
@@ -836,7 +884,7 @@ impl Renderer<'_> {
             Err(profiles::UnknownProfile(p)) => {
                 return Err(fail(
                     "UnknownSecurityProfile",
-                    format!("{}: unknown security profile {p:?}", self.path),
+                    format!("{}: unknown security profile {}", self.path, quote(&p)),
                 ));
             }
         };
@@ -1283,8 +1331,9 @@ impl Renderer<'_> {
             return Err(fail(
                 "InvalidValue",
                 format!(
-                    "{}.metadata.name: {name:?} is not a DNS-1123 name",
-                    self.path
+                    "{}.metadata.name: {} is not a DNS-1123 name",
+                    self.path,
+                    quote(&name)
                 ),
             ));
         }
@@ -1375,7 +1424,7 @@ impl Renderer<'_> {
                         if t.is_bare_path() {
                             if let Some(val) = t
                                 .render_value(self.data, self.ctx)
-                                .map_err(|e| self.exec_err(k, e))?
+                                .map_err(|e| self.exec_err(k, &t, e))?
                             {
                                 out.insert(k.clone(), val);
                             }
