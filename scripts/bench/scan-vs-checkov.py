@@ -14,13 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path.home() / ".cache/ork/bench-venv"
 
-# ork reports only the most specific finding (checks.md §4 subsumption): privilege escalation is
+# ork reports only the most specific finding (docs/checks.md §4 subsumption): privilege escalation is
 # not repeated on a container that is privileged or adds SYS_ADMIN, because the API rejects
 # allowPrivilegeEscalation: false together with either. Such objects count as found, and the
 # table says how many were found that way.
 SUBSUMED_BY = {"privilege escalation": ["privileged-container", "cap-sys-admin"]}
 
-# checklist item -> (Checkov ids, ork ids). Checkov ids per its catalogue; ork's per checks.md.
+# checklist item -> (Checkov ids, ork ids). Checkov ids per its catalogue; ork's per docs/checks.md.
 CHECKLIST = {
     "privileged": (["CKV_K8S_16"], ["privileged-container"]),
     "CAP_SYS_ADMIN": (["CKV_K8S_39"], ["cap-sys-admin"]),

@@ -1,4 +1,4 @@
-//! The ork command line. One library, three binaries selected by cargo feature (cli.md §1):
+//! The ork command line. One library, three binaries selected by cargo feature (docs/cli.md §1):
 //! `ork` (feature `dev`) has every command; `ork-runtime` and `ork-gateway` are built from
 //! the same code without the developer commands, which are not compiled in without `dev`.
 
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes shared by every command (cli.md §2).
+/// Exit codes shared by every command (docs/cli.md §2).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const NEGATIVE: u8 = 1;

@@ -1,4 +1,4 @@
-//! The production binaries reject every developer command as unknown (cli.md §1).
+//! The production binaries reject every developer command as unknown (docs/cli.md §1).
 
 mod common;
 

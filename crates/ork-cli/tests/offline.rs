@@ -1,4 +1,4 @@
-//! Offline commands neither read a kubeconfig nor open a socket (cli.md §2, security.md §2.1).
+//! Offline commands neither read a kubeconfig nor open a socket (docs/cli.md §2, docs/security.md §2.1).
 //!
 //! Three independent guards, all required:
 //! - the command runs in a fresh network namespace (`unshare -n`: no interface is up);

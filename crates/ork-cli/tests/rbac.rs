@@ -1,4 +1,4 @@
-//! `ork rbac who-can` and `ork rbac audit` on tests/fixtures/rbac (cli.md §14).
+//! `ork rbac who-can` and `ork rbac audit` on tests/fixtures/rbac (docs/cli.md §14).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! `ork scan` over the fixture corpora (checks.md §6–§9).
+//! `ork scan` over the fixture corpora (docs/checks.md §6–§9).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The directory walk of `ork scan DIR` and `ork rbac -f DIR` (checks.md §7).
+//! The directory walk of `ork scan DIR` and `ork rbac -f DIR` (docs/checks.md §7).
 
 use std::fmt;
 use std::fs::FileType;

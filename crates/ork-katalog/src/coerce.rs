@@ -1,4 +1,4 @@
-//! Type coercion of rendered text (katalog.md §5.3). The same functions check static values at
+//! Type coercion of rendered text (docs/katalog.md §5.3). The same functions check static values at
 //! validate time and rendered values at reconcile time, so both report the same error.
 
 use serde_json::Value;

@@ -15,7 +15,7 @@ pub struct Decoder<'a> {
     pub sink: &'a mut Sink,
 }
 
-/// Hints for keys users bring from other tools or older Katalogs (katalog.md §1).
+/// Hints for keys users bring from other tools or older Katalogs (docs/katalog.md §1).
 fn targeted_hint(parent: &str, key: &str) -> Option<String> {
     let in_box = parent.ends_with("operatorBox");
     let h = match key {
@@ -23,7 +23,7 @@ fn targeted_hint(parent: &str, key: &str) -> Option<String> {
             "reconciler settings live at operatorBox.reconciler; per-entry drift correction is `reconcile: true` on an onCreate entry"
         }
         "emit" if in_box => {
-            "events are emitted by the runtime itself (katalog.md §6.6); there is nothing to configure under operatorBox.emit"
+            "events are emitted by the runtime itself (docs/katalog.md §6.6); there is nothing to configure under operatorBox.emit"
         }
         "admission" if !parent.ends_with("webhooks") && !parent.ends_with("podSecurity") => {
             "admission is configured at security.webhooks.admission (Katalog-wide) and spec.crds.<name>.webhooks (per CRD)"

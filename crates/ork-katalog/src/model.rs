@@ -171,7 +171,7 @@ pub struct Dependency {
     pub path: String,
 }
 
-/// A condition of katalog.md §4 in canonical form.
+/// A condition of docs/katalog.md §4 in canonical form.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Condition {
     pub field: String,

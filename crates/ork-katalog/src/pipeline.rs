@@ -1,4 +1,4 @@
-//! The staged validation pipeline (security.md §2.6): parse → structure → references →
+//! The staged validation pipeline (docs/security.md §2.6): parse → structure → references →
 //! templates → security → cross-entry. Each stage reports all of its errors; the pipeline stops
 //! after the first stage that fails. One pipeline serves validate, template, simulate and the
 //! start of run and gate.

@@ -1,4 +1,4 @@
-//! The resolved security configuration and per-CRD protection posture (security.md §1, §3).
+//! The resolved security configuration and per-CRD protection posture (docs/security.md §1, §3).
 //! One resolver: each setting comes from the Katalog, else its environment variable, else the
 //! built-in default, and records where it came from.
 

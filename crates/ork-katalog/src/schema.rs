@@ -3,7 +3,7 @@
 //! One table serves the strict loader (closed mappings, types, "not supported yet") and
 //! `ork notes --fields`, so the reference cannot drift from what the loader accepts.
 
-/// How a string-typed child field is coerced after templating (katalog.md §5.3).
+/// How a string-typed child field is coerced after templating (docs/katalog.md §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coerce {
     None,
@@ -46,7 +46,7 @@ pub enum Ty {
     Any,
     /// `dependsOn`: `{db: healthy}`, `{db: {condition: started}}` or `[db]`.
     DependsOn,
-    /// A `when`/`or` list of conditions (katalog.md §4).
+    /// A `when`/`or` list of conditions (docs/katalog.md §4).
     Conditions,
     /// A scalar of any type (mutation `default`/`override`, status `value`).
     Scalar,
@@ -100,7 +100,7 @@ const PORT: Ty = Ty::Str(Coerce::Port);
 const BOOLS: Ty = Ty::Str(Coerce::Bool);
 const PROTOCOL: Ty = Ty::Str(Coerce::Enum(&["TCP", "UDP", "SCTP"]));
 
-/// Keys whose feature is listed in katalog.md §8 wherever they appear.
+/// Keys whose feature is listed in docs/katalog.md §8 wherever they appear.
 pub const LATER_ANYWHERE: &[&str] = &[
     "external",
     "cross",
@@ -138,7 +138,7 @@ pub const LATER_ANYWHERE: &[&str] = &[
     "fieldSelector",
 ];
 
-/// Child kinds of katalog.md §8 (rejected in onCreate/onReconcile/onDelete).
+/// Child kinds of docs/katalog.md §8 (rejected in onCreate/onReconcile/onDelete).
 pub const LATER_KINDS: &[&str] = &[
     "pods",
     "replicaSets",
@@ -169,7 +169,7 @@ pub static KATALOG: &[Field] = &[
         "security",
         Ty::Obj(SECURITY),
         "",
-        "security layers (security.md §1.1)",
+        "security layers (docs/security.md §1.1)",
     ),
     f(
         "gateway",
@@ -217,7 +217,7 @@ static GATEWAY: &[Field] = &[
         "standalone",
         Ty::Bool,
         "false",
-        "gateway-only mode: no runtime (security.md §2.9)",
+        "gateway-only mode: no runtime (docs/security.md §2.9)",
     ),
     f(
         "endpoint",
@@ -1501,7 +1501,7 @@ pub const CONDITION_KEYS: &[&str] = &["field", "operator", "value", "negate"];
 /// Extra keys of a validation rule.
 pub const RULE_KEYS: &[&str] = &["message", "action", "when", "or", "fires"];
 
-/// Operator names and their aliases (katalog.md §4), canonical name first.
+/// Operator names and their aliases (docs/katalog.md §4), canonical name first.
 pub const OPERATORS: &[(&str, &[&str])] = &[
     ("exists", &[]),
     ("notExists", &[]),

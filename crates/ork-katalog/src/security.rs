@@ -1,4 +1,4 @@
-//! Security stage (security.md §2.6): enumerations, namespace patterns, capabilities, profiles,
+//! Security stage (docs/security.md §2.6): enumerations, namespace patterns, capabilities, profiles,
 //! Gateway consistency; the warnings of the security model.
 
 use serde_json::Value;

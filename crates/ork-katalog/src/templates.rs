@@ -10,7 +10,7 @@ use crate::diag::{Sink, did_you_mean, split_path};
 use crate::model::Katalog;
 use crate::schema::{self, Coerce, Field, Ty};
 
-/// Data roots of the template data (katalog.md §5.1).
+/// Data roots of the template data (docs/katalog.md §5.1).
 const ROOTS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status", "ork"];
 const LATER_ROOTS: &[&str] = &[
     "cross", "external", "inputs", "request", "health", "metrics",
@@ -241,7 +241,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    /// Warnings that need several entries of one CRD (katalog.md §6.3).
+    /// Warnings that need several entries of one CRD (docs/katalog.md §6.3).
     fn cross_entry_warnings(&mut self, all: &[EntryRef]) {
         let workloads: Vec<&EntryRef> = all
             .iter()

@@ -1,4 +1,4 @@
-//! Namespace rules (security.md §2.5): one matcher for admission, runtime, simulate and validate.
+//! Namespace rules (docs/security.md §2.5): one matcher for admission, runtime, simulate and validate.
 //! Allow-lists intersect (an empty one does not constrain), deny-lists union, deny always wins.
 
 pub fn matches(pattern: &str, ns: &str) -> bool {

@@ -1,4 +1,4 @@
-//! Offline RBAC analysis (cli.md §14): who can do what, through which binding chain. Matching
+//! Offline RBAC analysis (docs/cli.md §14): who can do what, through which binding chain. Matching
 //! follows the Kubernetes RBAC authorizer: `*` in verbs, resources and apiGroups, `<res>/*` for
 //! every subresource, resourceNames only when a name is asked about, ClusterRoles aggregated
 //! through `aggregationRule` from the same input, and ClusterRoles referenced by RoleBindings

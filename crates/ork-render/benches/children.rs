@@ -1,4 +1,4 @@
-//! Rendering throughput: 1,000 Website CRs (katalog.md §9.1), three children each
+//! Rendering throughput: 1,000 Website CRs (docs/katalog.md §9.1), three children each
 //! (target ≥ 20,000 children/s). Criterion reports elements/s = children/s.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -1,4 +1,4 @@
-//! Pod-security profiles (security.md §2.7): resolution and the fields each injects.
+//! Pod-security profiles (docs/security.md §2.7): resolution and the fields each injects.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,4 @@
-//! `ork scan` (checks.md §6–§9): reads Kubernetes YAML/JSON and Katalogs, runs the policy core's
+//! `ork scan` (docs/checks.md §6–§9): reads Kubernetes YAML/JSON and Katalogs, runs the policy core's
 //! checks, locates every finding by file and line, applies suppression annotations and
 //! `--skip`, and orders the result deterministically. Files are parsed and checked in parallel.
 

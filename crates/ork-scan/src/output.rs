@@ -1,4 +1,4 @@
-//! Text and JSON reports (checks.md §8). Deterministic: no timestamps, no absolute paths.
+//! Text and JSON reports (docs/checks.md §8). Deterministic: no timestamps, no absolute paths.
 
 use ork_io::escape_control;
 use ork_policy::checks::Severity;
@@ -106,7 +106,7 @@ struct JsonReport<'a> {
     summary: Summary,
 }
 
-/// One compact document; keys in the order checks.md §8 gives.
+/// One compact document; keys in the order docs/checks.md §8 gives.
 pub fn json(r: &Report, min: Severity) -> String {
     let visible: Vec<&Located> = r.visible(min).collect();
     let [critical, high, medium, low] = counts(visible.iter().copied());

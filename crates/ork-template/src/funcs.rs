@@ -1,7 +1,7 @@
 //! The function registry: one table drives the parser's checks (names, argument counts), the
 //! executor, volatile detection and `ork notes`, so documentation cannot drift from the code.
 //!
-//! Convention (katalog.md §5.4): the subject comes last so that pipelines work
+//! Convention (docs/katalog.md §5.4): the subject comes last so that pipelines work
 //! (`{{ .spec.name | trimPrefix "x-" }}`); `default` takes the fallback first.
 
 use std::collections::HashSet;
@@ -1354,7 +1354,7 @@ fn f_to_float(a: &[A]) -> Result<V, String> {
     Ok(float(f))
 }
 
-/// The boolean words of katalog.md §5.3.
+/// The boolean words of docs/katalog.md §5.3.
 pub fn parse_bool_word(s: &str) -> Option<bool> {
     match s {
         "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "1" => Some(true),

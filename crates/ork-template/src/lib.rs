@@ -1,4 +1,4 @@
-//! Go `text/template` semantics for Katalog templates (katalog.md §5).
+//! Go `text/template` semantics for Katalog templates (docs/katalog.md §5).
 //!
 //! ## Why ork has its own engine
 //! The Rust port of Go templates (`gtmpl`) renders a missing key as `<no value>`, has no

@@ -1,4 +1,4 @@
-//! Value semantics of ork templates: text forms, truthiness and comparisons (katalog.md §5.2).
+//! Value semantics of ork templates: text forms, truthiness and comparisons (docs/katalog.md §5.2).
 //! `None` is a missing value; JSON `null` behaves like missing everywhere a user can observe it.
 
 use ork_limits::{Exceeded, Limits};

@@ -1,4 +1,4 @@
-//! `ork init` (cli.md §9): writes an embedded example pack; never overwrites without --force.
+//! `ork init` (docs/cli.md §9): writes an embedded example pack; never overwrites without --force.
 
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ const BASIC: &[(&str, &str)] = &[
     ),
     (
         "README.md",
-        "# website-operator\n\nThe Website example of katalog.md §9.1.\n\n    ork validate -f katalog.yaml\n    ork template -f katalog.yaml --cr cr.yaml\n",
+        "# website-operator\n\nThe Website example of docs/katalog.md §9.1.\n\n    ork validate -f katalog.yaml\n    ork template -f katalog.yaml --cr cr.yaml\n",
     ),
 ];
 
@@ -44,7 +44,7 @@ type Files = &'static [(&'static str, &'static str)];
 
 const PACKS: &[(&str, &str, Files)] = &[(
     "basic",
-    "a Website operator: Deployment, Services, status (katalog.md §9.1)",
+    "a Website operator: Deployment, Services, status (docs/katalog.md §9.1)",
     BASIC,
 )];
 

@@ -1,4 +1,4 @@
-//! `ork local up|down|env|status` (cli.md §16): the integration tests' control plane, for a user
+//! `ork local up|down|env|status` (docs/cli.md §16): the integration tests' control plane, for a user
 //! who wants to try ork without a cluster. `up` leaves the processes running and records their
 //! PIDs; `down` stops exactly those (checked against /proc) and removes the data directory.
 

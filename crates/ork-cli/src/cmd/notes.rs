@@ -1,4 +1,4 @@
-//! `ork notes` (cli.md §8): printed from the same registries the engine and loader use.
+//! `ork notes` (docs/cli.md §8): printed from the same registries the engine and loader use.
 
 use ork_katalog::schema::{self, Ty};
 use ork_template::{Ctx, FUNCS, Template};

@@ -1,4 +1,4 @@
-//! `ork rbac who-can` and `ork rbac audit` (cli.md §14): offline over YAML; `--cluster` reads
+//! `ork rbac who-can` and `ork rbac audit` (docs/cli.md §14): offline over YAML; `--cluster` reads
 //! RBAC live (the only online mode of these commands).
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! `ork scan` (checks.md): misconfigurations in Kubernetes YAML and Katalog children.
+//! `ork scan` (docs/checks.md): misconfigurations in Kubernetes YAML and Katalog children.
 
 use std::path::PathBuf;
 

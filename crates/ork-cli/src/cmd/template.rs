@@ -1,4 +1,4 @@
-//! `ork template` (cli.md §4): the children each CR produces in its first cycle.
+//! `ork template` (docs/cli.md §4): the children each CR produces in its first cycle.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! `ork validate` (cli.md §3, security.md §3).
+//! `ork validate` (docs/cli.md §3, docs/security.md §3).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! The check catalogue (checks.md §2): stable ids, severities, triggers, remediations and the
+//! The check catalogue (docs/checks.md §2): stable ids, severities, triggers, remediations and the
 //! equivalent checks of Trivy, Checkov and KubeLinter. Ids are never reused or renamed.
 
 use ork_katalog::PodSecurityLevel;
@@ -685,7 +685,7 @@ pub fn check(id: &str) -> Option<&'static Check> {
     CATALOGUE.iter().find(|c| c.id == id)
 }
 
-/// The Pod Security Standards baseline (checks.md §5).
+/// The Pod Security Standards baseline (docs/checks.md §5).
 const BASELINE: &[&str] = &[
     "host-process",
     "host-pid",

@@ -1,4 +1,4 @@
-//! Literal credentials (checks.md §4). Matched values are never printed: messages name the key
+//! Literal credentials (docs/checks.md §4). Matched values are never printed: messages name the key
 //! and the credential type only.
 
 use std::sync::LazyLock;

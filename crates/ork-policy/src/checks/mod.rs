@@ -1,4 +1,4 @@
-//! The security checks of checks.md as pure functions over Kubernetes objects.
+//! The security checks of docs/checks.md as pure functions over Kubernetes objects.
 //!
 //! One implementation serves `ork scan`, the Gateway's pod-security admission and exec
 //! protection, and the reconciler backstop: input an object (and, for set-level checks, the
@@ -211,7 +211,7 @@ pub fn pod_checks(obj: &Value, set: &[&str]) -> Vec<Finding> {
     out
 }
 
-/// True when the object carries a pod template (checks.md §3): the objects pod security and
+/// True when the object carries a pod template (docs/checks.md §3): the objects pod security and
 /// the backstop check.
 pub fn is_pod_bearing(obj: &Value) -> bool {
     pod::locate(obj).is_some()

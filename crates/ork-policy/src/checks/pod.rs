@@ -1,4 +1,4 @@
-//! Pod-bearing objects: where the pod spec sits (checks.md §3), the effective security context
+//! Pod-bearing objects: where the pod spec sits (docs/checks.md §3), the effective security context
 //! (container fields override pod fields; init and ephemeral containers included), and the
 //! container and pod checks.
 

@@ -1,4 +1,4 @@
-//! RBAC checks (checks.md §2): rules of Roles and ClusterRoles, subjects of bindings.
+//! RBAC checks (docs/checks.md §2): rules of Roles and ClusterRoles, subjects of bindings.
 
 use serde_json::Value;
 
