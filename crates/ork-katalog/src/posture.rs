@@ -89,8 +89,10 @@ pub struct SettingError {
 /// Reads a variable the way the resolver does; tests pass their own lookup.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// A variable of the process. A value that is not UTF-8 is read lossily, so that it fails to
+/// parse (an error naming the variable) instead of reading as "not set".
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// Resolves every security setting: the Katalog, else the environment, else the default. Each

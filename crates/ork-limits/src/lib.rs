@@ -149,7 +149,7 @@ impl std::error::Error for BadVariable {}
 impl Limits {
     /// The defaults with every `ORK_LIMIT_*` variable of the process applied.
     pub fn from_env() -> Result<Limits, BadVariable> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        Self::from_lookup(&|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// The defaults with the variables `lookup` returns applied (tests pass their own).

@@ -909,7 +909,14 @@ fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<b
             // the backstop: every rendered pod-bearing child, at the Katalog's level
             match req.object {
                 Some(o) if is_pod_bearing(o) => {}
-                _ => return Ok(false),
+                Some(_) => return Ok(false),
+                None => {
+                    return Err(EvalError::new(
+                        layer,
+                        EvalErrorKind::Undecodable,
+                        "the backstop was asked about no object",
+                    ));
+                }
             }
         }
         Point::Admission => {

@@ -1174,7 +1174,18 @@ impl Renderer<'_> {
                 spec["policyTypes"] = json!(["Egress"]);
                 spec["egress"] = json!([{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]);
             }
-            _ => {
+            // the enum coercion above refuses any other profile name
+            Some(other) => {
+                return Err(fail(
+                    "InvalidValue",
+                    format!(
+                        "{}.profile: unknown network policy profile {}",
+                        self.path,
+                        quote(other)
+                    ),
+                ));
+            }
+            None => {
                 let mut types = Vec::new();
                 for (k, t) in [("ingress", "Ingress"), ("egress", "Egress")] {
                     if let Some(v) = self.tree(k)? {
