@@ -18,6 +18,8 @@
 //!     subresource: exec
 //!     namespaceLabels: {team: a}
 //!     identity: {apiVersion: v1, kind: Pod, namespace: a, name: p}   # when there is no object
+//!     resource: pods                 # when the object's kind does not name it (PodExecOptions)
+//!     replay: false                  # gate check fills in what this request leaves out
 //!     object: {...}                  # the new object (CONNECT: the target Pod)
 //!     oldObject: {...}               # the stored object (UPDATE, DELETE)
 //!     peers: [{...}]                 # other objects of the kind, for `unique`
@@ -28,7 +30,9 @@
 //!       messageExcludes: ["..."]
 //!       warnings: ["..."]            # each a substring of some warning
 //!       patch: [...]                 # the exact RFC 6902 patch, when given
-//!       error: true                  # decide returns an evaluation error
+//!       error: true                  # some layer could not be evaluated
+//!       code: 403                    # the HTTP status of the response (200 when allowed)
+//!       skipped: [pod-security]      # layers that must report why they did not apply
 //! ```
 
 #![allow(dead_code)]
@@ -57,6 +61,10 @@ pub struct Case {
     pub old_object: Option<Value>,
     /// apiVersion, kind, namespace and name of a request without an object
     pub identity: Option<Value>,
+    /// the request's resource, when the object's kind does not name it
+    pub resource: Option<String>,
+    /// false: `ork gate check` cannot express this request (it defaults what is missing)
+    pub replay: bool,
     pub peers: Option<Vec<Value>>,
     pub expect: Value,
 }
@@ -65,9 +73,19 @@ impl Case {
     /// `ork gate check` decides one admission request from files: it cannot carry peers, a
     /// reconcile point, or a request without an object.
     pub fn replayable_by_gate_check(&self) -> bool {
-        self.point == "admission"
-            && self.peers.is_none()
-            && (self.object.is_some() || self.old_object.is_some())
+        if self.point != "admission"
+            || !self.replay
+            || self.peers.is_some()
+            || self.resource.is_some()
+        {
+            return false;
+        }
+        match self.operation.as_str() {
+            // gate check sends the one object it is given as the stored one
+            "DELETE" => self.object.is_some() != self.old_object.is_some(),
+            "UPDATE" => self.object.is_some() && self.old_object.is_some(),
+            _ => self.object.is_some(),
+        }
     }
 
     /// The object the request is about (the stored one for DELETE), else its identity.
@@ -151,6 +169,8 @@ pub fn load() -> Vec<Case> {
                     .unwrap_or_default(),
                 object: c.get("object").filter(|v| !v.is_null()).cloned(),
                 old_object: c.get("oldObject").filter(|v| !v.is_null()).cloned(),
+                resource: text(c, "resource"),
+                replay: c.get("replay") != Some(&Value::Bool(false)),
                 identity: c.get("identity").map(|i| {
                     serde_json::json!({"apiVersion": i.get("apiVersion"), "kind": i.get("kind"),
                         "metadata": {"namespace": i.get("namespace"), "name": i.get("name")}})
@@ -172,6 +192,9 @@ pub struct Observed {
     pub warnings: Vec<String>,
     pub patch: Value,
     pub error: bool,
+    pub code: u16,
+    /// the layers that reported why they did not apply
+    pub skipped: Vec<String>,
 }
 
 /// Compares an observation with the case's expectations; the error lists every difference.

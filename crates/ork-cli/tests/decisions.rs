@@ -67,6 +67,13 @@ fn gate_check(case: &Case, dir: &std::path::Path, i: usize) -> (Observed, i32) {
             .collect(),
         patch: v["patch"].clone(),
         error: !v["evaluationError"].is_null(),
+        code: u16::try_from(v["code"].as_u64().unwrap_or_default()).unwrap_or_default(),
+        skipped: v["skipped"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["layer"].as_str().map(str::to_string))
+            .collect(),
     };
     (o, code)
 }
@@ -89,10 +96,8 @@ fn direct(k: &PreparedKatalog, case: &Case) -> Observed {
         groups: case.groups_with_authenticated(),
     };
     req.namespace_labels = case.namespace_labels.iter().cloned().collect();
-    let (v, error) = match decide(k, &req) {
-        Ok(v) => (v, false),
-        Err(e) => (e.into_verdict(k, String::new()), true),
-    };
+    let v = decide(k, &req);
+    let error = !v.errors.is_empty();
     Observed {
         decision: v.decision().as_str().into(),
         codes: v.denials.iter().map(|d| d.code.to_string()).collect(),
@@ -100,6 +105,12 @@ fn direct(k: &PreparedKatalog, case: &Case) -> Observed {
         warnings: v.warnings.clone(),
         patch: serde_json::to_value(&v.patch).unwrap_or(Value::Null),
         error,
+        code: v.code(),
+        skipped: v
+            .skipped
+            .iter()
+            .map(|s| s.layer.as_str().to_string())
+            .collect(),
     }
 }
 

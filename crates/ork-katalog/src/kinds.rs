@@ -271,6 +271,14 @@ pub fn builtin_resource(group: &str, kind: &str) -> Option<&'static str> {
         .map(|(_, _, r, _)| *r)
 }
 
+/// Whether a built-in kind is namespaced; `None` for a kind outside the table.
+pub fn builtin_namespaced(group: &str, kind: &str) -> Option<bool> {
+    BUILTIN_KINDS
+        .iter()
+        .find(|(g, k, _, _)| *g == group && *k == kind)
+        .map(|(_, _, _, n)| *n)
+}
+
 /// The group of a built-in resource named without its group (`deployments` → `apps`).
 pub fn builtin_group(resource: &str) -> Option<&'static str> {
     BUILTIN_KINDS
@@ -279,9 +287,32 @@ pub fn builtin_group(resource: &str) -> Option<&'static str> {
         .map(|(g, _, _, _)| *g)
 }
 
+/// Kubernetes' default pluralisation of a kind, for kinds ork cannot look up (no CRD in the
+/// Katalog, not built in): `Widget` → `widgets`, `Policy` → `policies`, `Ingress` → `ingresses`.
+pub fn default_plural(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with('s') || k.ends_with('x') || k.ends_with("ch") || k.ends_with("sh") {
+        format!("{k}es")
+    } else if let Some(stem) = k.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        format!("{stem}ies")
+    } else {
+        format!("{k}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_plurals() {
+        assert_eq!(default_plural("Widget"), "widgets");
+        assert_eq!(default_plural("Policy"), "policies");
+        assert_eq!(default_plural("Gateway"), "gateways");
+        assert_eq!(default_plural("Ingress"), "ingresses");
+    }
 
     #[test]
     fn write_order_is_the_schema_order() {

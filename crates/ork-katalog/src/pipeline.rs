@@ -551,7 +551,19 @@ pub fn read_crd(path: &Path, limits: &Limits) -> Result<ApiInfo, String> {
 fn cross_entry(k: &Katalog, sink: &mut Sink) {
     for (i, a) in k.crds.iter().enumerate() {
         for b in &k.crds[..i] {
-            if a.api.group == b.api.group && a.api.kind == b.api.kind {
+            let plural_clash = a.api.group == b.api.group
+                && a.api.plural == b.api.plural
+                && a.api.kind != b.api.kind;
+            if plural_clash {
+                sink.error(
+                    k.spans.key(&a.path),
+                    &a.path,
+                    format!(
+                        "duplicate CRD: entries {:?} and {:?} both serve {}.{}",
+                        b.name, a.name, a.api.plural, a.api.group
+                    ),
+                );
+            } else if a.api.group == b.api.group && a.api.kind == b.api.kind {
                 sink.error(
                     k.spans.key(&a.path),
                     &a.path,

@@ -10,7 +10,8 @@ use crate::posture::{Resolved, process_env, resolve};
 use crate::settings::{BuiltinProfile, Operation, PodSecurityLevel, Profile};
 use crate::templates::entries;
 
-const FORBIDDEN_PROTECTED: &[&str] = &[
+/// Resources that can never be protected (G5): deleting them is how Kubernetes and ork work.
+pub const FORBIDDEN_PROTECTED: &[&str] = &[
     "leases",
     "events",
     "customresourcedefinitions",
@@ -72,6 +73,45 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
             None
         }
     };
+    if let Some(groups) = k
+        .security
+        .webhooks
+        .as_ref()
+        .and_then(|w| w.break_glass_groups.as_ref())
+    {
+        for (i, g) in groups.iter().enumerate() {
+            let t = g.trim();
+            if t.is_empty()
+                || TOO_BROAD_GROUPS.contains(&t)
+                || t.starts_with("system:serviceaccounts:")
+            {
+                let p = format!("security.webhooks.breakGlassGroups[{i}]");
+                sink.error_hint(
+                    spans.value(&p),
+                    &p,
+                    format!("{g:?} cannot be a break-glass group: it holds more than the few who may bypass the guard"),
+                    "name a dedicated group such as system:masters or platform-break-glass",
+                );
+            }
+        }
+    }
+    for crd in &k.crds {
+        // the API server matches groups and resources exactly and in lower case: any other
+        // spelling would match no request, and every rule and protection would be off
+        let group_ok =
+            crate::coerce::is_dns1123_subdomain(&crd.api.group) && crd.api.group.contains('.');
+        if !group_ok || !crate::coerce::is_dns1123_label(&crd.api.plural) {
+            let p = format!("{}.apiTypes", crd.path);
+            sink.error(
+                spans.value(&p),
+                &p,
+                format!(
+                    "group {:?} and plural {:?} must be lower case (a DNS subdomain with a dot, and a DNS label)",
+                    crd.api.group, crd.api.plural
+                ),
+            );
+        }
+    }
     for crd in &k.crds {
         for (i, op) in crd.entry.webhooks.operations.iter().flatten().enumerate() {
             let admissible = matches!(
@@ -273,10 +313,18 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
         .and_then(|d| d.protected_resources.as_ref())
     {
         for (i, res) in list.iter().enumerate() {
+            let ip = format!("security.deletionProtection.protectedResources[{i}]");
             let plain = res.rsplit('/').next().unwrap_or(res);
             if FORBIDDEN_PROTECTED.contains(&plain) {
-                let ip = format!("security.deletionProtection.protectedResources[{i}]");
                 sink.error(spans.value(&ip), &ip, format!("{res:?} cannot be a protected resource (leases, events, CRDs and webhook configurations are excluded)"));
+            } else if let Err(e) = protected_resource_shape(res) {
+                // a spelling that matches no request would silently protect nothing
+                sink.error_hint(
+                    spans.value(&ip),
+                    &ip,
+                    e,
+                    "write a built-in resource (secrets, deployments) or group/resource (example.com/widgets), lower case",
+                );
             }
         }
     }
@@ -352,6 +400,34 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
     }
     r
 }
+
+/// `resource` (a built-in resource ork knows the group of) or `group/resource`, lower case.
+fn protected_resource_shape(res: &str) -> Result<(), String> {
+    match res.split_once('/') {
+        None if crate::kinds::builtin_group(res).is_some() => Ok(()),
+        None => Err(format!(
+            "{res:?} is not a built-in resource: name a custom resource as group/resource"
+        )),
+        Some((group, resource)) => {
+            let group_ok = crate::coerce::is_dns1123_subdomain(group) && group.contains('.');
+            if !group_ok || !crate::coerce::is_dns1123_label(resource) || resource.contains('/') {
+                Err(format!(
+                    "{res:?} is not group/resource (a lower-case API group with a dot, then a plural)"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Groups that hold (nearly) everyone: a break-glass group of that kind would open the guard.
+const TOO_BROAD_GROUPS: &[&str] = &[
+    "system:authenticated",
+    "system:unauthenticated",
+    "system:serviceaccounts",
+    "system:nodes",
+];
 
 fn namespace_list_path(crd: &crate::model::Crd, key: &str) -> String {
     let legacy = match key {

@@ -685,8 +685,18 @@ impl Checker<'_> {
                         );
                     }
                 }
+                "exists" | "notExists"
+                    if !v.trim().is_empty()
+                        && ork_template::funcs::parse_bool_word(v.trim()).is_none() =>
+                {
+                    self.sink.error(
+                        k.spans.value(&vp),
+                        p,
+                        format!("{op} takes true or false, got {v:?}"),
+                    );
+                }
                 "greaterThan" | "lessThan" | "greaterThanOrEqual" | "lessThanOrEqual"
-                    if v.trim().parse::<f64>().is_err() =>
+                    if !v.trim().parse::<f64>().is_ok_and(f64::is_finite) =>
                 {
                     self.sink.error(
                         k.spans.value(&vp),
@@ -696,7 +706,11 @@ impl Checker<'_> {
                 }
                 "between" | "notBetween" => {
                     let parts: Vec<&str> = v.split(',').collect();
-                    if parts.len() != 2 || parts.iter().any(|x| x.trim().parse::<f64>().is_err()) {
+                    if parts.len() != 2
+                        || parts
+                            .iter()
+                            .any(|x| !x.trim().parse::<f64>().is_ok_and(f64::is_finite))
+                    {
                         self.sink.error(
                             k.spans.value(&vp),
                             p,
@@ -731,6 +745,21 @@ impl Checker<'_> {
 
     fn mutation_rule(&mut self, r: &Value, p: &str) {
         let field = r.get("field").and_then(Value::as_str).unwrap_or("");
+        // a mutation that writes a reserved key would be refused by the reserved-key check at
+        // admission, or change ork's own bookkeeping at reconcile time (G12)
+        let segs = split_path(field);
+        if let [m, which, key] = segs.as_slice()
+            && m == "metadata"
+            && (which == "labels" || which == "annotations")
+            && RESERVED_PREFIXES.iter().any(|r| key.starts_with(r))
+        {
+            let fp = format!("{p}.field");
+            self.sink.error(
+                self.k.spans.value(&fp),
+                &fp,
+                format!("{key:?} is a reserved key: only ork writes keys under orkestra.orkspace.io/ and orkestra.io/"),
+            );
+        }
         if ork_template::is_template(field) {
             let fp = format!("{p}.field");
             self.sink.error(

@@ -5,8 +5,11 @@
 //! `decide` is pure and synchronous: a prepared Katalog and a typed request in, a verdict out.
 //! Cluster state it may need (the target Pod of an exec, the peers of a `unique` rule) comes in
 //! the request. A policy that cannot be evaluated — a template that fails, a regex that does not
-//! compile, an object that cannot be read — is an [`EvalError`], which the caller maps to a
-//! denial or to the layer's failurePolicy ([`EvalError::into_verdict`]); it is never "allowed".
+//! compile, an object that is missing or cannot be read — is an [`EvalError`]. It never means
+//! "allowed": each layer's error is mapped by that layer's own failurePolicy (`Fail` denies with
+//! `evaluation-error`, `Ignore` admits with a warning), and at reconcile time always denies. One
+//! layer's error never discards another layer's verdict: every requested layer is evaluated.
+//! The typed errors stay in [`Verdict::errors`] for callers that report them.
 //!
 //! Layers run in the webhook order of docs/cli.md §12: namespace protection, mutation,
 //! validation, reserved keys, deletion protection, strict mode, pod security, exec protection,
@@ -19,7 +22,9 @@ use ork_katalog::{FailurePolicy, Operation, PodSecurityLevel};
 use ork_template::Ctx;
 use serde_json::Value;
 
-use crate::checks::{EXEC_CHECKS, Finding, is_pod_bearing, level_checks, pod_checks};
+use crate::checks::{
+    EXEC_CHECKS, Finding, is_pod_bearing, is_workload_kind, level_checks, pod_checks,
+};
 use crate::conditions::{Peers, Scope};
 use crate::namespaces;
 use crate::prepared::{
@@ -232,6 +237,8 @@ pub struct Denial {
     pub hint: Option<String>,
     /// check ids (pod security, exec protection)
     pub checks: Vec<&'static str>,
+    /// the HTTP status of the denial: 400 for validation and undecodable input, 403 otherwise
+    pub http: u16,
 }
 
 /// A layer that was not evaluated, and why (shown by `ork gate check`).
@@ -260,6 +267,8 @@ pub struct Verdict {
     pub skipped: Vec<Skipped>,
     /// what the request was about, for messages (`App team-a/web`)
     pub subject: String,
+    /// the evaluation errors, each already mapped by its layer's failurePolicy
+    pub errors: Vec<EvalError>,
 }
 
 impl Verdict {
@@ -277,15 +286,10 @@ impl Verdict {
         }
     }
 
-    /// The HTTP status code of a denial: 403 for a security layer, 400 for validation.
+    /// The HTTP status code of a denial: 403 when a security layer denies, else 400
+    /// (validation, undecodable input).
     pub fn code(&self) -> u16 {
-        if self.denials.is_empty() {
-            200
-        } else if self.denials.iter().any(|d| d.layer.is_security()) {
-            403
-        } else {
-            400
-        }
+        self.denials.iter().map(|d| d.http).max().unwrap_or(200)
     }
 
     /// The denial message: `[Orkestra Validation] App ns/web: field "…": … (got: …)` and
@@ -315,10 +319,7 @@ impl Verdict {
     pub fn audit_annotations(&self) -> Vec<(&'static str, String)> {
         let reasons: Vec<&str> = self.denials.iter().map(|d| d.code).collect();
         vec![
-            (
-                "decision",
-                if self.allowed() { "allow" } else { "deny" }.to_string(),
-            ),
+            ("decision", self.decision().as_str().to_string()),
             ("reasons", reasons.join(",")),
         ]
     }
@@ -331,6 +332,7 @@ impl Verdict {
             message,
             hint: None,
             checks: Vec::new(),
+            http: if layer.is_security() { 403 } else { 400 },
         });
         let last = self.denials.len() - 1;
         &mut self.denials[last]
@@ -357,7 +359,8 @@ pub enum EvalErrorKind {
     Unavailable,
 }
 
-/// A policy that could not be evaluated. Never an "allow": map it with [`Self::into_verdict`].
+/// A policy that could not be evaluated. Never an "allow": `decide` maps it by the layer's
+/// failurePolicy ([`Self::policy`]) and keeps it in [`Verdict::errors`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalError {
     pub layer: Layer,
@@ -382,36 +385,46 @@ impl EvalError {
         }
     }
 
-    /// The verdict the layer's failurePolicy gives: `Fail` denies with `evaluation-error`;
-    /// `Ignore` allows with a warning naming the error.
-    pub fn into_verdict(self, k: &PreparedKatalog, subject: String) -> Verdict {
-        let mut v = Verdict {
-            subject,
-            ..Verdict::default()
-        };
-        match self.layer.failure_policy(k) {
+    /// The failurePolicy that maps this error: the layer's own at admission; at reconcile time
+    /// there is no webhook to fail open, so an error always denies.
+    pub fn policy(&self, k: &PreparedKatalog, point: Point) -> FailurePolicy {
+        match point {
+            Point::Admission => self.layer.failure_policy(k),
+            Point::Reconcile => FailurePolicy::Fail,
+        }
+    }
+}
+
+impl Verdict {
+    /// Records an evaluation error as its failurePolicy says: `Fail` denies with
+    /// `evaluation-error`; `Ignore` admits with a warning naming the error.
+    fn fail(&mut self, e: EvalError, policy: FailurePolicy) {
+        match policy {
             FailurePolicy::Fail => {
-                v.deny(
-                    self.layer,
+                let d = self.deny(
+                    e.layer,
                     "evaluation-error",
-                    format!("{} could not be evaluated: {}", self.layer, self.message),
-                )
-                .hint = Some(format!(
+                    format!("{} could not be evaluated: {}", e.layer, e.message),
+                );
+                d.hint = Some(format!(
                     "failurePolicy Fail: a policy that cannot be evaluated denies ({})",
-                    self.layer
+                    e.layer
                 ));
+                if e.kind == EvalErrorKind::Undecodable {
+                    d.http = 400;
+                }
             }
-            FailurePolicy::Ignore => v.warnings.push(format!(
+            FailurePolicy::Ignore => self.warnings.push(format!(
                 "orkestra: {} could not be evaluated and failurePolicy is Ignore: {}",
-                self.layer, self.message
+                e.layer, e.message
             )),
         }
-        v
+        self.errors.push(e);
     }
 }
 
 /// Decides one request. See the module docs.
-pub fn decide(k: &PreparedKatalog, req: &Request) -> Result<Verdict, EvalError> {
+pub fn decide(k: &PreparedKatalog, req: &Request) -> Verdict {
     let mut v = Verdict {
         subject: req.describe(),
         ..Verdict::default()
@@ -444,33 +457,42 @@ pub fn decide(k: &PreparedKatalog, req: &Request) -> Result<Verdict, EvalError> 
         }
         let ran = match layer {
             Layer::NamespaceProtection => namespace_protection(k, crd, req, &mut v),
-            Layer::Mutation => mutation(k, crd, req, &mut ctx, &mut object, &mut v)?,
-            Layer::Validation => validation(k, crd, req, &mut ctx, &object, &mut v)?,
+            Layer::Mutation => mutation(k, crd, req, &mut ctx, &mut object, &mut v),
+            Layer::Validation => validation(k, crd, req, &mut ctx, &object, &mut v),
             Layer::ReservedKeys => reserved_keys(k, crd, req, &mut v),
             Layer::DeletionProtection => deletion_protection(k, req, &mut v),
             Layer::StrictMode => strict_mode(k, req, &mut v),
-            Layer::PodSecurity => pod_security(k, req, &mut v)?,
-            Layer::ExecProtection => exec_protection(k, req, &mut v)?,
+            Layer::PodSecurity => pod_security(k, req, &mut v),
+            Layer::ExecProtection => exec_protection(k, req, &mut v),
             Layer::ControlPlane => control_plane(k, req, &mut v),
         };
-        if ran {
-            v.evaluated.push(layer);
+        match ran {
+            Ok(true) => v.evaluated.push(layer),
+            Ok(false) => {}
+            // the layer's verdict is its failurePolicy's; the other layers still run
+            Err(e) => {
+                let policy = e.policy(k, req.point);
+                v.evaluated.push(layer);
+                v.fail(e, policy);
+            }
         }
     }
-    Ok(v)
+    v
 }
 
 /// The fixed exclusions of every ork webhook: kube-system, kube-node-lease, the operator
 /// namespace and `excludeNamespaces` (docs/security.md §2.3).
 fn excluded_namespace(k: &PreparedKatalog, req: &Request) -> Option<String> {
-    // a Namespace object is matched by the namespaceSelector against itself
+    // a Namespace object is matched by the namespaceSelector against itself; otherwise the
+    // request's namespace decides, its labels only when the request names none
     let ns = if req.group.is_empty() && req.resource == "namespaces" {
         Some(req.name.as_str())
     } else {
-        req.namespace_labels
-            .get("kubernetes.io/metadata.name")
-            .map(String::as_str)
-            .or(req.namespace.as_deref())
+        req.namespace.as_deref().or_else(|| {
+            req.namespace_labels
+                .get("kubernetes.io/metadata.name")
+                .map(String::as_str)
+        })
     }?;
     let s = &k.settings;
     let fixed = [
@@ -486,32 +508,44 @@ fn is_terminating(obj: Option<&Value>) -> bool {
         .is_some_and(|t| !t.is_null())
 }
 
+fn undecodable(layer: Layer, what: &str) -> EvalError {
+    EvalError::new(layer, EvalErrorKind::Undecodable, what)
+}
+
+type Ran = Result<bool, EvalError>;
+
 fn namespace_protection(
     k: &PreparedKatalog,
     crd: Option<&PreparedCrd>,
     req: &Request,
     v: &mut Verdict,
-) -> bool {
+) -> Ran {
     let layer = Layer::NamespaceProtection;
     let Some(crd) = crd.filter(|c| c.has_namespace_rules()) else {
-        return false;
+        return Ok(false);
     };
     if req.point == Point::Admission {
         if !k.settings.np_enabled {
             v.skip(layer, "security.namespaceProtection is off");
-            return false;
+            return Ok(false);
         }
         if !matches!(req.operation, Operation::Create | Operation::Update) {
-            return false;
+            return Ok(false);
         }
     }
-    // an object being deleted may always have its finalizers removed
-    if is_terminating(req.subject()) {
+    // an object being deleted may always have its finalizers removed: an UPDATE of an object
+    // whose stored copy is terminating (at reconcile time, the CR as read)
+    let stored = match req.point {
+        Point::Admission if req.operation == Operation::Update => req.old_object,
+        Point::Admission => None,
+        Point::Reconcile => req.object,
+    };
+    if is_terminating(stored) {
         v.skip(layer, "the object is terminating");
-        return false;
+        return Ok(false);
     }
     let Some(ns) = req.namespace.as_deref() else {
-        return false;
+        return Err(undecodable(layer, "a namespaced CR without a namespace"));
     };
     let levels: Vec<(&'static str, &[String], &[String])> = crd
         .namespaces
@@ -547,7 +581,7 @@ fn namespace_protection(
             );
         }
     }
-    true
+    Ok(true)
 }
 
 /// Whether a CR layer applies at admission: the Gateway's admission webhooks are on, the CRD
@@ -591,7 +625,7 @@ fn mutation(
     ctx: &mut Ctx,
     object: &mut Option<Value>,
     v: &mut Verdict,
-) -> Result<bool, EvalError> {
+) -> Ran {
     let layer = Layer::Mutation;
     let Some(crd) = crd.filter(|c| !c.mutation.is_empty()) else {
         return Ok(false);
@@ -603,9 +637,8 @@ fn mutation(
         return Ok(false);
     }
     let Some(original) = req.object else {
-        return Err(EvalError::new(
+        return Err(undecodable(
             layer,
-            EvalErrorKind::Undecodable,
             "the request carries no object to mutate",
         ));
     };
@@ -635,7 +668,7 @@ fn validation(
     ctx: &mut Ctx,
     object: &Option<Value>,
     v: &mut Verdict,
-) -> Result<bool, EvalError> {
+) -> Ran {
     let layer = Layer::Validation;
     let Some(crd) = crd.filter(|c| !c.validation.is_empty()) else {
         return Ok(false);
@@ -644,24 +677,30 @@ fn validation(
         return Ok(false);
     }
     let Some(subject) = object.as_ref().or(req.subject()) else {
-        return Err(EvalError::new(
+        return Err(undecodable(
             layer,
-            EvalErrorKind::Undecodable,
             "the request carries no object to validate",
         ));
     };
-    // rules see `.oldObject` on an admission UPDATE (G13); build that view only then
+    // `.oldObject` is the stored object on an admission UPDATE (G13) and missing otherwise; a
+    // tenant's own top-level `oldObject` field is never read as one
+    let old = match (req.operation, req.point) {
+        (Operation::Update, Point::Admission) => req.old_object,
+        _ => None,
+    };
     let with_old;
-    let data = match (req.operation, req.old_object, req.point) {
-        (Operation::Update, Some(old), Point::Admission) => {
-            let mut d = subject.clone();
-            if let Some(m) = d.as_object_mut() {
-                m.insert("oldObject".into(), old.clone());
+    let data = if old.is_some() || subject.get("oldObject").is_some() {
+        let mut d = subject.clone();
+        if let Some(m) = d.as_object_mut() {
+            m.remove("oldObject");
+            if let Some(o) = old {
+                m.insert("oldObject".into(), o.clone());
             }
-            with_old = d;
-            &with_old
         }
-        _ => subject,
+        with_old = d;
+        &with_old
+    } else {
+        subject
     };
     let mut scope = Scope {
         data,
@@ -689,7 +728,7 @@ fn validation(
 }
 
 /// The reserved labels and annotations of an object: `orkestra.orkspace.io/*` and the
-/// exemption label.
+/// exemption label (docs/security.md §2.3, G12).
 fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
     let mut out = BTreeMap::new();
     for (what, ptr) in [
@@ -710,30 +749,33 @@ fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
     out
 }
 
-fn is_ork(k: &PreparedKatalog, user: &User) -> bool {
-    user.name == k.identities.runtime || user.name == k.identities.gateway
-}
-
+/// G12 applies to every Katalog CRD whenever a Gateway runs, whatever its rules and webhook
+/// opt-outs: the Gateway registers the reserved-key check for all of them.
 fn reserved_keys(
     k: &PreparedKatalog,
     crd: Option<&PreparedCrd>,
     req: &Request,
     v: &mut Verdict,
-) -> bool {
+) -> Ran {
     let layer = Layer::ReservedKeys;
     if req.point != Point::Admission || crd.is_none() {
-        return false;
+        return Ok(false);
     }
-    if !k.settings.admission_enabled {
-        v.skip(layer, "security.webhooks.admission is off");
-        return false;
+    if !k.settings.gateway {
+        v.skip(layer, "no Gateway runs for this Katalog");
+        return Ok(false);
     }
     if !matches!(req.operation, Operation::Create | Operation::Update) {
-        return false;
+        return Ok(false);
     }
-    if is_ork(k, &req.user) {
-        return true;
+    if req.object.is_none() || (req.operation == Operation::Update && req.old_object.is_none()) {
+        return Err(undecodable(
+            layer,
+            "the request lacks the object to compare",
+        ));
     }
+    let runtime = req.user.name == k.identities.runtime;
+    let gateway = req.user.name == k.identities.gateway;
     let old = reserved(req.old_object);
     let new = reserved(req.object);
     let mut changed: Vec<&str> = Vec::new();
@@ -747,6 +789,10 @@ fn reserved_keys(
             changed.push(key);
         }
     }
+    // the runtime writes every reserved key; the Gateway every one but the exemption label,
+    // which only the runtime may change (G1)
+    let exemption = format!("label {EXEMPTION_LABEL}");
+    changed.retain(|key| !(runtime || (gateway && *key != exemption)));
     if !changed.is_empty() {
         changed.sort_unstable();
         changed.dedup();
@@ -763,7 +809,7 @@ fn reserved_keys(
             "keys under {RESERVED_PREFIX} and {EXEMPTION_LABEL} are written by the runtime"
         ));
     }
-    true
+    Ok(true)
 }
 
 fn label<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v str> {
@@ -776,14 +822,14 @@ fn protected_label(obj: Option<&Value>) -> bool {
     label(obj, PROTECTION_LABEL) == Some("true")
 }
 
-fn deletion_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+fn deletion_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let layer = Layer::DeletionProtection;
     if req.point != Point::Admission || req.operation != Operation::Delete {
-        return false;
+        return Ok(false);
     }
     if !k.settings.dp_enabled {
         v.skip(layer, "security.deletionProtection is off");
-        return false;
+        return Ok(false);
     }
     if req.group == "apiextensions.k8s.io" && req.resource == "customresourcedefinitions" {
         if k.protected_crds.contains(&req.name) {
@@ -800,13 +846,17 @@ fn deletion_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> b
                     .into(),
             );
         }
-        return true;
+        return Ok(true);
     }
     let gr = GroupResource::new(&req.group, &req.resource);
     if !k.protected_resources.contains(&gr) || !req.is_main_resource() {
-        return false;
+        return Ok(false);
     }
-    if protected_label(req.subject()) {
+    // the stored object decides (the API server sends it as oldObject on DELETE)
+    let Some(stored) = req.old_object.or(req.object) else {
+        return Err(undecodable(layer, "the request carries no object to check"));
+    };
+    if protected_label(Some(stored)) {
         let crd = k.crd_for_resource(&req.group, &req.resource);
         let hint = match crd {
             Some(c) => format!(
@@ -825,21 +875,27 @@ fn deletion_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> b
         )
         .hint = Some(hint);
     }
-    true
+    Ok(true)
 }
 
-fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let layer = Layer::StrictMode;
     if req.point != Point::Admission || req.operation != Operation::Update {
-        return false;
+        return Ok(false);
     }
     if !(k.settings.dp_enabled && k.settings.dp_strict) {
         v.skip(layer, "strict mode is off");
-        return false;
+        return Ok(false);
     }
     let gr = GroupResource::new(&req.group, &req.resource);
     if !k.protected_resources.contains(&gr) || !req.is_main_resource() {
-        return false;
+        return Ok(false);
+    }
+    if req.old_object.is_none() || req.object.is_none() {
+        return Err(undecodable(
+            layer,
+            "an UPDATE needs the stored and the new object",
+        ));
     }
     // the exemption label is never consulted, and only the runtime may change it (G1)
     if label(req.old_object, EXEMPTION_LABEL) != label(req.object, EXEMPTION_LABEL)
@@ -856,9 +912,9 @@ fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
     }
     if protected_label(req.old_object) && !protected_label(req.object) {
         // allowed only when the Katalog no longer protects this kind strictly
-        let unprotected = k
-            .crd_for_resource(&req.group, &req.resource)
-            .is_some_and(|c| !c.protection.protect_crs || !c.protection.effective_strict);
+        let crd = k.crd_for_resource(&req.group, &req.resource);
+        let unprotected =
+            crd.is_some_and(|c| !c.protection.protect_crs || !c.protection.effective_strict);
         if !unprotected {
             v.deny(
                 layer,
@@ -868,7 +924,7 @@ fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
                     req.describe()
                 ),
             )
-            .hint = Some(match k.crd_for_resource(&req.group, &req.resource) {
+            .hint = Some(match crd {
                 Some(c) => format!(
                     "set protectCRs: false (or strictMode: false) for {} and roll out the Gateway; the runtime then removes the label",
                     c.name
@@ -877,7 +933,7 @@ fn strict_mode(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
             });
         }
     }
-    true
+    Ok(true)
 }
 
 /// The resources pod-security admission covers (docs/security.md §2.7).
@@ -901,22 +957,16 @@ fn describe_findings(found: &[Finding]) -> (Vec<&'static str>, String) {
     (ids, messages.join("; "))
 }
 
-fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<bool, EvalError> {
+fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let layer = Layer::PodSecurity;
     let level = k.settings.ps_level;
     match req.point {
         Point::Reconcile => {
             // the backstop: every rendered pod-bearing child, at the Katalog's level
             match req.object {
-                Some(o) if is_pod_bearing(o) => {}
+                Some(o) if is_workload_kind(o) => {}
                 Some(_) => return Ok(false),
-                None => {
-                    return Err(EvalError::new(
-                        layer,
-                        EvalErrorKind::Undecodable,
-                        "the backstop was asked about no object",
-                    ));
-                }
+                None => return Err(undecodable(layer, "the backstop was asked about no object")),
             }
         }
         Point::Admission => {
@@ -933,8 +983,13 @@ fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<b
             if !(sub.is_empty() || (req.resource == "pods" && sub == "ephemeralcontainers")) {
                 return Ok(false);
             }
+            if req.object.is_none() {
+                return Err(undecodable(layer, "the request carries no object to check"));
+            }
+            // an objectSelector matches when the old or the new object carries the label
             let scoped = if k.settings.ps_admission_namespaces.is_empty() {
                 label(req.object, OWNER_LABEL).is_some()
+                    || label(req.old_object, OWNER_LABEL).is_some()
             } else {
                 req.namespace
                     .as_ref()
@@ -947,15 +1002,18 @@ fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<b
         }
     }
     let Some(obj) = req.object else {
-        return Err(EvalError::new(
-            layer,
-            EvalErrorKind::Undecodable,
-            "the request carries no object to check",
-        ));
+        return Err(undecodable(layer, "the request carries no object to check"));
     };
     if level == PodSecurityLevel::Privileged {
         v.skip(layer, "podSecurity.level is privileged");
-        return Ok(true);
+        return Ok(false);
+    }
+    // a pod-bearing kind without a pod template cannot be judged: never "no finding"
+    if !is_pod_bearing(obj) {
+        return Err(undecodable(
+            layer,
+            "the object has no pod template where its kind keeps one",
+        ));
     }
     let found = pod_checks(obj, level_checks(level));
     if !found.is_empty() {
@@ -973,7 +1031,7 @@ fn pod_security(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<b
     Ok(true)
 }
 
-fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Result<bool, EvalError> {
+fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let layer = Layer::ExecProtection;
     if req.point != Point::Admission
         || req.operation != Operation::Connect
@@ -995,7 +1053,15 @@ fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Resul
         v.skip(layer, "outside security.execProtection.namespaces");
         return Ok(false);
     }
-    let Some(pod) = req.object else {
+    // the target must be the Pod itself (a CONNECT review carries PodExecOptions; the Gateway
+    // reads the Pod from its cache): anything else cannot be judged
+    let target = req.object.filter(|o| {
+        o.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            && o.get("kind").and_then(Value::as_str) == Some("Pod")
+            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(req.name.as_str())
+            && is_pod_bearing(o)
+    });
+    let Some(pod) = target else {
         return Err(EvalError::new(
             layer,
             EvalErrorKind::Unavailable,
@@ -1035,32 +1101,49 @@ fn guarded_kind(group: &str, resource: &str) -> bool {
     )
 }
 
-fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
+/// The guard policy (G2). It is a ValidatingAdmissionPolicy in the API server, which never
+/// applies admission policies to policies and bindings themselves: those are protected by RBAC
+/// and the Gateway's watcher only, and this layer says so instead of claiming a denial.
+fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let layer = Layer::ControlPlane;
     if req.point != Point::Admission {
-        return false;
+        return Ok(false);
     }
     if !k.settings.gateway {
         v.skip(layer, "no Gateway: no guard policy");
-        return false;
+        return Ok(false);
     }
     if !matches!(req.operation, Operation::Update | Operation::Delete) {
-        return false;
+        return Ok(false);
     }
-    let subject = req.old_object.or(req.object);
-    let labelled = label(subject, CONTROL_PLANE_LABEL) == Some(CONTROL_PLANE_VALUE);
+    if req.group == "admissionregistration.k8s.io"
+        && matches!(
+            req.resource.as_str(),
+            "validatingadmissionpolicies" | "validatingadmissionpolicybindings"
+        )
+    {
+        if req.name == GUARD_POLICY {
+            v.skip(
+                layer,
+                "Kubernetes exempts admission policies and their bindings from admission: RBAC and the Gateway's watcher protect the guard",
+            );
+        }
+        return Ok(false);
+    }
     let own_configuration = req.group == "admissionregistration.k8s.io"
-        && match req.resource.as_str() {
-            "validatingwebhookconfigurations" | "mutatingwebhookconfigurations" => {
-                labelled || WEBHOOK_CONFIGURATIONS.contains(&req.name.as_str())
-            }
-            "validatingadmissionpolicies" | "validatingadmissionpolicybindings" => {
-                labelled || req.name == GUARD_POLICY
-            }
-            _ => false,
-        };
-    let guarded = own_configuration
-        || (labelled
+        && matches!(
+            req.resource.as_str(),
+            "validatingwebhookconfigurations" | "mutatingwebhookconfigurations"
+        );
+    let subject = req.old_object.or(req.object);
+    if !own_configuration && guarded_kind(&req.group, &req.resource) && subject.is_none() {
+        return Err(undecodable(layer, "the request carries no object to check"));
+    }
+    let labelled = label(subject, CONTROL_PLANE_LABEL) == Some(CONTROL_PLANE_VALUE);
+    let guarded = if own_configuration {
+        labelled || WEBHOOK_CONFIGURATIONS.contains(&req.name.as_str())
+    } else {
+        labelled
             && match req.operation {
                 Operation::Delete => guarded_kind(&req.group, &req.resource),
                 // an UPDATE that removes the control-plane or the protection label
@@ -1068,9 +1151,10 @@ fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
                     label(req.object, CONTROL_PLANE_LABEL) != Some(CONTROL_PLANE_VALUE)
                         || (protected_label(req.old_object) && !protected_label(req.object))
                 }
-            });
+            }
+    };
     if !guarded {
-        return false;
+        return Ok(false);
     }
     let s = &k.settings;
     let break_glass = req
@@ -1094,5 +1178,5 @@ fn control_plane(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> bool {
         )
         .hint = Some("break-glass: see `ork notes break-glass`".into());
     }
-    true
+    Ok(true)
 }

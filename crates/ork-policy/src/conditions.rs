@@ -98,7 +98,7 @@ impl PreparedCondition {
             Some(v) if ork_template::is_template(v) => Expected::Template(templates.template(v)?),
             Some(v) => Expected::Static(StaticValue {
                 text: v.clone(),
-                regex: (c.operator == Operator::Regex).then(|| compile(v)),
+                regex: (c.operator == Operator::Regex).then(|| compile(v, None)),
             }),
         };
         Ok(PreparedCondition {
@@ -133,8 +133,24 @@ impl Gate {
     }
 }
 
-fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+/// Compiles a pattern. The error never repeats a rendered pattern (it comes from tenant data,
+/// possibly from a value bound for a Secret): it names what it was rendered from. A static
+/// pattern is Katalog text and is quoted, cut to 64 characters. The regex crate's own message
+/// is not used: it repeats the whole pattern.
+fn compile(pattern: &str, rendered_from: Option<&str>) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| {
+        let why = match e {
+            regex::Error::CompiledTooBig(_) => "it compiles too big",
+            _ => "it does not parse as RE2 syntax",
+        };
+        match rendered_from {
+            Some(src) => format!(
+                "invalid regex rendered from {}: {why}",
+                crate::redact::quoted(src)
+            ),
+            None => format!("invalid regex {}: {why}", crate::redact::quoted(pattern)),
+        }
+    })
 }
 
 /// Follows a split path through the data (`metadata.labels["a/b"]` already split).
@@ -206,27 +222,20 @@ impl PreparedCondition {
             Some(Value::Object(m)) => !m.is_empty(),
             Some(Value::Bool(_) | Value::Number(_)) => true,
         };
-        let numeric = |f: &dyn Fn(f64, f64) -> bool| -> bool {
-            match (num(&text), expected.trim().parse::<f64>()) {
-                (Some(a), Ok(b)) => f(a, b),
-                _ => false,
+        if self.operator.is_numeric() {
+            return self.compare(&text, expected);
+        }
+        // `exists: true` / `exists: false`; anything else is not a truth value
+        let truth_of_exists = || -> Result<bool, String> {
+            match expected.trim() {
+                "" => Ok(true),
+                t => ork_template::funcs::parse_bool_word(t)
+                    .ok_or_else(|| format!("{}: {t:?} is not true or false", self.operator)),
             }
         };
-        let between = || -> bool {
-            let parts: Vec<f64> = expected
-                .split(',')
-                .filter_map(|p| p.trim().parse().ok())
-                .collect();
-            match (num(&text), parts.as_slice()) {
-                (Some(a), [lo, hi]) => a >= *lo && a <= *hi,
-                _ => false,
-            }
-        };
-        let truth_of_exists = expected.is_empty()
-            || ork_template::funcs::parse_bool_word(expected.trim()).unwrap_or(true);
         let r = match self.operator {
-            Operator::Exists => present == truth_of_exists,
-            Operator::NotExists => present != truth_of_exists,
+            Operator::Exists => present == truth_of_exists()?,
+            Operator::NotExists => present != truth_of_exists()?,
             Operator::Equals => text == expected,
             Operator::NotEquals => text != expected,
             Operator::Prefix => text.starts_with(expected),
@@ -241,14 +250,15 @@ impl PreparedCondition {
                     ..
                 }) => compiled.as_ref().map_err(Clone::clone)?.is_match(&text),
                 // a templated pattern is compiled per evaluation; a bad one is an error
-                _ => compile(expected)?.is_match(&text),
+                Expected::Template(t) => compile(expected, Some(t.source()))?.is_match(&text),
+                _ => compile(expected, None)?.is_match(&text),
             },
-            Operator::GreaterThan => numeric(&|a, b| a > b),
-            Operator::LessThan => numeric(&|a, b| a < b),
-            Operator::GreaterThanOrEqual => numeric(&|a, b| a >= b),
-            Operator::LessThanOrEqual => numeric(&|a, b| a <= b),
-            Operator::Between => between(),
-            Operator::NotBetween => num(&text).is_some() && !between(),
+            Operator::GreaterThan
+            | Operator::LessThan
+            | Operator::GreaterThanOrEqual
+            | Operator::LessThanOrEqual
+            | Operator::Between
+            | Operator::NotBetween => return self.compare(&text, expected),
             Operator::In => expected.split(',').map(str::trim).any(|i| i == text),
             Operator::NotIn => !expected.split(',').map(str::trim).any(|i| i == text),
             Operator::TypeOf => {
@@ -259,6 +269,52 @@ impl PreparedCondition {
                 k == expected.trim()
             }
             Operator::Unique => return self.unique(s),
+        };
+        Ok(if r != self.negate {
+            Eval::True
+        } else {
+            Eval::False
+        })
+    }
+
+    /// The numeric operators (f64; an empty actual is 0). An actual that is not a finite number
+    /// never satisfies a numeric condition, `negate` or not: an unknown value must not pass a
+    /// check written as `negate: true`. An expected value that is not a number (or not `lo,hi`)
+    /// is an evaluation error; the loader rejects static ones.
+    fn compare(&self, text: &str, expected: &str) -> Result<Eval, String> {
+        let Some(a) = num(text).filter(|a| a.is_finite()) else {
+            return Ok(Eval::False);
+        };
+        let number = |s: &str| -> Result<f64, String> {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{}: the expected value is not a number", self.operator))
+        };
+        let range = || -> Result<(f64, f64), String> {
+            match expected.split(',').collect::<Vec<_>>().as_slice() {
+                [lo, hi] => Ok((number(lo)?, number(hi)?)),
+                _ => Err(format!(
+                    "{}: the expected value is not lo,hi",
+                    self.operator
+                )),
+            }
+        };
+        let r = match self.operator {
+            Operator::GreaterThan => a > number(expected)?,
+            Operator::LessThan => a < number(expected)?,
+            Operator::GreaterThanOrEqual => a >= number(expected)?,
+            Operator::LessThanOrEqual => a <= number(expected)?,
+            Operator::Between => {
+                let (lo, hi) = range()?;
+                a >= lo && a <= hi
+            }
+            Operator::NotBetween => {
+                let (lo, hi) = range()?;
+                !(a >= lo && a <= hi)
+            }
+            other => return Err(format!("{other} is not a numeric operator")),
         };
         Ok(if r != self.negate {
             Eval::True

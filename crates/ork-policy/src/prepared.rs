@@ -230,6 +230,11 @@ impl PreparedCrd {
             // a templated field may combine anything: treat it as bound when any path is
             return !self.secret_bound.is_empty();
         };
+        // `.oldObject.spec.password` is the stored copy of the same value
+        let p = match p.split_first() {
+            Some((first, rest)) if first == "oldObject" => rest,
+            _ => p.as_slice(),
+        };
         self.secret_bound
             .iter()
             .any(|s| s.starts_with(p) || p.starts_with(s))
@@ -491,9 +496,20 @@ impl PreparedKatalog {
                 protected_resources.insert(GroupResource::new(&c.api.group, &c.api.plural));
             }
             for e in c.blocks.iter().flat_map(|b| &b.entries) {
-                if e.kind == ChildKind::Custom
-                    && let Some(gr) = custom_group_resource(&e.fields, &crds)
+                if e.kind != ChildKind::Custom {
+                    continue;
+                }
+                let Some(gr) = custom_group_resource(&e.fields, &crds) else {
+                    continue;
+                };
+                // a custom child of a CRD kind: its CRD is protected with its owner's protectCRD
+                if c.protection.protect_crd
+                    && !gr.group.is_empty()
+                    && ork_katalog::kinds::builtin_group(&gr.resource) != Some(gr.group.as_str())
                 {
+                    protected_crds.insert(format!("{}.{}", gr.resource, gr.group));
+                }
+                if !ork_katalog::security::FORBIDDEN_PROTECTED.contains(&gr.resource.as_str()) {
                     protected_resources.insert(gr);
                 }
             }
@@ -652,8 +668,9 @@ fn secret_bound_paths(blocks: &[PreparedBlock], templates: &Templates) -> Vec<Ve
             match templates.template(src) {
                 Ok(t) => {
                     for p in t.root_paths() {
-                        if !out.contains(&p.segments) {
-                            out.push(p.segments);
+                        let path = through_for_each(e.for_each.as_ref(), p.segments);
+                        if !out.contains(&path) {
+                            out.push(path);
                         }
                     }
                 }
@@ -665,8 +682,24 @@ fn secret_bound_paths(blocks: &[PreparedBlock], templates: &Templates) -> Vec<Ve
     out
 }
 
-/// The group/resource of a `custom:` entry whose kind is one of the Katalog's CRDs, or that
-/// names its plural.
+/// A path read through a `forEach` element (`.item.password`, `.<as>…`, `.value…`) is a path
+/// into the list it iterates: the whole list counts (conservatively) as read.
+fn through_for_each(fe: Option<&ForEach>, path: Vec<String>) -> Vec<String> {
+    let Some(fe) = fe else { return path };
+    let first = path.first().map(String::as_str).unwrap_or_default();
+    if !matches!(first, "item" | "value") && first != fe.as_name {
+        return path;
+    }
+    match &fe.field {
+        FieldRef::Path(list) => list.clone(),
+        // a templated list may come from anywhere in the CR
+        FieldRef::Template(_) => vec!["spec".into()],
+    }
+}
+
+/// The group/resource of a `custom:` entry with a static apiVersion (a templated one cannot be
+/// known before rendering: such children are protected by label only through
+/// `protectedResources`).
 fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupResource> {
     let api = fields.get("apiVersion").and_then(Value::as_str)?;
     if ork_template::is_template(api) {
@@ -674,6 +707,8 @@ fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupRe
     }
     let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
+    // the same plural the renderer writes to: `plural:`, a Katalog CRD's, a built-in's, else
+    // Kubernetes' default pluralisation
     let plural = fields
         .get("plural")
         .and_then(Value::as_str)
@@ -682,7 +717,9 @@ fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupRe
             crds.iter()
                 .find(|c| c.api.group == group && c.api.kind == kind)
                 .map(|c| c.api.plural.clone())
-        })?;
+        })
+        .or_else(|| ork_katalog::kinds::builtin_resource(group, kind).map(str::to_string))
+        .unwrap_or_else(|| ork_katalog::kinds::default_plural(kind));
     Some(GroupResource::new(group, &plural))
 }
 

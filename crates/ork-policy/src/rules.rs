@@ -290,11 +290,11 @@ pub fn mutate(
 }
 
 fn typed(text: &str, rule: &PreparedMutationRule) -> Result<Value, String> {
+    // never the value: it may be bound for a Secret, and errors reach admission responses
     let bad = |what: &str| {
         format!(
-            "mutation of {}: {} is not {what}",
-            rule.field,
-            redact::quoted(text)
+            "mutation of {}: the rendered value is not {what}",
+            rule.field
         )
     };
     Ok(match rule.value_type {

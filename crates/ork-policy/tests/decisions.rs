@@ -55,7 +55,11 @@ pub fn observe(k: &PreparedKatalog, case: &Case) -> Observed {
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let resource = k.resource_of(group, kind).unwrap_or_default();
+    let resource = case
+        .resource
+        .clone()
+        .or_else(|| k.resource_of(group, kind))
+        .unwrap_or_default();
     let operation: Operation = case
         .operation
         .parse()
@@ -75,10 +79,8 @@ pub fn observe(k: &PreparedKatalog, case: &Case) -> Observed {
     req.namespace_labels = case.namespace_labels.iter().cloned().collect();
     let peers = case.peers.as_deref().map(PeerList);
     req.peers = peers.as_ref().map(|p| p as &dyn Peers);
-    let (verdict, error) = match decide(k, &req) {
-        Ok(v) => (v, false),
-        Err(e) => (e.into_verdict(k, String::new()), true),
-    };
+    let verdict = decide(k, &req);
+    let error = !verdict.errors.is_empty();
     Observed {
         decision: verdict.decision().as_str().to_string(),
         codes: verdict.denials.iter().map(|d| d.code.to_string()).collect(),
@@ -86,6 +88,12 @@ pub fn observe(k: &PreparedKatalog, case: &Case) -> Observed {
         warnings: verdict.warnings.clone(),
         patch: serde_json::to_value(&verdict.patch).unwrap_or(Value::Null),
         error,
+        code: verdict.code(),
+        skipped: verdict
+            .skipped
+            .iter()
+            .map(|s| s.layer.as_str().to_string())
+            .collect(),
     }
 }
 

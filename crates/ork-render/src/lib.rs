@@ -103,8 +103,13 @@ pub fn render_cycle(
     opts: &Options,
 ) -> Result<Cycle, Failure> {
     // the decision core: namespace guard, mutation, validation (docs/katalog.md §6.2 steps 2, 4)
-    let req = Request::for_object(Point::Reconcile, Operation::Update, cr, &crd.api.plural);
-    let verdict = decide(k, &req).map_err(eval_failure)?;
+    let mut req = Request::for_object(Point::Reconcile, Operation::Update, cr, &crd.api.plural);
+    // the entry that serves the CR decides, whatever spelling of apiVersion the CR carries
+    req.group = crd.api.group.clone();
+    let verdict = decide(k, &req);
+    if let Some(e) = verdict.errors.first() {
+        return Err(eval_failure(e.clone()));
+    }
     if let Some(d) = verdict.denials.first() {
         return Err(match d.layer {
             Layer::NamespaceProtection => fail(NOT_PERMITTED, d.message.clone()),
@@ -172,10 +177,18 @@ pub fn render_cycle(
     // the backstop: every pod-bearing child is decided at the Katalog's level before any write
     if !opts.without_backstop {
         let mut violations = Vec::new();
-        for c in children.iter().filter(|c| c.kind.pod_bearing()) {
+        // every child that carries a pod template, `custom:` ones included (a custom Pod or
+        // DaemonSet is as much a workload as a Deployment)
+        for c in children
+            .iter()
+            .filter(|c| ork_policy::checks::is_workload_kind(&c.object))
+        {
             let req =
                 Request::for_object(Point::Reconcile, Operation::Create, &c.object, &c.resource);
-            let v = decide(k, &req).map_err(eval_failure)?;
+            let v = decide(k, &req);
+            if let Some(e) = v.errors.first() {
+                return Err(eval_failure(e.clone()));
+            }
             if let Some(d) = v.denials.first() {
                 violations.push(format!("{}: {}", c.entry, d.checks.join(", ")));
             }
@@ -1411,7 +1424,11 @@ impl Renderer<'_> {
                     .find(|c| c.api.kind == kind && c.api.api_version() == api_version)
                     .map(|c| c.api.plural.clone())
             })
-            .unwrap_or_else(|| format!("{}s", kind.to_ascii_lowercase()));
+            .or_else(|| {
+                let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+                ork_katalog::kinds::builtin_resource(group, &kind).map(str::to_string)
+            })
+            .unwrap_or_else(|| ork_katalog::kinds::default_plural(&kind));
         Ok(Child {
             entry: self.path.clone(),
             op,

@@ -138,6 +138,22 @@ pub fn after_cycle(
                     &generation,
                     now,
                 ),
+                // a rule that needs cluster state was not evaluated: never reported as passed
+                Ok(c) if !c.validation.not_evaluated.is_empty() => {
+                    let mut cond = condition(
+                        "ValidationFailed",
+                        false,
+                        "NotEvaluated",
+                        &format!(
+                            "not evaluated (needs cluster state): {}",
+                            c.validation.not_evaluated.join(", ")
+                        ),
+                        &generation,
+                        now,
+                    );
+                    cond["status"] = json!("Unknown");
+                    cond
+                }
                 _ => condition(
                     "ValidationFailed",
                     false,

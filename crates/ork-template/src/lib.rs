@@ -100,7 +100,8 @@ pub struct RootPath {
 pub struct Template {
     root: Vec<Node>,
     defines: HashMap<String, Vec<Node>>,
-    src_len: usize,
+    /// the text it was parsed from (Katalog text, never data): messages name it
+    src: String,
 }
 
 /// True when a value is a template at all (contains `{{`); otherwise it is used verbatim.
@@ -109,12 +110,17 @@ pub fn is_template(s: &str) -> bool {
 }
 
 impl Template {
+    /// The template's own text.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+
     pub fn parse(src: &str) -> Result<Template, ParseError> {
         match parse::parse(src) {
             Ok(p) => Ok(Template {
                 root: p.root,
                 defines: p.defines,
-                src_len: src.len(),
+                src: src.to_string(),
             }),
             Err(e) => {
                 let (line, col) = line_col(src, e.pos);
@@ -132,7 +138,7 @@ impl Template {
     /// Renders to text, within the budgets of `ctx` (`template.*`). The data is read in
     /// place, never copied.
     pub fn render_with(&self, data: &Value, ctx: &mut Ctx) -> Result<String, ExecError> {
-        let mut out = String::with_capacity(self.src_len + 16);
+        let mut out = String::with_capacity(self.src.len() + 16);
         let dot = exec::Val::Ref(data);
         let mut ex = exec::Exec {
             defines: &self.defines,

@@ -126,7 +126,7 @@ fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
     let resource = match resource_of(&k, &obj) {
         Some(r) => r,
         None => {
-            let guess = guess_plural(text(&obj, "/kind"));
+            let guess = ork_katalog::kinds::default_plural(text(&obj, "/kind"));
             eprintln!(
                 "warning: {}: kind {:?} of {:?} is neither a built-in kind nor one of the Katalog's CRDs; its resource is taken to be {guess:?}",
                 ork_io::escape_control(&a.cr.display().to_string()),
@@ -149,19 +149,27 @@ fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
         name: a.user.clone(),
         groups,
     };
+    // as kubectl and the API server do: a namespaced object written without a namespace is
+    // created in `default`
+    if req.namespace.is_none() {
+        let namespaced = k
+            .crd_for_kind(&req.group, &req.kind)
+            .map(|c| c.api.namespaced)
+            .or_else(|| ork_katalog::kinds::builtin_namespaced(&req.group, &req.kind))
+            .unwrap_or(true);
+        if namespaced {
+            req.namespace = Some("default".into());
+        }
+    }
     req.namespace_labels = a
         .namespace_labels
         .iter()
         .cloned()
         .collect::<BTreeMap<_, _>>();
     let subject = format!("{} · {} · {}", describe(&obj), a.operation, req.user.name);
-    let (verdict, error) = match decide(&k, &req) {
-        Ok(v) => (v, None),
-        Err(e) => {
-            let msg = e.to_string();
-            (e.into_verdict(&k, describe(&obj)), Some(msg))
-        }
-    };
+    let verdict = decide(&k, &req);
+    let errors: Vec<String> = verdict.errors.iter().map(ToString::to_string).collect();
+    let error = (!errors.is_empty()).then(|| errors.join("; "));
     if a.output == "json" {
         let v = to_json(&verdict, error.as_deref());
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -194,20 +202,6 @@ fn resource_of(k: &PreparedKatalog, obj: &Value) -> Option<String> {
     let api = text(obj, "/apiVersion");
     let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     k.resource_of(group, text(obj, "/kind"))
-}
-
-/// Kubernetes' default pluralisation, for a kind ork cannot look up offline.
-fn guess_plural(kind: &str) -> String {
-    let k = kind.to_ascii_lowercase();
-    if k.ends_with('s') || k.ends_with('x') || k.ends_with("ch") || k.ends_with("sh") {
-        format!("{k}es")
-    } else if let Some(stem) = k.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else {
-        format!("{k}s")
-    }
 }
 
 fn to_json(v: &Verdict, error: Option<&str>) -> Value {

@@ -217,6 +217,12 @@ pub fn is_pod_bearing(obj: &Value) -> bool {
     pod::locate(obj).is_some()
 }
 
+/// True when the object's group and kind make it a workload, usable pod template or not: a
+/// workload without one cannot be judged, which is an error, never a pass.
+pub fn is_workload_kind(obj: &Value) -> bool {
+    pod::is_workload_kind(obj)
+}
+
 pub(crate) fn push(
     out: &mut Vec<Finding>,
     check: &'static str,

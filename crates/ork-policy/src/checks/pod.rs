@@ -17,11 +17,15 @@ pub(crate) struct PodRef<'a> {
     pub kind: &'a str,
 }
 
-/// The pod spec of a core/apps/batch workload (a same-named kind of another group is not one).
-pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
-    let g = group(obj);
-    let k = kind(obj);
-    let (spec_ptr, meta_ptr, path) = match (g, k) {
+/// True when the object's group and kind make it a workload (a same-named kind of another
+/// group is not one), whether or not it carries a usable pod template.
+pub(crate) fn is_workload_kind(obj: &Value) -> bool {
+    pointers(group(obj), kind(obj)).is_some()
+}
+
+/// Where a workload kind keeps its pod spec and template metadata.
+fn pointers(g: &str, k: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match (g, k) {
         ("", "Pod") => ("/spec", "/metadata", "spec"),
         ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
         | ("", "ReplicationController")
@@ -37,8 +41,15 @@ pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
         ),
         ("", "PodTemplate") => ("/template/spec", "/template/metadata", "template.spec"),
         _ => return None,
-    };
-    let spec = obj.pointer(spec_ptr)?;
+    })
+}
+
+/// The pod spec of a core/apps/batch workload; `None` for other kinds and for a workload
+/// whose pod spec is missing or not a map.
+pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
+    let k = kind(obj);
+    let (spec_ptr, meta_ptr, path) = pointers(group(obj), k)?;
+    let spec = obj.pointer(spec_ptr).filter(|s| s.is_object())?;
     let meta = obj.pointer(meta_ptr);
     Some(PodRef {
         spec,
