@@ -14,4 +14,4 @@ mod parse;
 
 pub use emit::{to_yaml_document, to_yaml_string, to_yaml_string_within};
 pub use node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span};
-pub use parse::{YamlError, parse_stream, parse_stream_with};
+pub use parse::{Visit, YamlError, parse_stream, parse_stream_visit, parse_stream_with};
