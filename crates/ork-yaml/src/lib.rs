@@ -9,6 +9,7 @@
 //! It also has the deterministic emitter ork uses to print Kubernetes objects.
 
 mod emit;
+mod json;
 mod node;
 mod parse;
 

@@ -5,6 +5,7 @@ use ork_limits::{Exceeded, Limits};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use crate::json;
 use crate::node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span, resolve_plain};
 
 /// A YAML syntax error, or a budget of [`Limits`] exceeded. Parsing stops at the first one (the
@@ -118,6 +119,16 @@ fn run(
     mode: Mode,
     visit: &mut dyn FnMut(Visit),
 ) -> Result<(), YamlError> {
+    run_events(src, limits, mode, visit, true)
+}
+
+fn run_events(
+    src: &str,
+    limits: &Limits,
+    mode: Mode,
+    visit: &mut dyn FnMut(Visit),
+    json_fast_path: bool,
+) -> Result<(), YamlError> {
     let src_bytes = u64::try_from(src.len()).unwrap_or(u64::MAX);
     if src_bytes > limits.file_bytes {
         return Err(exceeded(
@@ -130,6 +141,17 @@ fn run(
     // read it as the first character of the first key.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut builder = Builder::new(limits, mode);
+    if json_fast_path && json::plain_json(src) {
+        // yaml-rust2 would hold every token of a JSON text until its last bracket
+        let mut events = json::Events::new(src);
+        while let Some((event, span)) = events.next_event() {
+            builder.on_event(event, span)?;
+            if let Some(v) = builder.ready.take() {
+                visit(v);
+            }
+        }
+        return Ok(());
+    }
     let mut parser = Parser::new_from_str(src);
     // Events are pulled one at a time rather than through `Parser::load`, which recurses once
     // per nesting level (a deep block structure would overflow the stack before our depth check
@@ -774,5 +796,170 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
             vec!["  - *a"; 900].join("\n")
         );
         assert!(parse_stream_visit(&few, &Limits::default(), true, |_| ()).is_ok());
+    }
+
+    fn yaml_rust2_only(src: &str) -> Result<Vec<Node>, YamlError> {
+        let mut docs = Vec::new();
+        run_events(
+            src,
+            &Limits::default(),
+            Mode::Collect,
+            &mut |v| {
+                if let Visit::Document { node, .. } = v {
+                    docs.push(node);
+                }
+            },
+            false,
+        )?;
+        Ok(docs)
+    }
+
+    /// The JSON fast path must give what yaml-rust2 gives, positions included, and take only
+    /// texts where it does.
+    #[test]
+    fn json_fast_path_reads_json_as_yaml_rust2_does() {
+        let long_key = "k".repeat(2000);
+        let samples = [
+            r#"{"a":1}"#.to_string(),
+            "{}".into(),
+            "[]".into(),
+            " \n [ {} , [ ] , \"x\" ]\n\n".into(),
+            r#"{"apiVersion":"v1","kind":"List","items":[{"a":[1,-2,3.5,-0,1e5,1.5E-3,10e+2,0.0]},{"t":true,"f":false,"n":null}]}"#.into(),
+            "{\n  \"metadata\": {\n    \"name\": \"web\",\n    \"labels\": {}\n  },\n  \"items\": [\n    1,\n    \"two\"\n  ]\n}\n".into(),
+            "{\r\n  \"a\": [1,\r\n 2]\r\n}\r\n".into(),
+            r#"{"esc":"q\" b\\ s\/ \b\f\n\r\t \u00e9\u0000\u2603", "raw":"é 日本 😀 # : - [ ] { } , &a *b !t %"}"#.into(),
+            r#"{"dup":1,"dup":2, "": "", " spaced key ": "v"}"#.into(),
+            format!(r#"{{"{long_key}": "{long_key}", "b": [{{"{long_key}": 1}}]}}"#),
+            format!("[{}]", vec![r#"{"a":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#; 60].join(",")),
+            "[[[[[[[[[[1]]]]]]]]]]".into(),
+        ];
+        for src in &samples {
+            assert!(json::plain_json(src), "not taken: {src}");
+            assert_eq!(parse_stream(src), yaml_rust2_only(src), "{src}");
+        }
+        // left to yaml-rust2: not JSON, or JSON that YAML may read otherwise
+        let others = [
+            "a: 1",
+            "{a: 1}",
+            "{\"a\":\t1}",
+            r#"{"a":"\ud83d\ude00"}"#,
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":1}\n{\"b\":2}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "{\"a\" 1}",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[+1]",
+            "[nul]",
+            "{\"a\":1}\r",
+            "\"string\"",
+            "",
+            "[1]\n# comment\n",
+            "{\"a\":\"\u{85}\"}",
+        ];
+        for src in others {
+            assert!(!json::plain_json(src), "taken: {src:?}");
+        }
+        let deep = "[".repeat(201) + &"]".repeat(201);
+        assert!(!json::plain_json(&deep));
+        assert!(json::plain_json(&("[".repeat(200) + &"]".repeat(200))));
+    }
+
+    /// Random JSON in random layouts: the fast path and yaml-rust2 agree on every one.
+    #[test]
+    fn json_fast_path_agrees_with_yaml_rust2_on_random_documents() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        fn value(next: &mut dyn FnMut(u64) -> u64, depth: u32, out: &mut String) {
+            let pad = |next: &mut dyn FnMut(u64) -> u64, out: &mut String| match next(4) {
+                0 => out.push('\n'),
+                1 => out.push_str("\n    "),
+                2 => out.push(' '),
+                _ => {}
+            };
+            let strings = [
+                "",
+                "a",
+                "web-1",
+                "é",
+                "日本語",
+                "😀",
+                "x:y",
+                "- a",
+                "#c",
+                "q\\\"q",
+                "\\u00e9",
+                "\\n",
+                "true",
+                "1.5",
+                "null",
+                "~",
+            ];
+            match if depth > 4 { next(3) } else { next(6) } {
+                0 => out.push_str(
+                    [
+                        "0",
+                        "-1",
+                        "2.5",
+                        "1e3",
+                        "true",
+                        "false",
+                        "null",
+                        "12345678901234567890",
+                    ][next(8) as usize],
+                ),
+                1 | 2 => {
+                    out.push('"');
+                    out.push_str(strings[next(strings.len() as u64) as usize]);
+                    out.push('"');
+                }
+                3 | 4 => {
+                    out.push('{');
+                    for i in 0..next(4) {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        pad(next, out);
+                        out.push('"');
+                        out.push_str(strings[next(strings.len() as u64) as usize]);
+                        out.push_str("\":");
+                        pad(next, out);
+                        value(next, depth + 1, out);
+                    }
+                    pad(next, out);
+                    out.push('}');
+                }
+                _ => {
+                    out.push('[');
+                    for i in 0..next(4) {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        pad(next, out);
+                        value(next, depth + 1, out);
+                    }
+                    pad(next, out);
+                    out.push(']');
+                }
+            }
+        }
+        let mut taken = 0;
+        for _ in 0..2000 {
+            let mut src = String::new();
+            value(&mut next, 0, &mut src);
+            if json::plain_json(&src) {
+                taken += 1;
+            }
+            assert_eq!(parse_stream(&src), yaml_rust2_only(&src), "{src}");
+        }
+        // about half are a scalar alone, which the fast path leaves to yaml-rust2
+        assert!(taken > 800, "{taken}");
     }
 }
