@@ -350,9 +350,14 @@ pub fn missing_network_policy(objects: &[&Value]) -> Vec<(usize, Finding)> {
 
 /// A label selector (matchLabels and matchExpressions); an empty selector matches everything.
 pub fn selects(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    selects_by(sel, |k| labels.get(k))
+}
+
+/// [`selects`] with labels looked up through `label`.
+pub(crate) fn selects_by<'l>(sel: &Value, label: impl Fn(&str) -> Option<&'l Value>) -> bool {
     let ml = sel.get("matchLabels").and_then(Value::as_object);
     if let Some(ml) = ml
-        && !ml.iter().all(|(k, v)| labels.get(k) == Some(v))
+        && !ml.iter().all(|(k, v)| label(k) == Some(v))
     {
         return false;
     }
@@ -370,7 +375,7 @@ pub fn selects(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let have = labels.get(key).and_then(Value::as_str);
+        let have = label(key).and_then(Value::as_str);
         let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
             "In" => have.is_some_and(|h| values.contains(&h)),
             "NotIn" => have.is_none_or(|h| !values.contains(&h)),

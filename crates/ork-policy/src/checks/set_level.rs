@@ -9,9 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Finding, group, kind, name, namespace, pod, selects};
+use super::{Finding, group, kind, name, namespace, pod, selects_by};
 
 /// What one object contributes to the set-level checks.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,8 +64,18 @@ pub(crate) fn network_policy(obj: &Value) -> Option<NetworkPolicy> {
 pub struct Workload {
     pub namespace: String,
     pub kind: String,
-    /// the labels of its pods (the template's, or the Pod's own)
-    pub labels: Map<String, Value>,
+    /// the labels of its pods (the template's, or the Pod's own), sorted by key: a scan keeps
+    /// one of these per workload, and a one-entry `Map` (a B-tree node) takes 600 bytes
+    pub labels: Vec<(String, Value)>,
+}
+
+impl Workload {
+    fn label(&self, key: &str) -> Option<&Value> {
+        self.labels
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.labels[i].1)
+    }
 }
 
 pub(crate) fn workload(obj: &Value, p: &pod::PodRef) -> Option<Workload> {
@@ -75,7 +85,13 @@ pub(crate) fn workload(obj: &Value, p: &pod::PodRef) -> Option<Workload> {
     Some(Workload {
         namespace: namespace(obj).to_string(),
         kind: kind(obj).to_string(),
-        labels: p.template_labels.cloned().unwrap_or_default(),
+        // a Map iterates in key order
+        labels: p
+            .template_labels
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -104,8 +120,10 @@ impl NetworkPolicies {
     /// selects.
     pub fn finding(&self, w: &Workload) -> Option<Finding> {
         let covered = self.by_namespace.get(&w.namespace).is_some_and(|ps| {
-            ps.iter()
-                .any(|sel| sel.as_ref().is_none_or(|sel| selects(sel, &w.labels)))
+            ps.iter().any(|sel| {
+                sel.as_ref()
+                    .is_none_or(|sel| selects_by(sel, |k| w.label(k)))
+            })
         });
         (!covered).then(|| Finding {
             check: "missing-network-policy",
