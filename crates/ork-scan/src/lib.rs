@@ -43,8 +43,8 @@ pub struct Options {
 pub struct Subject {
     /// shown in output: relative, `/`-separated, or `<stdin>`; shared by a file's objects
     pub file: Arc<str>,
-    pub kind: Box<str>,
-    pub namespace: Option<Box<str>>,
+    pub kind: Arc<str>,
+    pub namespace: Option<Arc<str>>,
     pub name: Box<str>,
 }
 
@@ -89,7 +89,7 @@ impl Located {
 pub struct Scanned {
     pub subject: Arc<Subject>,
     /// API group of the object (`""` for core)
-    pub group: Box<str>,
+    pub group: Arc<str>,
     pub pod_bearing: bool,
     /// a Katalog CR that did not render: only `katalog-render-failed` applied
     pub render_failed: bool,
@@ -677,8 +677,8 @@ impl Sink for Scanner<'_> {
         let str_at = |p: &str| v.pointer(p).and_then(Value::as_str);
         let subject = Arc::new(Subject {
             file: Arc::clone(&self.file),
-            kind: str_at("/kind").unwrap_or("").into(),
-            namespace: str_at("/metadata/namespace").map(Into::into),
+            kind: self.strings.get(str_at("/kind").unwrap_or("")),
+            namespace: str_at("/metadata/namespace").map(|n| self.strings.get(n)),
             name: str_at("/metadata/name").unwrap_or("").into(),
         });
         let line_of = |at: &str| match o.node {
@@ -770,7 +770,7 @@ impl Sink for Scanner<'_> {
             None => "",
         };
         self.out.scanned.push(Scanned {
-            group: group.into(),
+            group: self.strings.get(group),
             pod_bearing: checks::is_pod_bearing(v),
             render_failed: o.render_failure.is_some(),
             subject,
