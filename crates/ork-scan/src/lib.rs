@@ -962,4 +962,51 @@ mod tests {
         let docs = ork_yaml::parse_stream("? \n: 1\n? \n: 2\n").unwrap_or_default();
         assert_eq!(duplicate_key(&docs[0]), None);
     }
+
+    fn scan_text(name: &str, text: &str) -> Result<Report, InputError> {
+        let dir = tempfile::tempdir().map_err(|e| InputError(e.to_string()))?;
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).map_err(|e| InputError(e.to_string()))?;
+        scan(&[file], &Options::default())
+    }
+
+    #[test]
+    fn errors_are_those_of_the_file_read_whole() {
+        let err = |text: &str| {
+            scan_text("f.yaml", text).err().map(|e| {
+                e.0.split_once(": ")
+                    .map(|(_, m)| m.to_string())
+                    .unwrap_or(e.0)
+            })
+        };
+        // the first duplicate in document order: outside the items, before them
+        assert_eq!(
+            err(
+                "kind: List\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a, name: b}}\n"
+            ),
+            Some("duplicate key \"kind\"".into())
+        );
+        // inside an item, before a repeated key after the items
+        assert_eq!(
+            err(
+                "items:\n- {apiVersion: v1, kind: Pod, metadata: {name: a, name: b}}\nkind: List\nkind: List\n"
+            ),
+            Some("duplicate key \"name\"".into())
+        );
+        // a YAML error later in the file is reported before an earlier duplicate
+        let m = err("items:\n- {a: 1, a: 2}\nkind: List\n---\nb: [1\n").unwrap_or_default();
+        assert!(m.contains("YAML syntax error"), "{m}");
+    }
+
+    #[test]
+    fn list_items_are_objects_whatever_the_order_of_keys() {
+        let yaml = "items:\n- {apiVersion: v1, kind: Service, metadata: {name: a, namespace: x}, spec: {type: NodePort}}\n- not an object\nkind: ServiceList\napiVersion: v1\n";
+        let r = scan_text("l.yaml", yaml).unwrap_or_default();
+        assert_eq!((r.objects, r.findings.len()), (1, 1));
+        assert_eq!((r.findings[0].name(), r.findings[0].line), ("a", 2));
+        // the same as one JSON line: one object, its finding on line 1
+        let json = r#"{"items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"a","namespace":"x"},"spec":{"type":"NodePort"}}],"kind":"List","apiVersion":"v1"}"#;
+        let r = scan_text("l.json", json).unwrap_or_default();
+        assert_eq!((r.objects, r.findings.len(), r.findings[0].line), (1, 1, 1));
+    }
 }
