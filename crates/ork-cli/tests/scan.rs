@@ -285,3 +285,100 @@ fn a_katalog_cr_that_does_not_render_is_a_finding_not_a_silent_skip() {
         "{f}"
     );
 }
+
+/// A List of 20,000 objects as `kubectl get -o json` and `-o yaml` print it (`items` before
+/// `kind`), read item by item within an address space of 1 GiB: ConfigMaps in `default` (one
+/// low finding each) and NodePort Services (one medium each).
+#[test]
+fn a_list_of_20000_objects_is_scanned_item_by_item_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let n = 20_000;
+    let item = |i: usize| {
+        if i.is_multiple_of(2) {
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{i}"), "namespace": "default"}, "data": {"k": "v"}})
+        } else {
+            serde_json::json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("svc-{i}"), "namespace": "a"},
+                "spec": {"type": "NodePort", "ports": [{"port": 80}]}})
+        }
+    };
+    let items: Vec<serde_json::Value> = (0..n).map(item).collect();
+    let list = serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List",
+        "metadata": {"resourceVersion": ""}});
+    let json = serde_json::to_string_pretty(&list).unwrap_or_default();
+    std::fs::write(tmp.path().join("list.json"), json).unwrap_or_else(|e| panic!("{e}"));
+    let mut yaml = String::from("apiVersion: v1\nitems:\n");
+    for v in &items {
+        yaml.push_str(&format!("- {v}\n"));
+    }
+    yaml.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+    std::fs::write(tmp.path().join("list.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    for file in ["list.json", "list.yaml"] {
+        let run = common::ork_bounded(tmp.path(), &["scan", file, "-o", "json"], None);
+        assert_eq!(run.code, 1, "{file}: {}", run.err);
+        let v: serde_json::Value = serde_json::from_str(&run.out).unwrap_or_default();
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"objects": n, "findings": n,
+                "by_severity": {"critical": 0, "high": 0, "medium": n / 2, "low": n / 2}}),
+            "{file}"
+        );
+        let first = &v["findings"][0];
+        assert_eq!(
+            (first["name"].as_str(), first["file"].as_str()),
+            (Some("cm-0"), Some(file))
+        );
+    }
+}
+
+/// A document that is not a List but has a top-level `items` is one object, checked whole:
+/// its items are a field like any other, never objects of their own, even when other
+/// documents of the file are Lists (read item by item) and `kind` comes after `items`.
+#[test]
+fn top_level_items_of_a_non_list_are_not_objects() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = tmp.path().join("inventory.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: example.io/v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: inner, namespace: a}\n  spec: {type: NodePort}\nkind: Inventory\nmetadata: {name: inv, namespace: default}\n---\napiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: listed, namespace: a}\n  spec: {type: NodePort}\nkind: List\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("scan").arg(&file).arg("-o").arg("json");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let found: Vec<(String, String, u64)> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap_or("").to_string(),
+                format!(
+                    "{}/{}",
+                    f["kind"].as_str().unwrap_or(""),
+                    f["name"].as_str().unwrap_or("")
+                ),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                "default-namespace".to_string(),
+                "Inventory/inv".to_string(),
+                8
+            ),
+            (
+                "service-nodeport".to_string(),
+                "Service/listed".to_string(),
+                15
+            ),
+        ]
+    );
+    assert_eq!(v["summary"]["objects"], 2);
+}

@@ -19,11 +19,14 @@ pub struct Limits {
     pub file_bytes: u64,
     /// Documents in one YAML stream.
     pub yaml_documents: u64,
-    /// Nodes built from one YAML stream, every alias expansion counted with the full size of
-    /// the subtree it copies.
+    /// Nodes of one YAML stream held at once, every alias expansion counted with the full size
+    /// of the subtree it copies. Readers that keep every document hold everything they built;
+    /// `ork scan` drops each document, and each item of a List, once checked (and then also
+    /// bounds the alias copies of the whole stream by this number).
     pub yaml_nodes: u64,
-    /// Scalar bytes built from one YAML stream, alias expansions included: a 1 MB anchor aliased
-    /// 5,000 times is 5 GB of scalars although the file is 1 MB.
+    /// Scalar bytes of one YAML stream held at once, alias expansions included (counted as
+    /// `yaml_nodes` is): a 1 MB anchor aliased 5,000 times is 5 GB of scalars although the
+    /// file is 1 MB.
     pub yaml_expanded_bytes: u64,
     /// Nesting depth of a YAML document (and of JSON values built from it).
     pub yaml_depth: u64,
@@ -114,8 +117,8 @@ macro_rules! budgets {
 budgets! {
     file_bytes, "file.bytes", "ORK_LIMIT_FILE_BYTES", true, "bytes read from one input file or stdin";
     yaml_documents, "yaml.documents", "ORK_LIMIT_YAML_DOCUMENTS", false, "documents in one YAML stream";
-    yaml_nodes, "yaml.nodes", "ORK_LIMIT_YAML_NODES", false, "nodes built from one YAML stream, alias expansions included";
-    yaml_expanded_bytes, "yaml.expanded-bytes", "ORK_LIMIT_YAML_EXPANDED_BYTES", true, "scalar bytes built from one YAML stream, alias expansions included";
+    yaml_nodes, "yaml.nodes", "ORK_LIMIT_YAML_NODES", false, "nodes of one YAML stream held at once, alias expansions included";
+    yaml_expanded_bytes, "yaml.expanded-bytes", "ORK_LIMIT_YAML_EXPANDED_BYTES", true, "scalar bytes of one YAML stream held at once, alias expansions included";
     yaml_depth, "yaml.depth", "ORK_LIMIT_YAML_DEPTH", false, "nesting depth of a YAML document";
     template_output_bytes, "template.output-bytes", "ORK_LIMIT_TEMPLATE_OUTPUT_BYTES", true, "bytes one template render may write";
     template_value_bytes, "template.value-bytes", "ORK_LIMIT_TEMPLATE_VALUE_BYTES", true, "bytes of any single value a template builds";

@@ -1,20 +1,27 @@
 //! `ork scan` (docs/checks.md §6–§9): reads Kubernetes YAML/JSON and Katalogs, runs the policy core's
 //! checks, locates every finding by file and line, applies suppression annotations and
-//! `--skip`, and orders the result deterministically. Files are parsed and checked in parallel.
+//! `--skip`, and orders the result deterministically. Files are read, parsed and checked in
+//! parallel.
+//!
+//! Memory stays bounded by what is reported, not by what is read: each object is checked while
+//! its YAML tree is at hand and then dropped, keeping only its findings, what the JUnit report
+//! needs of it, and the few facts the set-level checks decide on once every file is read
+//! (`ork_policy::checks::Facts`). A List is read item by item (`ork_yaml::parse_stream_visit`).
 
 mod output;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ork_limits::Limits;
 
-use ork_policy::checks::{self, Context, Severity};
-use ork_yaml::{Node, NodeKind};
+use ork_policy::checks::{self, Automount, Context, NetworkPolicies, Severity, Workload};
+use ork_yaml::{Node, NodeKind, Visit};
 use rayon::prelude::*;
 use serde_json::Value;
 
-pub use output::{json, junit, sarif, text};
+pub use output::{json, junit, sarif, text, write_json, write_junit, write_sarif, write_text};
 
 /// Prefix of the suppression annotation: `ork.io/ignore-check.<id>: "<reason>"`.
 pub const SUPPRESS_PREFIX: &str = "ork.io/ignore-check.";
@@ -29,31 +36,78 @@ pub struct Options {
     pub limits: Limits,
 }
 
+/// What findings are about: one scanned object's file and identity. Shared by the object's
+/// findings and its JUnit record, so 100,000 objects with four findings each hold their names
+/// once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject {
+    /// shown in output: relative, `/`-separated, or `<stdin>`; shared by a file's objects
+    pub file: Arc<str>,
+    pub kind: Arc<str>,
+    pub namespace: Option<Arc<str>>,
+    pub name: Box<str>,
+}
+
 /// One located finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     pub check: &'static str,
     pub severity: Severity,
-    pub file: String,
     pub line: u32,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub container: Option<String>,
-    pub message: String,
-    pub remediation: &'static str,
+    pub subject: Arc<Subject>,
+    pub container: Option<Arc<str>>,
+    pub message: Arc<str>,
     /// the reason of a valid suppression annotation
-    pub suppressed: Option<String>,
+    pub suppressed: Option<Arc<str>>,
 }
 
-/// One scanned object and the checks that applied to it.
+impl Located {
+    pub fn file(&self) -> &str {
+        &self.subject.file
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.subject.kind
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.subject.namespace.as_deref()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.subject.name
+    }
+
+    /// The check's remediation from the catalogue (empty for an id it does not have).
+    pub fn remediation(&self) -> &'static str {
+        checks::check(self.check).map_or("", |c| c.remediation)
+    }
+}
+
+/// One scanned object: what the JUnit report needs to list the checks that applied to it.
 #[derive(Debug, Clone)]
 pub struct Scanned {
-    pub file: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub checks: Vec<&'static str>,
+    pub subject: Arc<Subject>,
+    /// API group of the object (`""` for core)
+    pub group: Arc<str>,
+    pub pod_bearing: bool,
+    /// a Katalog CR that did not render: only `katalog-render-failed` applied
+    pub render_failed: bool,
+}
+
+impl Scanned {
+    /// The checks that applied, `skip` left out: `checks::applicable_to`, computed when asked
+    /// rather than stored for every object.
+    pub fn checks(&self, skip: &[String]) -> Vec<&'static str> {
+        let ids = if self.render_failed {
+            vec!["katalog-render-failed"]
+        } else {
+            checks::applicable_to(&self.group, &self.subject.kind, self.pod_bearing)
+        };
+        ids.into_iter()
+            .filter(|id| !skip.iter().any(|s| s == id))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +122,8 @@ pub struct Report {
     pub skipped_documents: usize,
     /// entries of walked directories that were not read: special files and symbolic links
     pub skipped_files: Vec<ork_io::Skipped>,
+    /// the checks disabled by `--skip`
+    pub skipped_checks: Vec<String>,
 }
 
 impl Report {
@@ -89,9 +145,15 @@ impl std::fmt::Display for InputError {
     }
 }
 
+/// A file to read: named on the command line (or `-`), or found by a directory walk.
+struct Input {
+    path: PathBuf,
+    walked: bool,
+}
+
 struct Source {
     /// shown in output: relative, `/`-separated, or `<stdin>`
-    shown: String,
+    shown: Arc<str>,
     path: Option<PathBuf>,
     text: String,
     /// named explicitly (a file without Kubernetes objects is then an error)
@@ -99,11 +161,10 @@ struct Source {
 }
 
 /// One object to check and where its lines come from.
-struct Object {
-    file: String,
+struct Object<'n> {
     value: Value,
-    /// the document node (for line lookup) or a fixed line (Katalog children)
-    node: Option<Node>,
+    /// the document or item node (for line lookup) or a fixed line (Katalog children)
+    node: Option<&'n Node>,
     line: u32,
     /// a Katalog CR that did not render: reported as `katalog-render-failed`, not checked
     render_failure: Option<checks::Finding>,
@@ -119,38 +180,53 @@ fn shown(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-/// Reads the inputs: files as given, directories walked for regular manifest files, `-` from
-/// stdin; every read bounded by `limits.file_bytes`. Also returns what the walks skipped.
-fn sources(
-    paths: &[PathBuf],
-    limits: &Limits,
-) -> Result<(Vec<Source>, Vec<ork_io::Skipped>), InputError> {
+/// The files to read: files as given, directories walked for regular manifest files, `-` for
+/// stdin. Also returns what the walks skipped, and the error of a walk that failed (the inputs
+/// listed are those before it).
+fn inputs(paths: &[PathBuf]) -> (Vec<Input>, Vec<ork_io::Skipped>, Option<InputError>) {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for p in paths {
         if p.as_os_str() != "-" && p.is_dir() {
-            let walk = ork_io::walk(p, ork_io::MANIFEST_EXTENSIONS).map_err(read_error)?;
-            skipped.extend(walk.skipped);
-            for f in walk.files {
-                let input = ork_io::read_walked(&f, limits).map_err(read_error)?;
-                out.push(Source {
-                    shown: shown(&f),
-                    path: Some(f),
-                    text: input.text,
-                    explicit: false,
-                });
+            match ork_io::walk(p, ork_io::MANIFEST_EXTENSIONS) {
+                Ok(walk) => {
+                    skipped.extend(walk.skipped);
+                    out.extend(
+                        walk.files
+                            .into_iter()
+                            .map(|path| Input { path, walked: true }),
+                    );
+                }
+                Err(e) => return (out, skipped, Some(read_error(e))),
             }
         } else {
-            let input = ork_io::read_text(p, limits).map_err(read_error)?;
-            out.push(Source {
-                shown: input.path.as_deref().map_or(input.name, shown),
-                path: input.path,
-                text: input.text,
-                explicit: true,
+            out.push(Input {
+                path: p.clone(),
+                walked: false,
             });
         }
     }
-    Ok((out, skipped))
+    (out, skipped, None)
+}
+
+/// Reads one input, bounded by `limits.file_bytes`.
+fn read(input: &Input, limits: &Limits) -> Result<Source, InputError> {
+    if input.walked {
+        let read = ork_io::read_walked(&input.path, limits).map_err(read_error)?;
+        return Ok(Source {
+            shown: shown(&input.path).into(),
+            path: Some(input.path.clone()),
+            text: read.text,
+            explicit: false,
+        });
+    }
+    let read = ork_io::read_text(&input.path, limits).map_err(read_error)?;
+    Ok(Source {
+        shown: read.path.as_deref().map_or(read.name, shown).into(),
+        path: read.path,
+        text: read.text,
+        explicit: true,
+    })
 }
 
 fn read_error(e: ork_io::ReadError) -> InputError {
@@ -184,82 +260,27 @@ fn duplicate_key(node: &Node) -> Option<(ork_yaml::Span, String)> {
     }
 }
 
-/// A budget refusal is not a syntax error: the file may be valid YAML, only too much of it.
+/// A Kubernetes object has a string `apiVersion` and `kind`.
 fn is_k8s(v: &Value) -> bool {
     v.get("apiVersion").and_then(Value::as_str).is_some()
         && v.get("kind").and_then(Value::as_str).is_some()
 }
 
-/// Parses one source into objects (Lists expanded, Katalogs rendered).
-fn objects_of(src: &Source, opts: &Options) -> Result<(Vec<Object>, usize), InputError> {
-    let docs = ork_yaml::parse_stream_with(&src.text, &opts.limits).map_err(|e| {
-        InputError(format!(
-            "{}:{}:{}: {}: {}",
-            src.shown,
-            e.span.line,
-            e.span.col,
-            e.what(),
-            e.message
-        ))
-    })?;
-    let mut objects = Vec::new();
-    let mut skipped = 0;
-    for doc in docs {
-        if let Some((span, key)) = duplicate_key(&doc) {
-            return Err(InputError(format!(
-                "{}:{}:{}: duplicate key {key:?}",
-                src.shown, span.line, span.col
-            )));
-        }
-        let v = doc.to_json();
-        if !is_k8s(&v) {
-            skipped += 1;
-            continue;
-        }
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-        if v.get("apiVersion").and_then(Value::as_str) == Some(ork_katalog::pipeline::API_VERSION)
-            && (kind == "Katalog" || kind == "Komposer")
-        {
-            objects.extend(katalog_children(src, opts)?);
-            continue;
-        }
-        if (kind == "List" || kind.ends_with("List")) && v.get("items").is_some_and(Value::is_array)
-        {
-            if let Some(items) = doc.get("items").and_then(Node::as_seq) {
-                for item in items {
-                    let iv = item.to_json();
-                    if is_k8s(&iv) {
-                        objects.push(Object {
-                            file: src.shown.clone(),
-                            value: iv,
-                            line: item.span.line,
-                            node: Some(item.clone()),
-                            render_failure: None,
-                        });
-                    }
-                }
-            }
-            continue;
-        }
-        objects.push(Object {
-            file: src.shown.clone(),
-            value: v,
-            line: doc.span.line,
-            node: Some(doc),
-            render_failure: None,
-        });
-    }
-    if objects.is_empty() && src.explicit {
-        return Err(InputError(format!(
-            "{}: no Kubernetes object (apiVersion and kind) in this file",
-            src.shown
-        )));
-    }
-    Ok((objects, skipped))
+/// `kind: List`, or any `…List` kind, with an `items` array.
+fn is_list(v: &Value) -> bool {
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    (kind == "List" || kind.ends_with("List")) && v.get("items").is_some_and(Value::is_array)
+}
+
+fn duplicate_error(src: &Source, (span, key): (ork_yaml::Span, String)) -> InputError {
+    InputError(format!(
+        "{}:{}:{}: duplicate key {key:?}",
+        src.shown, span.line, span.col
+    ))
 }
 
 /// The children a Katalog renders, located at the line of their producing entry.
-fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputError> {
+fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object<'static>>, InputError> {
     let dir = src
         .path
         .as_deref()
@@ -348,7 +369,6 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
                         .and_then(Value::as_str)
                         .unwrap_or_default();
                     out.push(Object {
-                        file: src.shown.clone(),
                         line: k.spans.key(&crd.path).line,
                         node: None,
                         render_failure: Some(checks::Finding {
@@ -375,7 +395,6 @@ fn katalog_children(src: &Source, opts: &Options) -> Result<Vec<Object>, InputEr
                     ))
                     .line;
                 out.push(Object {
-                    file: src.shown.clone(),
                     value: child.object,
                     node: None,
                     line,
@@ -395,11 +414,170 @@ fn strip_expansion(entry: &str) -> &str {
     }
 }
 
+/// Where [`each_object`] hands the objects of one source. The objects of a document's
+/// top-level `items` arrive before the document says whether it is a List; a sink must be able
+/// to forget them ([`Sink::rollback`]).
+trait Sink {
+    fn object(&mut self, o: Object<'_>);
+    /// How many objects the sink holds: where to roll back to.
+    fn mark(&self) -> usize;
+    fn rollback(&mut self, mark: usize);
+}
+
+/// Parses one source into `sink` (Lists expanded, Katalogs rendered), in input order; returns
+/// the number of documents skipped.
+///
+/// The top-level `items` of a document are read one at a time, before the document says
+/// whether it is a List (`kind` may come after `items`: kubectl sorts keys); they go to the
+/// sink as they come and are rolled back when the document is not a List. A Kubernetes object
+/// that is not a List but has a top-level `items` is checked whole, `items` included, like any
+/// other object: the file is then read again with nothing split, under the budgets for whole
+/// documents. Errors are those of a file parsed whole first: a YAML error anywhere, else the
+/// first duplicate key or invalid Katalog in document order.
+fn each_object(
+    src: &Source,
+    opts: &Options,
+    split_items: bool,
+    sink: &mut dyn Sink,
+) -> Result<usize, InputError> {
+    let start = sink.mark();
+    let mut skipped = 0;
+    // where the current document's items start in the sink
+    let mut doc_start = start;
+    let mut item_duplicate: Option<(ork_yaml::Span, String)> = None;
+    let mut failed: Option<InputError> = None;
+    let mut whole_again = false;
+    let parsed = ork_yaml::parse_stream_visit(&src.text, &opts.limits, split_items, |v| {
+        if failed.is_some() || whole_again {
+            // parsing goes on only so that a later YAML error is the one reported
+            return;
+        }
+        let (doc, items_split) = match v {
+            Visit::Item(node) => {
+                if item_duplicate.is_none() {
+                    item_duplicate = duplicate_key(&node);
+                    let value = node.to_json();
+                    if item_duplicate.is_none() && is_k8s(&value) {
+                        sink.object(Object {
+                            value,
+                            line: node.span.line,
+                            node: Some(&node),
+                            render_failure: None,
+                        });
+                    }
+                }
+                return;
+            }
+            Visit::Document { node, items_split } => (node, items_split),
+        };
+        let items_start = doc_start;
+        // the first duplicate in document order, whether among the items or outside them
+        let duplicate = match (duplicate_key(&doc), item_duplicate.take()) {
+            (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        if let Some(d) = duplicate {
+            failed = Some(duplicate_error(src, d));
+            return;
+        }
+        let v = doc.to_json();
+        let k8s = is_k8s(&v);
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        let katalog = v.get("apiVersion").and_then(Value::as_str)
+            == Some(ork_katalog::pipeline::API_VERSION)
+            && (kind == "Katalog" || kind == "Komposer");
+        let list = k8s && !katalog && is_list(&v);
+        if !list {
+            // the items of anything but a List are not objects of their own
+            sink.rollback(items_start);
+        }
+        if !k8s {
+            skipped += 1;
+        } else if katalog {
+            match katalog_children(src, opts) {
+                Ok(children) => children.into_iter().for_each(|c| sink.object(c)),
+                Err(e) => failed = Some(e),
+            }
+        } else if list {
+            if !items_split {
+                for item in doc.get("items").and_then(Node::as_seq).unwrap_or_default() {
+                    let iv = item.to_json();
+                    if is_k8s(&iv) {
+                        sink.object(Object {
+                            value: iv,
+                            line: item.span.line,
+                            node: Some(item),
+                            render_failure: None,
+                        });
+                    }
+                }
+            }
+        } else if items_split {
+            whole_again = true;
+        } else {
+            sink.object(Object {
+                value: v,
+                line: doc.span.line,
+                node: Some(&doc),
+                render_failure: None,
+            });
+        }
+        doc_start = sink.mark();
+    });
+    parsed.map_err(|e| {
+        InputError(format!(
+            "{}:{}:{}: {}: {}",
+            src.shown,
+            e.span.line,
+            e.span.col,
+            e.what(),
+            e.message
+        ))
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if whole_again {
+        sink.rollback(start);
+        return each_object(src, opts, false, sink);
+    }
+    if sink.mark() == start && src.explicit {
+        return Err(InputError(format!(
+            "{}: no Kubernetes object (apiVersion and kind) in this file",
+            src.shown
+        )));
+    }
+    Ok(skipped)
+}
+
 /// An object read from the inputs, with where it came from.
 pub struct Loaded {
     pub file: String,
     pub line: u32,
     pub value: Value,
+}
+
+struct LoadSink<'a> {
+    file: &'a str,
+    out: &'a mut Vec<Loaded>,
+}
+
+impl Sink for LoadSink<'_> {
+    fn object(&mut self, o: Object<'_>) {
+        self.out.push(Loaded {
+            file: self.file.to_string(),
+            line: o.line,
+            value: o.value,
+        });
+    }
+
+    fn mark(&self) -> usize {
+        self.out.len()
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        self.out.truncate(mark);
+    }
 }
 
 /// Every Kubernetes object of the inputs (files, directories, stdin, Lists expanded, Katalog
@@ -409,17 +587,235 @@ pub fn load(
     paths: &[PathBuf],
     opts: &Options,
 ) -> Result<(Vec<Loaded>, Vec<ork_io::Skipped>), InputError> {
-    let (sources, skipped) = sources(paths, &opts.limits)?;
+    let (inputs, skipped, walk_error) = inputs(paths);
+    // every file is read before any is parsed, so a read error is the one reported
+    let sources = inputs
+        .iter()
+        .map(|i| read(i, &opts.limits))
+        .collect::<Result<Vec<Source>, InputError>>()?;
+    if let Some(e) = walk_error {
+        return Err(e);
+    }
     let mut out = Vec::new();
     for s in &sources {
-        let (objects, _) = objects_of(s, opts)?;
-        out.extend(objects.into_iter().map(|o| Loaded {
-            file: o.file,
-            line: o.line,
-            value: o.value,
-        }));
+        let mut sink = LoadSink {
+            file: &s.shown,
+            out: &mut out,
+        };
+        each_object(s, opts, true, &mut sink)?;
     }
     Ok((out, skipped))
+}
+
+/// One string per distinct text in a file: a corpus says `…securityContext.readOnlyRootFilesystem
+/// is not true` and `Deployment` thousands of times.
+#[derive(Default)]
+struct Strings(HashSet<Arc<str>>);
+
+impl Strings {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = s.into();
+        self.0.insert(Arc::clone(&a));
+        a
+    }
+}
+
+/// A workload `missing-network-policy` decides on once every policy is known.
+struct PendingWorkload {
+    workload: Workload,
+    subject: Arc<Subject>,
+    line: u32,
+    suppressed: Option<Arc<str>>,
+}
+
+/// What one source leaves behind once its objects are checked and dropped.
+#[derive(Default)]
+struct Checked {
+    findings: Vec<Located>,
+    scanned: Vec<Scanned>,
+    skipped_documents: usize,
+    policies: Vec<checks::NetworkPolicy>,
+    sa_automount_off: Vec<(String, String)>,
+    workloads: Vec<PendingWorkload>,
+    /// pods whose `automount-service-account-token` finding depends on the ServiceAccounts
+    automounts: Vec<(Automount, Located)>,
+}
+
+/// Checks one source's objects as they are read.
+struct Scanner<'o> {
+    file: Arc<str>,
+    opts: &'o Options,
+    strings: Strings,
+    out: Checked,
+    /// per object: where its records start, for [`Sink::rollback`]
+    marks: Vec<[usize; 6]>,
+}
+
+impl Scanner<'_> {
+    fn skipped(&self, id: &str) -> bool {
+        self.opts.skip.iter().any(|s| s == id)
+    }
+}
+
+impl Sink for Scanner<'_> {
+    /// Lines, suppression and `--skip` for one object's findings, located while its node is
+    /// at hand; the set-level facts kept for the end.
+    fn object(&mut self, o: Object<'_>) {
+        let c = &self.out;
+        self.marks.push([
+            c.findings.len(),
+            c.scanned.len(),
+            c.policies.len(),
+            c.sa_automount_off.len(),
+            c.workloads.len(),
+            c.automounts.len(),
+        ]);
+        let v = &o.value;
+        let str_at = |p: &str| v.pointer(p).and_then(Value::as_str);
+        let subject = Arc::new(Subject {
+            file: Arc::clone(&self.file),
+            kind: self.strings.get(str_at("/kind").unwrap_or("")),
+            namespace: str_at("/metadata/namespace").map(|n| self.strings.get(n)),
+            name: str_at("/metadata/name").unwrap_or("").into(),
+        });
+        let line_of = |at: &str| match o.node {
+            Some(n) if !at.is_empty() => ork_katalog::diag::locate(n, at).line,
+            _ => o.line,
+        };
+        let (found, mut facts) = match &o.render_failure {
+            // a CR that did not render is not checked, but it is part of the set
+            Some(f) => {
+                let mut facts = checks::facts(v);
+                facts.workload = None;
+                facts.automount = None;
+                (vec![f.clone()], facts)
+            }
+            None => checks::check_object_alone(v),
+        };
+        let mut suppress: Vec<(&str, Arc<str>)> = Vec::new();
+        let mut extra: Vec<checks::Finding> = Vec::new();
+        for (k, val) in v
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let Some(id) = k.strip_prefix(SUPPRESS_PREFIX) else {
+                continue;
+            };
+            let at = format!("metadata.annotations[\"{k}\"]");
+            let reason = val.as_str().unwrap_or("").trim();
+            if checks::check(id).is_none() {
+                extra.push(checks::Finding {
+                    check: "suppression-unknown-check",
+                    container: None,
+                    message: format!("{k}: no check has the id {id:?}"),
+                    at,
+                });
+            } else if reason.is_empty() {
+                extra.push(checks::Finding {
+                    check: "suppression-without-reason",
+                    container: None,
+                    message: format!("{k} has no reason; the suppression is void"),
+                    at,
+                });
+            } else if !id.starts_with("suppression-") {
+                suppress.push((id, self.strings.get(reason)));
+            }
+        }
+        let suppressed = |id: &str| {
+            suppress
+                .iter()
+                .find(|(s, _)| *s == id)
+                .map(|(_, r)| Arc::clone(r))
+        };
+        let located = |f: checks::Finding, strings: &mut Strings| Located {
+            check: f.check,
+            severity: checks::check(f.check).map_or(Severity::Low, |c| c.severity),
+            line: line_of(&f.at),
+            subject: Arc::clone(&subject),
+            container: f.container.as_deref().map(|c| strings.get(c)),
+            message: strings.get(&f.message),
+            suppressed: suppressed(f.check),
+        };
+        for f in found.into_iter().chain(extra) {
+            if !self.skipped(f.check) {
+                let l = located(f, &mut self.strings);
+                self.out.findings.push(l);
+            }
+        }
+        if let Some(a) = facts.automount.take()
+            && !self.skipped(a.finding.check)
+        {
+            let l = located(a.finding.clone(), &mut self.strings);
+            self.out.automounts.push((a, l));
+        }
+        if let Some(w) = facts.workload.take()
+            && !self.skipped("missing-network-policy")
+        {
+            self.out.workloads.push(PendingWorkload {
+                workload: w,
+                subject: Arc::clone(&subject),
+                line: o.line,
+                suppressed: suppressed("missing-network-policy"),
+            });
+        }
+        self.out.policies.extend(facts.network_policy);
+        self.out.sa_automount_off.extend(facts.automount_off);
+        let group = match str_at("/apiVersion").and_then(|a| a.split_once('/')) {
+            Some((g, _)) => g,
+            None => "",
+        };
+        self.out.scanned.push(Scanned {
+            group: self.strings.get(group),
+            pod_bearing: checks::is_pod_bearing(v),
+            render_failed: o.render_failure.is_some(),
+            subject,
+        });
+    }
+
+    fn mark(&self) -> usize {
+        self.marks.len()
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        if let Some(&[f, s, p, a, w, m]) = self.marks.get(mark) {
+            let c = &mut self.out;
+            c.findings.truncate(f);
+            c.scanned.truncate(s);
+            c.policies.truncate(p);
+            c.sa_automount_off.truncate(a);
+            c.workloads.truncate(w);
+            c.automounts.truncate(m);
+        }
+        self.marks.truncate(mark);
+    }
+}
+
+/// Why a source failed: reading it, or what it holds. Every file is read before any is
+/// parsed when they are taken one after another, so a read error anywhere is the error
+/// reported; the parallel scan keeps that order of precedence.
+enum Failure {
+    Read(InputError),
+    Content(InputError),
+}
+
+/// Reads, parses and checks one source, keeping only what the report needs.
+fn scan_source(input: &Input, opts: &Options) -> Result<Checked, Failure> {
+    let src = read(input, &opts.limits).map_err(Failure::Read)?;
+    let mut scanner = Scanner {
+        file: Arc::clone(&src.shown),
+        opts,
+        strings: Strings::default(),
+        out: Checked::default(),
+        marks: Vec::new(),
+    };
+    let skipped = each_object(&src, opts, true, &mut scanner).map_err(Failure::Content)?;
+    scanner.out.skipped_documents = skipped;
+    Ok(scanner.out)
 }
 
 /// Scans paths (`-` is stdin).
@@ -429,169 +825,105 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> Result<Report, InputError> {
             return Err(InputError(format!("--skip {id}: no such check")));
         }
     }
-    let (sources, skipped_files) = sources(paths, &opts.limits)?;
-    let parsed: Vec<Result<(Vec<Object>, usize), InputError>> =
-        sources.par_iter().map(|s| objects_of(s, opts)).collect();
-    let mut objects = Vec::new();
-    let mut skipped = 0;
-    for p in parsed {
-        let (o, s) = p?;
-        objects.extend(o);
-        skipped += s;
+    let (inputs, skipped_files, walk_error) = inputs(paths);
+    if let Some(e) = walk_error {
+        // the files listed before the walk that failed are read first, as they always were
+        for i in &inputs {
+            read(i, &opts.limits)?;
+        }
+        return Err(e);
     }
-    let ctx = Context::from_objects(objects.iter().map(|o| &o.value));
-    let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
-    let mut set_level: Vec<Vec<checks::Finding>> = vec![Vec::new(); objects.len()];
-    for (i, f) in checks::missing_network_policy(&values) {
-        set_level[i].push(f);
+    let done: Vec<Result<Checked, Failure>> =
+        inputs.par_iter().map(|i| scan_source(i, opts)).collect();
+    if let Some(Err(Failure::Read(e))) = done.iter().find(|d| matches!(d, Err(Failure::Read(_)))) {
+        return Err(e.clone());
     }
-    let mut findings: Vec<Located> = objects
-        .par_iter()
-        .zip(set_level)
-        .flat_map_iter(|(o, extra)| {
-            let found = match &o.render_failure {
-                Some(f) => vec![f.clone()],
-                None => {
-                    let mut found = checks::check_object(&o.value, &ctx);
-                    found.extend(extra);
-                    found
-                }
-            };
-            locate(o, found, opts)
-        })
-        .collect();
-    findings.sort_by(|a, b| {
-        (
-            a.file.as_str(),
-            a.line,
-            a.check,
-            a.container.as_deref(),
-            a.message.as_str(),
-        )
-            .cmp(&(
-                b.file.as_str(),
-                b.line,
-                b.check,
-                b.container.as_deref(),
-                b.message.as_str(),
-            ))
-    });
-    let scanned = objects
-        .iter()
-        .map(|o| Scanned {
-            file: o.file.clone(),
-            kind: o
-                .value
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            namespace: o
-                .value
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            name: o
-                .value
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            checks: match &o.render_failure {
-                Some(f) => vec![f.check],
-                None => checks::applicable(&o.value),
-            }
+    let mut sources = Vec::with_capacity(done.len());
+    for d in done {
+        match d {
+            Ok(c) => sources.push(c),
+            Err(Failure::Read(e) | Failure::Content(e)) => return Err(e),
+        }
+    }
+    let total = |f: fn(&Checked) -> usize| sources.iter().map(f).sum::<usize>();
+    let mut findings = Vec::with_capacity(
+        total(|c| c.findings.len()) + total(|c| c.workloads.len()) + total(|c| c.automounts.len()),
+    );
+    let mut scanned = Vec::with_capacity(total(|c| c.scanned.len()));
+    let mut skipped_documents = 0;
+    let mut policies = NetworkPolicies::default();
+    let mut ctx = Context::default();
+    let mut workloads = Vec::new();
+    let mut automounts = Vec::new();
+    for c in sources {
+        findings.extend(c.findings);
+        scanned.extend(c.scanned);
+        skipped_documents += c.skipped_documents;
+        c.policies.into_iter().for_each(|p| policies.add(p));
+        ctx.sa_automount_off.extend(c.sa_automount_off);
+        workloads.push(c.workloads);
+        automounts.push(c.automounts);
+    }
+    // the set-level checks, now that the whole set is known, in object order
+    let mut strings = Strings::default();
+    for w in workloads.into_iter().flatten() {
+        if let Some(f) = policies.finding(&w.workload) {
+            findings.push(Located {
+                check: f.check,
+                severity: f.severity(),
+                line: w.line,
+                subject: w.subject,
+                container: None,
+                message: strings.get(&f.message),
+                suppressed: w.suppressed,
+            });
+        }
+    }
+    findings.extend(
+        automounts
             .into_iter()
-            .filter(|id| !opts.skip.iter().any(|s| s == id))
-            .collect(),
-        })
-        .collect();
+            .flatten()
+            .filter(|(a, _)| ctx.flags(a))
+            .map(|(_, l)| l),
+    );
+    sort(&mut findings);
     Ok(Report {
         findings,
+        objects: scanned.len(),
         scanned,
-        objects: objects.len(),
-        files: sources.len(),
-        skipped_documents: skipped,
+        files: inputs.len(),
+        skipped_documents,
         skipped_files,
+        skipped_checks: opts.skip.clone(),
     })
 }
 
-/// Lines, suppression and `--skip` for one object's findings.
-fn locate(o: &Object, found: Vec<checks::Finding>, opts: &Options) -> Vec<Located> {
-    let v = &o.value;
-    let kind = v
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let name = v
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let namespace = v
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let line_of = |at: &str| match &o.node {
-        Some(n) if !at.is_empty() => ork_katalog::diag::locate(n, at).line,
-        _ => o.line,
-    };
-    let mut suppress: Vec<(String, String)> = Vec::new();
-    let mut extra: Vec<checks::Finding> = Vec::new();
-    for (k, val) in v
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        let Some(id) = k.strip_prefix(SUPPRESS_PREFIX) else {
-            continue;
-        };
-        let at = format!("metadata.annotations[\"{k}\"]");
-        let reason = val.as_str().unwrap_or("").trim().to_string();
-        if checks::check(id).is_none() {
-            extra.push(checks::Finding {
-                check: "suppression-unknown-check",
-                container: None,
-                message: format!("{k}: no check has the id {id:?}"),
-                at,
-            });
-        } else if reason.is_empty() {
-            extra.push(checks::Finding {
-                check: "suppression-without-reason",
-                container: None,
-                message: format!("{k} has no reason; the suppression is void"),
-                at,
-            });
-        } else if !id.starts_with("suppression-") {
-            suppress.push((id.to_string(), reason));
-        }
+/// Orders findings by file, line, check id, container and message; equal ones keep the order
+/// they were found in. Indexes are sorted, not the findings: a stable sort of 440,000 findings
+/// would allocate half of them again as scratch space.
+fn sort(findings: &mut [Located]) {
+    fn key(f: &Located) -> (&str, u32, &str, Option<&str>, &str) {
+        (
+            f.file(),
+            f.line,
+            f.check,
+            f.container.as_deref(),
+            &f.message,
+        )
     }
-    found
-        .into_iter()
-        .chain(extra)
-        .filter(|f| !opts.skip.iter().any(|s| s == f.check))
-        .map(|f| {
-            let check = checks::check(f.check);
-            Located {
-                check: f.check,
-                severity: check.map(|c| c.severity).unwrap_or(Severity::Low),
-                file: o.file.clone(),
-                line: line_of(&f.at),
-                kind: kind.clone(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                container: f.container,
-                message: f.message,
-                remediation: check.map(|c| c.remediation).unwrap_or(""),
-                suppressed: suppress
-                    .iter()
-                    .find(|(id, _)| id == f.check)
-                    .map(|(_, r)| r.clone()),
-            }
-        })
-        .collect()
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by(|&a, &b| key(&findings[a]).cmp(&key(&findings[b])));
+    // put finding order[i] at i, one cycle of the permutation at a time
+    for i in 0..order.len() {
+        let mut at = i;
+        while order[at] != i {
+            let from = order[at];
+            findings.swap(at, from);
+            order[at] = at;
+            at = from;
+        }
+        order[at] = at;
+    }
 }
 
 #[cfg(test)]
@@ -629,5 +961,52 @@ mod tests {
         );
         let docs = ork_yaml::parse_stream("? \n: 1\n? \n: 2\n").unwrap_or_default();
         assert_eq!(duplicate_key(&docs[0]), None);
+    }
+
+    fn scan_text(name: &str, text: &str) -> Result<Report, InputError> {
+        let dir = tempfile::tempdir().map_err(|e| InputError(e.to_string()))?;
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).map_err(|e| InputError(e.to_string()))?;
+        scan(&[file], &Options::default())
+    }
+
+    #[test]
+    fn errors_are_those_of_the_file_read_whole() {
+        let err = |text: &str| {
+            scan_text("f.yaml", text).err().map(|e| {
+                e.0.split_once(": ")
+                    .map(|(_, m)| m.to_string())
+                    .unwrap_or(e.0)
+            })
+        };
+        // the first duplicate in document order: outside the items, before them
+        assert_eq!(
+            err(
+                "kind: List\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a, name: b}}\n"
+            ),
+            Some("duplicate key \"kind\"".into())
+        );
+        // inside an item, before a repeated key after the items
+        assert_eq!(
+            err(
+                "items:\n- {apiVersion: v1, kind: Pod, metadata: {name: a, name: b}}\nkind: List\nkind: List\n"
+            ),
+            Some("duplicate key \"name\"".into())
+        );
+        // a YAML error later in the file is reported before an earlier duplicate
+        let m = err("items:\n- {a: 1, a: 2}\nkind: List\n---\nb: [1\n").unwrap_or_default();
+        assert!(m.contains("YAML syntax error"), "{m}");
+    }
+
+    #[test]
+    fn list_items_are_objects_whatever_the_order_of_keys() {
+        let yaml = "items:\n- {apiVersion: v1, kind: Service, metadata: {name: a, namespace: x}, spec: {type: NodePort}}\n- not an object\nkind: ServiceList\napiVersion: v1\n";
+        let r = scan_text("l.yaml", yaml).unwrap_or_default();
+        assert_eq!((r.objects, r.findings.len()), (1, 1));
+        assert_eq!((r.findings[0].name(), r.findings[0].line), ("a", 2));
+        // the same as one JSON line: one object, its finding on line 1
+        let json = r#"{"items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"a","namespace":"x"},"spec":{"type":"NodePort"}}],"kind":"List","apiVersion":"v1"}"#;
+        let r = scan_text("l.json", json).unwrap_or_default();
+        assert_eq!((r.objects, r.findings.len(), r.findings[0].line), (1, 1, 1));
     }
 }

@@ -1,16 +1,30 @@
-//! Text and JSON reports (docs/checks.md §8). Deterministic: no timestamps, no absolute paths.
+//! Text, JSON, SARIF and JUnit reports (docs/checks.md §8). Deterministic: no timestamps, no
+//! absolute paths. Each is written to an `io::Write` as it is produced (a report of 440,000
+//! findings is over 100 MB of JSON, and would be twice that as a String and its copy); the
+//! `String` functions are for callers that want the text.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
 
 use ork_io::escape_control;
-use ork_policy::checks::Severity;
+use ork_policy::checks::{Check, Severity};
 use serde::Serialize;
 
-use crate::{Located, Report};
+use crate::{Located, Report, Scanned, Subject};
 
 fn object_name(f: &Located) -> String {
-    match &f.namespace {
-        Some(ns) => format!("{ns}/{}", f.name),
-        None => f.name.clone(),
+    match f.namespace() {
+        Some(ns) => format!("{ns}/{}", f.name()),
+        None => f.name().to_string(),
     }
+}
+
+/// What a writer wrote into memory, as text (every writer writes UTF-8).
+fn to_string(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+    let mut out = Vec::new();
+    // writing to a Vec cannot fail
+    let _ = write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn counts<'a>(it: impl Iterator<Item = &'a Located>) -> [usize; 4] {
@@ -32,42 +46,49 @@ fn plural(n: usize, word: &str) -> String {
 
 /// For a terminal: file names, kinds, names, containers and messages come from the scanned
 /// files, so their control characters are escaped (one finding cannot forge or hide another).
-pub fn text(r: &Report, min: Severity) -> String {
-    let mut out = String::new();
+pub fn write_text(w: &mut impl Write, r: &Report, min: Severity) -> io::Result<()> {
     let mut file = "";
-    let visible: Vec<&Located> = r.visible(min).collect();
-    for f in &visible {
-        if f.file != file {
-            file = &f.file;
-            out.push_str(&format!("{}\n", escape_control(file)));
+    let mut shown = 0;
+    for f in r.visible(min) {
+        shown += 1;
+        if f.file() != file {
+            file = f.file();
+            writeln!(w, "{}", escape_control(file))?;
         }
         let container = f
             .container
             .as_ref()
             .map(|c| format!(" [{}]", escape_control(c)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  {:<4} {:<9} {}  {} {}{container}\n",
+        writeln!(
+            w,
+            "  {:<4} {:<9} {}  {} {}{container}",
             f.line,
             f.severity.as_str(),
             f.check,
-            escape_control(&f.kind),
+            escape_control(f.kind()),
             escape_control(&object_name(f))
-        ));
-        out.push_str(&format!(
-            "      {}\n      fix: {}\n",
+        )?;
+        writeln!(
+            w,
+            "      {}\n      fix: {}",
             escape_control(&f.message),
-            f.remediation
-        ));
+            f.remediation()
+        )?;
     }
-    let [c, h, m, l] = counts(visible.iter().copied());
-    out.push_str(&format!(
-        "{}, {}, {} (critical {c}, high {h}, medium {m}, low {l})\n",
+    let [c, h, m, l] = counts(r.visible(min));
+    writeln!(
+        w,
+        "{}, {}, {} (critical {c}, high {h}, medium {m}, low {l})",
         plural(r.files, "file"),
         plural(r.objects, "object"),
-        plural(visible.len(), "finding")
-    ));
-    out
+        plural(shown, "finding")
+    )
+}
+
+/// [`write_text`] as a String.
+pub fn text(r: &Report, min: Severity) -> String {
+    to_string(|w| write_text(w, r, min))
 }
 
 #[derive(Serialize)]
@@ -102,34 +123,42 @@ struct Summary {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     version: u32,
-    findings: Vec<JsonFinding<'a>>,
+    findings: JsonFindings<'a>,
     summary: Summary,
 }
 
-/// One compact document; keys in the order docs/checks.md §8 gives.
-pub fn json(r: &Report, min: Severity) -> String {
-    let visible: Vec<&Located> = r.visible(min).collect();
-    let [critical, high, medium, low] = counts(visible.iter().copied());
+/// The findings, serialised one at a time from the report.
+struct JsonFindings<'a> {
+    report: &'a Report,
+    min: Severity,
+}
+
+impl Serialize for JsonFindings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.report.visible(self.min).map(|f| JsonFinding {
+            check: f.check,
+            severity: f.severity.as_str(),
+            file: f.file(),
+            line: f.line,
+            kind: f.kind(),
+            namespace: f.namespace(),
+            name: f.name(),
+            container: f.container.as_deref(),
+            message: &f.message,
+            remediation: f.remediation(),
+        }))
+    }
+}
+
+/// One compact document and a newline; keys in the order docs/checks.md §8 gives.
+pub fn write_json(w: &mut impl Write, r: &Report, min: Severity) -> io::Result<()> {
+    let [critical, high, medium, low] = counts(r.visible(min));
     let report = JsonReport {
         version: 1,
-        findings: visible
-            .iter()
-            .map(|f| JsonFinding {
-                check: f.check,
-                severity: f.severity.as_str(),
-                file: &f.file,
-                line: f.line,
-                kind: &f.kind,
-                namespace: f.namespace.as_deref(),
-                name: &f.name,
-                container: f.container.as_deref(),
-                message: &f.message,
-                remediation: f.remediation,
-            })
-            .collect(),
+        findings: JsonFindings { report: r, min },
         summary: Summary {
             objects: r.objects,
-            findings: visible.len(),
+            findings: critical + high + medium + low,
             by_severity: BySeverity {
                 critical,
                 high,
@@ -138,7 +167,15 @@ pub fn json(r: &Report, min: Severity) -> String {
             },
         },
     };
-    serde_json::to_string(&report).unwrap_or_default()
+    serde_json::to_writer(&mut *w, &report)?;
+    writeln!(w)
+}
+
+/// [`write_json`] as a String, without the newline.
+pub fn json(r: &Report, min: Severity) -> String {
+    let mut s = to_string(|w| write_json(w, r, min));
+    s.pop();
+    s
 }
 
 /// `privileged-container` → `Privileged container`.
@@ -194,8 +231,14 @@ fn area(id: &str) -> &'static str {
 }
 
 /// SARIF 2.1.0: one run, a rule per check (skipped ones disabled), suppressed findings kept
-/// with an inSource suppression, fingerprints without the line so they survive edits.
-pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
+/// with an inSource suppression, fingerprints without the line so they survive edits. One
+/// indented document and a newline.
+pub fn write_sarif(
+    w: &mut impl Write,
+    r: &Report,
+    min: Severity,
+    skip: &[String],
+) -> io::Result<()> {
     use serde_json::json;
     let mut checks: Vec<&ork_policy::checks::Check> =
         ork_policy::checks::CATALOGUE.iter().collect();
@@ -230,7 +273,15 @@ pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
         }],
         version: "2.1.0",
     };
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+/// [`write_sarif`] as a String, without the newline.
+pub fn sarif(r: &Report, min: Severity, skip: &[String]) -> String {
+    let mut s = to_string(|w| write_sarif(w, r, min, skip));
+    s.pop();
+    s
 }
 
 /// The SARIF document. Results are built one at a time while they are written: as one `json!`
@@ -273,17 +324,20 @@ fn sarif_result(f: &Located, checks: &[&ork_policy::checks::Check]) -> serde_jso
     use sha2::Digest;
     use std::fmt::Write;
     let index = checks.iter().position(|c| c.id == f.check).unwrap_or(0);
-    let ns = f.namespace.as_deref().unwrap_or("");
+    let ns = f.namespace().unwrap_or("");
     let container = f.container.as_deref().unwrap_or("");
     let fqn = if container.is_empty() {
-        format!("{}/{ns}/{}", f.kind, f.name)
+        format!("{}/{ns}/{}", f.kind(), f.name())
     } else {
-        format!("{}/{ns}/{}/{container}", f.kind, f.name)
+        format!("{}/{ns}/{}/{container}", f.kind(), f.name())
     };
     let digest = sha2::Sha256::digest(
         format!(
             "{}|{}|{}|{ns}|{}|{container}",
-            f.check, f.file, f.kind, f.name
+            f.check,
+            f.file(),
+            f.kind(),
+            f.name()
         )
         .as_bytes(),
     );
@@ -292,12 +346,12 @@ fn sarif_result(f: &Located, checks: &[&ork_policy::checks::Check]) -> serde_jso
         // writing to a String cannot fail
         let _ = write!(fp, "{b:02x}");
     }
-    let mut res = json!({"ruleId": f.check, "ruleIndex": index, "level": level(f.severity), "message": {"text": f.message},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": f.line.max(1)}},
+    let mut res = json!({"ruleId": f.check, "ruleIndex": index, "level": level(f.severity), "message": {"text": &*f.message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file(), "uriBaseId": "%SRCROOT%"}, "region": {"startLine": f.line.max(1)}},
                        "logicalLocations": [{"fullyQualifiedName": fqn}]}],
         "partialFingerprints": {"orkFinding/v1": fp}});
     if let Some(reason) = &f.suppressed {
-        res["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+        res["suppressions"] = json!([{"kind": "inSource", "justification": &**reason}]);
     }
     res
 }
@@ -311,73 +365,164 @@ fn xml(s: &str) -> std::borrow::Cow<'_, str> {
 /// JUnit: a testsuite per file, a testcase per object and applicable check at or above the
 /// threshold; a finding is a `<failure>` (one line per affected container, then the fix), a
 /// suppressed check `<skipped>`.
-pub fn junit(r: &Report, min: Severity) -> String {
-    let mut files: Vec<&str> = r.scanned.iter().map(|o| o.file.as_str()).collect();
-    files.sort_unstable();
-    files.dedup();
-    let mut body = String::new();
+///
+/// The counts come before the testcases in the document, so the testcases are gone through
+/// twice, counted and then written; findings are looked up by object and check in a sorted
+/// index, so each pass is O(n log n) however many objects and findings there are.
+pub fn write_junit(w: &mut impl Write, r: &Report, min: Severity) -> io::Result<()> {
+    let junit = Junit::new(r, min);
+    let files = junit.files();
+    let mut counts = Vec::with_capacity(files.len());
     let (mut total, mut failed) = (0, 0);
-    for file in files {
-        let mut suite = String::new();
+    for objects in &files {
         let (mut tests, mut fails) = (0, 0);
-        for o in r.scanned.iter().filter(|o| o.file == file) {
-            let same = |f: &&Located| {
-                f.file == o.file
-                    && f.kind == o.kind
-                    && f.name == o.name
-                    && f.namespace == o.namespace
-            };
-            let obj = match &o.namespace {
-                Some(ns) => format!("{ns}/{}", o.name),
-                None => o.name.clone(),
-            };
-            for id in &o.checks {
-                let Some(check) = ork_policy::checks::check(id) else {
-                    continue;
-                };
-                if check.severity < min {
-                    continue;
-                }
+        for o in objects {
+            for check in junit.checks(o) {
                 tests += 1;
-                let name = format!("{id} {} {obj}", o.kind);
-                suite.push_str(&format!(
-                    "    <testcase classname=\"{}\" name=\"{}\"",
-                    xml(file),
-                    xml(&name)
-                ));
-                let hits: Vec<&Located> = r
-                    .findings
-                    .iter()
-                    .filter(same)
-                    .filter(|f| f.check == *id)
-                    .collect();
-                let open: Vec<&&Located> = hits.iter().filter(|f| f.suppressed.is_none()).collect();
-                if !open.is_empty() {
+                if junit
+                    .hits(&o.subject, check.id)
+                    .any(|f| f.suppressed.is_none())
+                {
                     fails += 1;
-                    let lines: Vec<String> =
-                        open.iter().map(|f| xml(&f.message).into_owned()).collect();
-                    suite.push_str(&format!(
-                        ">\n      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n    </testcase>\n",
-                        check.severity.as_str(),
-                        xml(&open[0].message),
-                        lines.join("\n"),
-                        xml(check.remediation)
-                    ));
-                } else if let Some(reason) = hits.iter().find_map(|f| f.suppressed.as_ref()) {
-                    suite.push_str(&format!(
-                        ">\n      <skipped message=\"suppressed: {}\"/>\n    </testcase>\n",
-                        xml(reason)
-                    ));
-                } else {
-                    suite.push_str("/>\n");
                 }
             }
         }
         total += tests;
         failed += fails;
-        body.push_str(&format!("  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{fails}\">\n{suite}  </testsuite>\n", xml(file)));
+        counts.push((tests, fails));
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\" tests=\"{total}\" failures=\"{failed}\">\n{body}</testsuites>\n"
-    )
+    write!(
+        w,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ork scan\" tests=\"{total}\" failures=\"{failed}\">\n"
+    )?;
+    for (objects, (tests, fails)) in files.iter().zip(counts) {
+        let Some(file) = objects.first().map(|o| &*o.subject.file) else {
+            continue;
+        };
+        let file = xml(file);
+        writeln!(
+            w,
+            "  <testsuite name=\"{file}\" tests=\"{tests}\" failures=\"{fails}\">"
+        )?;
+        for o in objects {
+            let s = &o.subject;
+            let obj = match &s.namespace {
+                Some(ns) => format!("{ns}/{}", s.name),
+                None => s.name.to_string(),
+            };
+            for check in junit.checks(o) {
+                let name = format!("{} {} {obj}", check.id, s.kind);
+                write!(
+                    w,
+                    "    <testcase classname=\"{file}\" name=\"{}\"",
+                    xml(&name)
+                )?;
+                let open: Vec<&Located> = junit
+                    .hits(s, check.id)
+                    .filter(|f| f.suppressed.is_none())
+                    .collect();
+                if let Some(first) = open.first() {
+                    let lines: Vec<String> =
+                        open.iter().map(|f| xml(&f.message).into_owned()).collect();
+                    write!(
+                        w,
+                        ">\n      <failure type=\"{}\" message=\"{}\">{}\nfix: {}</failure>\n    </testcase>\n",
+                        check.severity.as_str(),
+                        xml(&first.message),
+                        lines.join("\n"),
+                        xml(check.remediation)
+                    )?;
+                } else if let Some(reason) =
+                    junit.hits(s, check.id).find_map(|f| f.suppressed.as_ref())
+                {
+                    write!(
+                        w,
+                        ">\n      <skipped message=\"suppressed: {}\"/>\n    </testcase>\n",
+                        xml(reason)
+                    )?;
+                } else {
+                    w.write_all(b"/>\n")?;
+                }
+            }
+        }
+        w.write_all(b"  </testsuite>\n")?;
+    }
+    w.write_all(b"</testsuites>\n")
+}
+
+/// [`write_junit`] as a String.
+pub fn junit(r: &Report, min: Severity) -> String {
+    to_string(|w| write_junit(w, r, min))
+}
+
+/// The indexes the JUnit report is written from.
+struct Junit<'r> {
+    report: &'r Report,
+    /// the findings ordered by object identity and check, output order kept among equals
+    by_subject: Vec<&'r Located>,
+    /// the testcases of each kind of object (group, kind, pod-bearing, render failure)
+    checks: HashMap<(&'r str, &'r str, bool, bool), Vec<&'static Check>>,
+}
+
+impl<'r> Junit<'r> {
+    fn new(report: &'r Report, min: Severity) -> Junit<'r> {
+        let mut by_subject: Vec<&Located> = report.findings.iter().collect();
+        by_subject.sort_by(|a, b| (&*a.subject, a.check).cmp(&(&*b.subject, b.check)));
+        let mut checks = HashMap::new();
+        for o in &report.scanned {
+            checks
+                .entry((&*o.group, &*o.subject.kind, o.pod_bearing, o.render_failed))
+                .or_insert_with(|| {
+                    o.checks(&report.skipped_checks)
+                        .into_iter()
+                        .filter_map(ork_policy::checks::check)
+                        .filter(|c| c.severity >= min)
+                        .collect()
+                });
+        }
+        Junit {
+            report,
+            by_subject,
+            checks,
+        }
+    }
+
+    /// The objects of each file, files in byte order, objects in input order.
+    fn files(&self) -> Vec<Vec<&'r Scanned>> {
+        let mut objects: Vec<&Scanned> = self.report.scanned.iter().collect();
+        objects.sort_by(|a, b| a.subject.file.cmp(&b.subject.file));
+        let mut files: Vec<Vec<&Scanned>> = Vec::new();
+        for o in objects {
+            match files.last_mut() {
+                Some(last)
+                    if last
+                        .first()
+                        .is_some_and(|f| f.subject.file == o.subject.file) =>
+                {
+                    last.push(o)
+                }
+                _ => files.push(vec![o]),
+            }
+        }
+        files
+    }
+
+    fn checks(&self, o: &'r Scanned) -> &[&'static Check] {
+        self.checks
+            .get(&(&*o.group, &*o.subject.kind, o.pod_bearing, o.render_failed))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The findings of a check on objects of this identity (file, kind, namespace, name: two
+    /// objects alike in all four share their findings), in output order.
+    fn hits<'a>(&'a self, s: &'a Subject, id: &'a str) -> impl Iterator<Item = &'r Located> + 'a {
+        fn key<'f>(f: &&'f Located) -> (&'f Subject, &'static str) {
+            (&f.subject, f.check)
+        }
+        let start = self.by_subject.partition_point(|f| key(f) < (s, id));
+        self.by_subject[start..]
+            .iter()
+            .take_while(move |f| key(f) == (s, id))
+            .copied()
+    }
 }

@@ -31,7 +31,7 @@ fn nasty_scan() -> (tempfile::TempDir, ork_scan::Report) {
     let report = ork_scan::scan(&[file], &ork_scan::Options::default()).unwrap();
     assert!(!report.findings.is_empty());
     assert!(
-        report.findings.iter().any(|f| f.name.contains('\x1b')),
+        report.findings.iter().any(|f| f.name().contains('\x1b')),
         "the fixture really carries controls"
     );
     (dir, report)

@@ -9,9 +9,10 @@
 //! It also has the deterministic emitter ork uses to print Kubernetes objects.
 
 mod emit;
+mod json;
 mod node;
 mod parse;
 
 pub use emit::{to_yaml_document, to_yaml_string, to_yaml_string_within};
 pub use node::{Node, NodeKind, Scalar, ScalarStyle, ScalarValue, Span};
-pub use parse::{YamlError, parse_stream, parse_stream_with};
+pub use parse::{Visit, YamlError, parse_stream, parse_stream_visit, parse_stream_with};

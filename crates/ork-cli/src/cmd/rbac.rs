@@ -400,7 +400,6 @@ fn audit(au: &Audit, g: &Global) -> u8 {
             &b.path,
         ))
     });
-    let remediation = |id: &str| checks::check(id).map(|c| c.remediation).unwrap_or("");
     // SARIF carries findings only; the effective permissions are for text and JSON
     let effective = || ork_policy::rbac::effective(&rbac);
     match au.output.as_str() {
@@ -418,24 +417,22 @@ fn audit(au: &Audit, g: &Global) -> u8 {
                 .map(|f| ork_scan::Located {
                     check: f.check,
                     severity: f.severity,
-                    file: f.file.clone(),
                     line: f.line.max(1),
-                    kind: f.kind.clone(),
-                    namespace: None,
-                    name: f.name.clone(),
+                    subject: std::sync::Arc::new(ork_scan::Subject {
+                        file: f.file.as_str().into(),
+                        kind: f.kind.as_str().into(),
+                        namespace: None,
+                        name: f.name.as_str().into(),
+                    }),
                     container: None,
-                    message: format!("{}: {} ({})", f.subject, f.message, f.path),
-                    remediation: remediation(f.check),
+                    message: format!("{}: {} ({})", f.subject, f.message, f.path).into(),
                     suppressed: None,
                 })
                 .collect();
             let report = ork_scan::Report {
                 findings: located,
-                scanned: Vec::new(),
                 objects: objects.len(),
-                files: 0,
-                skipped_documents: 0,
-                skipped_files: Vec::new(),
+                ..ork_scan::Report::default()
             };
             println!("{}", ork_scan::sarif(&report, min, &[]));
         }

@@ -1,5 +1,6 @@
 //! `ork scan` (docs/checks.md): misconfigurations in Kubernetes YAML and Katalog children.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use ork_policy::checks::Severity;
@@ -56,11 +57,21 @@ pub fn run(a: &Args, g: &Global) -> u8 {
             report.skipped_documents
         );
     }
-    match a.output.as_str() {
-        "json" => println!("{}", ork_scan::json(&report, min)),
-        "sarif" => println!("{}", ork_scan::sarif(&report, min, &a.skip)),
-        "junit" => print!("{}", ork_scan::junit(&report, min)),
-        _ => print!("{}", ork_scan::text(&report, min)),
+    // written as produced: the report of 100,000 objects is over 100 MB of JSON
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match a.output.as_str() {
+        "json" => ork_scan::write_json(&mut out, &report, min),
+        "sarif" => ork_scan::write_sarif(&mut out, &report, min, &a.skip),
+        "junit" => ork_scan::write_junit(&mut out, &report, min),
+        _ => ork_scan::write_text(&mut out, &report, min),
+    }
+    .and_then(|()| out.flush());
+    if let Err(e) = written {
+        // a closed pipe (`ork scan … | head`) is not worth a message, only a failing exit
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("ork scan: writing the report: {e}");
+        }
+        return exit::USAGE;
     }
     if report.visible(min).next().is_some() {
         exit::NEGATIVE

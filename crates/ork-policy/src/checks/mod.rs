@@ -9,11 +9,13 @@ pub mod catalogue;
 mod credentials;
 mod pod;
 mod rbac;
+mod set_level;
 
 use serde_json::Value;
 
 pub use catalogue::{CATALOGUE, Check, EXEC_CHECKS, Severity, check, level_checks};
 pub use credentials::credential_kind;
+pub use set_level::{Automount, Context, Facts, NetworkPolicies, NetworkPolicy, Workload, facts};
 
 /// One finding of one check on one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,28 +34,6 @@ impl Finding {
         check(self.check)
             .map(|c| c.severity)
             .unwrap_or(Severity::Low)
-    }
-}
-
-/// What set-level checks know about the other scanned objects.
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    /// ServiceAccounts of the scanned set that set `automountServiceAccountToken: false`
-    pub sa_automount_off: Vec<(String, String)>,
-}
-
-impl Context {
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Context {
-        let mut ctx = Context::default();
-        for o in objects {
-            if o.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
-                && o.get("automountServiceAccountToken") == Some(&Value::Bool(false))
-            {
-                ctx.sa_automount_off
-                    .push((namespace(o).to_string(), name(o).to_string()));
-            }
-        }
-        ctx
     }
 }
 
@@ -137,13 +117,31 @@ pub fn check_object(obj: &Value, ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// Every check that decides on one object alone, and what the object contributes to the
+/// set-level checks: what a scan that does not keep its objects runs on each. The findings are
+/// those of [`check_object`] without `missing-network-policy` (never there) and
+/// `automount-service-account-token` (in [`Facts::automount`], for [`Context::flags`]).
+pub fn check_object_alone(obj: &Value) -> (Vec<Finding>, Facts) {
+    let ctx = Context {
+        defer_automount: true,
+        ..Context::default()
+    };
+    (check_object(obj, &ctx), facts(obj))
+}
+
 /// The checks that apply to an object's kind (the JUnit report has a testcase for each).
 pub fn applicable(obj: &Value) -> Vec<&'static str> {
+    applicable_to(group(obj), kind(obj), is_pod_bearing(obj))
+}
+
+/// [`applicable`] from an object's API group, kind and whether it is pod-bearing, for callers
+/// that no longer hold the object.
+pub fn applicable_to(group: &str, kind: &str, pod_bearing: bool) -> Vec<&'static str> {
     let is = |id: &str| {
         id.starts_with("rbac-") || id.starts_with("service-") || id.starts_with("suppression-")
     };
     let mut ids: Vec<&'static str> = Vec::new();
-    if pod::locate(obj).is_some() {
+    if pod_bearing {
         ids.extend(CATALOGUE.iter().map(|c| c.id).filter(|id| {
             !is(id)
                 && !matches!(
@@ -152,7 +150,7 @@ pub fn applicable(obj: &Value) -> Vec<&'static str> {
                 )
         }));
     }
-    let by_kind: &[&'static str] = match (group(obj), kind(obj)) {
+    let by_kind: &[&'static str] = match (group, kind) {
         ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => &[
             "rbac-full-wildcard",
             "rbac-wildcard-verbs",
@@ -340,54 +338,32 @@ fn ingress(obj: &Value, out: &mut Vec<Finding>) {
 
 /// `missing-network-policy` over a whole scanned set: indexes of pod-bearing workloads that no
 /// Ingress-type NetworkPolicy of their namespace selects.
+/// (Objects kept in memory; `ork scan` does the same from [`Facts`] it keeps instead.)
 pub fn missing_network_policy(objects: &[&Value]) -> Vec<(usize, Finding)> {
-    let policies: Vec<&Value> = objects
+    let mut policies = NetworkPolicies::default();
+    for p in objects.iter().filter_map(|o| set_level::network_policy(o)) {
+        policies.add(p);
+    }
+    objects
         .iter()
-        .copied()
-        .filter(|o| kind(o) == "NetworkPolicy" && group(o) == "networking.k8s.io")
-        .collect();
-    let mut out = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        let Some(p) = pod::locate(o) else { continue };
-        if kind(o) == "Pod" && o.pointer("/metadata/ownerReferences").is_some() {
-            continue;
-        }
-        let labels = p.template_labels.cloned().unwrap_or_default();
-        let ns = namespace(o);
-        let covered = policies.iter().any(|np| {
-            namespace(np) == ns
-                && ingress_type(np)
-                && np
-                    .pointer("/spec/podSelector")
-                    .is_none_or(|sel| selects(sel, &labels))
-        });
-        if !covered {
-            out.push((
-                i,
-                Finding {
-                    check: "missing-network-policy",
-                    container: None,
-                    message: format!("no NetworkPolicy in namespace {ns} selects the pods of this {} for Ingress", kind(o)),
-                    at: String::new(),
-                },
-            ));
-        }
-    }
-    out
-}
-
-fn ingress_type(np: &Value) -> bool {
-    match np.pointer("/spec/policyTypes").and_then(Value::as_array) {
-        Some(types) => types.iter().any(|t| t.as_str() == Some("Ingress")),
-        None => true,
-    }
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let w = set_level::workload(o, &pod::locate(o)?)?;
+            Some((i, policies.finding(&w)?))
+        })
+        .collect()
 }
 
 /// A label selector (matchLabels and matchExpressions); an empty selector matches everything.
 pub fn selects(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    selects_by(sel, |k| labels.get(k))
+}
+
+/// [`selects`] with labels looked up through `label`.
+pub(crate) fn selects_by<'l>(sel: &Value, label: impl Fn(&str) -> Option<&'l Value>) -> bool {
     let ml = sel.get("matchLabels").and_then(Value::as_object);
     if let Some(ml) = ml
-        && !ml.iter().all(|(k, v)| labels.get(k) == Some(v))
+        && !ml.iter().all(|(k, v)| label(k) == Some(v))
     {
         return false;
     }
@@ -405,7 +381,7 @@ pub fn selects(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let have = labels.get(key).and_then(Value::as_str);
+        let have = label(key).and_then(Value::as_str);
         let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
             "In" => have.is_some_and(|h| values.contains(&h)),
             "NotIn" => have.is_none_or(|h| !values.contains(&h)),

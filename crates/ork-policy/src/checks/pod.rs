@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::credentials;
-use super::{Context, Finding, group, kind, namespace, push};
+use super::{Automount, Context, Finding, group, kind, namespace, push};
 
 /// Where an object keeps its pod spec.
 pub(crate) struct PodRef<'a> {
@@ -710,13 +710,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         }
     }
     // --- service account
-    let sa = pod
-        .get("serviceAccountName")
-        .or_else(|| pod.get("serviceAccount"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let sa_name = sa.unwrap_or("default");
-    if sa_name == "default" {
+    let sa = service_account(pod);
+    if sa.is_none_or(|s| s == "default") {
         push(
             out,
             "default-service-account",
@@ -728,22 +723,41 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             ),
         );
     }
-    if pod.get("automountServiceAccountToken") != Some(&Value::Bool(false)) {
-        let ns = namespace(obj);
-        let off = ctx
-            .sa_automount_off
-            .iter()
-            .any(|(n, s)| n == ns && s == sa_name);
-        if !off || pod.get("automountServiceAccountToken") == Some(&Value::Bool(true)) {
-            push(
-                out,
-                "automount-service-account-token",
-                None,
-                pp,
-                format!("{pp}.automountServiceAccountToken is not false"),
-            );
-        }
+    if !ctx.defer_automount
+        && let Some(a) = automount(obj, p)
+        && ctx.flags(&a)
+    {
+        out.push(a.finding);
     }
+}
+
+/// `serviceAccountName`, or the legacy `serviceAccount`, when set and not empty.
+fn service_account(pod: &Value) -> Option<&str> {
+    pod.get("serviceAccountName")
+        .or_else(|| pod.get("serviceAccount"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// What `automount-service-account-token` needs to decide on a pod that does not set
+/// `automountServiceAccountToken: false` (the decision is [`Context::flags`]).
+pub(crate) fn automount(obj: &Value, p: &PodRef) -> Option<Automount> {
+    let setting = p.spec.get("automountServiceAccountToken");
+    if setting == Some(&Value::Bool(false)) {
+        return None;
+    }
+    let pp = p.path;
+    Some(Automount {
+        namespace: namespace(obj).to_string(),
+        service_account: service_account(p.spec).unwrap_or("default").to_string(),
+        explicit: setting == Some(&Value::Bool(true)),
+        finding: Finding {
+            check: "automount-service-account-token",
+            container: None,
+            message: format!("{pp}.automountServiceAccountToken is not false"),
+            at: pp.to_string(),
+        },
+    })
 }
 
 /// The tag of an image reference (after the last `:` of the last path segment) and whether it

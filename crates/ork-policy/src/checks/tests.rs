@@ -810,6 +810,99 @@ fn missing_network_policy_is_set_level() {
     assert_eq!(missing_network_policy(&[&d, &selective]).len(), 0);
 }
 
+/// `ork scan` keeps only [`Facts`] and decides at the end; that must find exactly what deciding
+/// over the objects kept in memory finds, automount and network policies included.
+#[test]
+fn set_level_decisions_from_facts_match_the_objects() {
+    let sa = |name: &str, ns: &str, off: bool| {
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": ns}, "automountServiceAccountToken": !off})
+    };
+    let pod = |labels: Value, spec: Value| {
+        let mut d = deployment(json!({}), spec);
+        d["spec"]["template"]["metadata"]["labels"] = labels;
+        d
+    };
+    let policy = |ns: &str, spec: Value| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "p", "namespace": ns}, "spec": spec})
+    };
+    let owned = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "o", "namespace": "shop",
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "r"}]}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let objects = [
+        pod(
+            json!({"app": "web"}),
+            json!({"automountServiceAccountToken": null}),
+        ),
+        pod(
+            json!({"app": "api"}),
+            json!({"automountServiceAccountToken": true}),
+        ),
+        pod(
+            json!({"app": "db"}),
+            json!({"automountServiceAccountToken": null, "serviceAccountName": "quiet"}),
+        ),
+        pod(
+            json!({}),
+            json!({"automountServiceAccountToken": null, "serviceAccountName": "loud"}),
+        ),
+        owned,
+        sa("app", "shop", true),
+        sa("quiet", "shop", true),
+        sa("loud", "shop", false),
+        policy(
+            "shop",
+            json!({"podSelector": {"matchLabels": {"app": "web"}}}),
+        ),
+        policy(
+            "shop",
+            json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+        ),
+        policy("other", json!({"podSelector": {}})),
+    ];
+    let refs: Vec<&Value> = objects.iter().collect();
+    let ctx = Context::from_objects(refs.iter().copied());
+    let mut whole: Vec<(usize, Finding)> = refs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| check_object(o, &ctx).into_iter().map(move |f| (i, f)))
+        .chain(missing_network_policy(&refs))
+        .collect();
+    whole.sort_by(|a, b| (a.0, a.1.check).cmp(&(b.0, b.1.check)));
+
+    let alone: Vec<(Vec<Finding>, Facts)> = refs.iter().map(|o| check_object_alone(o)).collect();
+    let mut policies = NetworkPolicies::default();
+    let mut facts_ctx = Context::default();
+    for (_, f) in &alone {
+        policies.extend_from(f);
+        facts_ctx.sa_automount_off.extend(f.automount_off.clone());
+    }
+    let mut split: Vec<(usize, Finding)> = Vec::new();
+    for (i, (found, f)) in alone.into_iter().enumerate() {
+        split.extend(found.into_iter().map(|x| (i, x)));
+        if let Some(a) = f.automount.filter(|a| facts_ctx.flags(a)) {
+            split.push((i, a.finding));
+        }
+        if let Some(x) = f.workload.and_then(|w| policies.finding(&w)) {
+            split.push((i, x));
+        }
+    }
+    split.sort_by(|a, b| (a.0, a.1.check).cmp(&(b.0, b.1.check)));
+    assert_eq!(split, whole);
+    let fired = |id: &str| -> Vec<usize> {
+        whole
+            .iter()
+            .filter(|(_, f)| f.check == id)
+            .map(|(i, _)| *i)
+            .collect()
+    };
+    // web: its SA `app` is off; api: turned back on; db: `quiet` is off; `loud` is on; the
+    // owned Pod runs as `default`, which the set does not turn off
+    assert_eq!(fired("automount-service-account-token"), vec![1, 3, 4]);
+    // only web is selected by an Ingress policy of its namespace; the owned Pod is not judged
+    assert_eq!(fired("missing-network-policy"), vec![1, 2, 3]);
+}
+
 #[test]
 fn pod_security_levels_select_their_checks() {
     let d = deployment(
