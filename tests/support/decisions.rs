@@ -274,3 +274,94 @@ pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
         ))
     }
 }
+
+// ---- through decide ------------------------------------------------------------------------
+
+use ork_katalog::Operation;
+use ork_policy::conditions::{Peers, lookup};
+use ork_policy::{Point, PreparedKatalog, Request, User, decide};
+
+/// The Katalog of a case, loaded and prepared once per file.
+pub fn prepared<'a>(
+    cache: &'a mut std::collections::HashMap<PathBuf, PreparedKatalog>,
+    path: &Path,
+) -> &'a PreparedKatalog {
+    cache.entry(path.to_path_buf()).or_insert_with(|| {
+        let outcome = ork_katalog::load_file(path);
+        let Some(k) = outcome.katalog else {
+            panic!("{}: {:?}", path.display(), outcome.diagnostics)
+        };
+        PreparedKatalog::new(&k).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// `unique`'s cluster state: the case's peer objects.
+pub struct PeerList<'a>(&'a [Value]);
+
+impl Peers for PeerList<'_> {
+    fn values(&self, namespace: &str, name: &str, path: &[String]) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|o| {
+                o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+                    && o.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
+            })
+            .filter_map(|o| lookup(o, path))
+            .map(|v| ork_template::value::text(&Some(v.clone())))
+            .collect()
+    }
+}
+
+/// The case through `decide`, evaluation errors mapped by the layer's failurePolicy.
+pub fn through_decide(k: &PreparedKatalog, case: &Case) -> Observed {
+    let subject = case.subject().cloned().unwrap_or(Value::Null);
+    let api = subject
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let kind = subject
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let resource = case
+        .resource
+        .clone()
+        .or_else(|| k.resource_of(group, kind))
+        .unwrap_or_default();
+    let operation: Operation = case
+        .operation
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let point = match case.point.as_str() {
+        "reconcile" => Point::Reconcile,
+        _ => Point::Admission,
+    };
+    let mut req = Request::for_object(point, operation, &subject, &resource);
+    req.object = case.object.as_ref();
+    req.old_object = case.old_object.as_ref();
+    req.subresource = case.subresource.clone();
+    req.user = User {
+        name: case.user.clone(),
+        groups: case.groups_with_authenticated(),
+    };
+    req.namespace_labels = case.namespace_labels.iter().cloned().collect();
+    let peers = case.peers.as_deref().map(PeerList);
+    req.peers = peers.as_ref().map(|p| p as &dyn Peers);
+    let verdict = decide(k, &req);
+    let error = !verdict.errors.is_empty();
+    Observed {
+        decision: verdict.decision().as_str().to_string(),
+        codes: verdict.denials.iter().map(|d| d.code.to_string()).collect(),
+        message: verdict.message(),
+        warnings: verdict.warnings.clone(),
+        patch: serde_json::to_value(&verdict.patch).unwrap_or(Value::Null),
+        error,
+        code: verdict.code(),
+        skipped: verdict
+            .skipped
+            .iter()
+            .map(|s| s.layer.as_str().to_string())
+            .collect(),
+    }
+}

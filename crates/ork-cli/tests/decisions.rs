@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use common::{ork, run};
 use decisions::{Case, Observed};
-use ork_policy::{Point, PreparedKatalog, Request, User, decide};
+use ork_policy::PreparedKatalog;
 use serde_json::Value;
 
 fn gate_check(case: &Case, dir: &std::path::Path, i: usize) -> (Observed, i32) {
@@ -78,42 +78,6 @@ fn gate_check(case: &Case, dir: &std::path::Path, i: usize) -> (Observed, i32) {
     (o, code)
 }
 
-/// The same case through `decide` in this process, for the parity check.
-fn direct(k: &PreparedKatalog, case: &Case) -> Observed {
-    let subject = case.subject().cloned().unwrap_or(Value::Null);
-    let api = subject["apiVersion"].as_str().unwrap_or_default();
-    let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let resource = k
-        .resource_of(group, subject["kind"].as_str().unwrap_or_default())
-        .unwrap_or_default();
-    let op = case.operation.parse().unwrap_or_else(|e| panic!("{e}"));
-    let mut req = Request::for_object(Point::Admission, op, &subject, &resource);
-    req.object = case.object.as_ref();
-    req.old_object = case.old_object.as_ref();
-    req.subresource = case.subresource.clone();
-    req.user = User {
-        name: case.user.clone(),
-        groups: case.groups_with_authenticated(),
-    };
-    req.namespace_labels = case.namespace_labels.iter().cloned().collect();
-    let v = decide(k, &req);
-    let error = !v.errors.is_empty();
-    Observed {
-        decision: v.decision().as_str().into(),
-        codes: v.denials.iter().map(|d| d.code.to_string()).collect(),
-        message: v.message(),
-        warnings: v.warnings.clone(),
-        patch: serde_json::to_value(&v.patch).unwrap_or(Value::Null),
-        error,
-        code: v.code(),
-        skipped: v
-            .skipped
-            .iter()
-            .map(|s| s.layer.as_str().to_string())
-            .collect(),
-    }
-}
-
 #[test]
 fn the_corpus_through_gate_check() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -137,14 +101,8 @@ fn the_corpus_through_gate_check() {
         if let Err(e) = decisions::judge(case, &o) {
             failures.push(e);
         }
-        let k = katalogs.entry(case.katalog.clone()).or_insert_with(|| {
-            let outcome = ork_katalog::load_file(&case.katalog);
-            let k = outcome
-                .katalog
-                .unwrap_or_else(|| panic!("{:?}", outcome.diagnostics));
-            PreparedKatalog::new(&k).unwrap_or_else(|e| panic!("{e}"))
-        });
-        let d = direct(k, case);
+        let k = decisions::prepared(&mut katalogs, &case.katalog);
+        let d = decisions::through_decide(k, case);
         if (&d.decision, &d.codes, &d.patch) != (&o.decision, &o.codes, &o.patch) {
             failures.push(format!(
                 "{}: gate check {:?} {:?} {} differs from decide {:?} {:?} {}",

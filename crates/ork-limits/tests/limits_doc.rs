@@ -6,12 +6,14 @@
 //! `ORK_BLESS=1 cargo test -p ork-limits --test limits_doc` rewrites it (review the diff, then
 //! commit it with the change to the defaults).
 
+#[path = "../../../tests/support/generated_doc.rs"]
+mod generated_doc;
+
 use std::path::PathBuf;
 
 use ork_limits::{BUDGETS, Limits, human_bytes};
 
 const START: &str = "<!-- generated: budgets (cargo test -p ork-limits --test limits_doc; ORK_BLESS=1 to regenerate) -->";
-const END: &str = "<!-- end generated -->";
 
 fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/limits.md")
@@ -57,57 +59,12 @@ fn table() -> String {
     out
 }
 
-fn splice(doc: &str, body: &str) -> Result<String, String> {
-    let s = doc
-        .find(START)
-        .ok_or_else(|| format!("docs/limits.md has no marker {START}"))?;
-    let after = s + START.len();
-    if doc[after..].contains(START) {
-        return Err("docs/limits.md has the start marker twice".into());
-    }
-    let e = doc[after..]
-        .find(END)
-        .map(|i| i + after)
-        .ok_or_else(|| format!("docs/limits.md: no {END} after the start marker"))?;
-    Ok(format!(
-        "{}\n\n{}\n{}",
-        &doc[..after],
-        body.trim_end_matches('\n').to_string() + "\n",
-        &doc[e..]
-    ))
-}
-
-fn first_difference(a: &str, b: &str) -> String {
-    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-        if x != y {
-            return format!("line {}:\n  committed: {x}\n  generated: {y}", i + 1);
-        }
-    }
-    format!(
-        "the committed file has {} lines, the generated one {}",
-        a.lines().count(),
-        b.lines().count()
-    )
-}
-
 #[test]
 fn limits_md_is_generated_from_the_budgets() {
-    let path = doc_path();
-    let committed =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let generated = splice(&committed, &table()).unwrap_or_else(|e| panic!("{e}"));
-    if generated == committed {
-        return;
-    }
-    if std::env::var_os("ORK_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &generated).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        eprintln!("rewrote the budget table of {}", path.display());
-        return;
-    }
-    panic!(
-        "docs/limits.md differs from ork_limits::BUDGETS (crates/ork-limits/src/lib.rs); \
-         regenerate with `ORK_BLESS=1 cargo test -p ork-limits --test limits_doc` and review the diff.\n{}",
-        first_difference(&committed, &generated)
+    generated_doc::check(
+        &doc_path(),
+        |doc| generated_doc::splice(doc, START, &table()),
+        "ORK_BLESS=1 cargo test -p ork-limits --test limits_doc",
     );
 }
 

@@ -6,6 +6,9 @@
 //! committed text differs; `ORK_BLESS=1 cargo test -p ork-policy --test catalogue_doc`
 //! rewrites them (review the diff, then commit it with the registry change).
 
+#[path = "../../../tests/support/generated_doc.rs"]
+mod generated_doc;
+
 use std::path::PathBuf;
 
 use ork_katalog::PodSecurityLevel;
@@ -13,7 +16,6 @@ use ork_policy::checks::{CATALOGUE, EXEC_CHECKS, Severity, level_checks};
 
 const CATALOGUE_START: &str = "<!-- generated: checks catalogue (cargo test -p ork-policy --test catalogue_doc; ORK_BLESS=1 to regenerate) -->";
 const LEVELS_START: &str = "<!-- generated: pod-security level sets (cargo test -p ork-policy --test catalogue_doc; ORK_BLESS=1 to regenerate) -->";
-const END: &str = "<!-- end generated -->";
 
 fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/checks.md")
@@ -126,61 +128,15 @@ fn levels_section() -> String {
     out
 }
 
-/// The document with the section after `start` replaced by `body`.
-fn splice(doc: &str, start: &str, body: &str) -> Result<String, String> {
-    let s = doc
-        .find(start)
-        .ok_or_else(|| format!("docs/checks.md has no marker {start}"))?;
-    if doc[s + start.len()..].contains(start) {
-        return Err(format!("docs/checks.md has the marker {start} twice"));
-    }
-    let after = s + start.len();
-    let e = doc[after..]
-        .find(END)
-        .map(|i| i + after)
-        .ok_or_else(|| format!("docs/checks.md: no {END} after {start}"))?;
-    Ok(format!(
-        "{}\n\n{}\n{}",
-        &doc[..after],
-        body.trim_end_matches('\n').to_string() + "\n",
-        &doc[e..]
-    ))
-}
-
-/// The first line where two texts differ, for the failure message.
-fn first_difference(a: &str, b: &str) -> String {
-    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-        if x != y {
-            return format!("line {}:\n  committed: {x}\n  generated: {y}", i + 1);
-        }
-    }
-    format!(
-        "the committed file has {} lines, the generated one {}",
-        a.lines().count(),
-        b.lines().count()
-    )
-}
-
 #[test]
 fn checks_md_is_generated_from_the_registry() {
-    let path = doc_path();
-    let committed =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let generated = splice(&committed, CATALOGUE_START, &catalogue_section())
-        .and_then(|d| splice(&d, LEVELS_START, &levels_section()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    if generated == committed {
-        return;
-    }
-    if std::env::var_os("ORK_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &generated).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        eprintln!("rewrote the generated sections of {}", path.display());
-        return;
-    }
-    panic!(
-        "docs/checks.md differs from the check registry (crates/ork-policy/src/checks/catalogue.rs); \
-         regenerate with `ORK_BLESS=1 cargo test -p ork-policy --test catalogue_doc` and review the diff.\n{}",
-        first_difference(&committed, &generated)
+    generated_doc::check(
+        &doc_path(),
+        |doc| {
+            generated_doc::splice(doc, CATALOGUE_START, &catalogue_section())
+                .and_then(|d| generated_doc::splice(&d, LEVELS_START, &levels_section()))
+        },
+        "ORK_BLESS=1 cargo test -p ork-policy --test catalogue_doc",
     );
 }
 
