@@ -197,6 +197,15 @@ pub struct Observed {
     pub skipped: Vec<String>,
 }
 
+/// The strings of a list-valued expectation (`messageContains: [...]`).
+fn strings<'v>(e: &'v Value, key: &str) -> impl Iterator<Item = &'v str> {
+    e.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 /// Compares an observation with the case's expectations; the error lists every difference.
 pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
     let e = &case.expect;
@@ -218,35 +227,17 @@ pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
     if o.codes != codes {
         diffs.push(format!("codes {:?} (expected {codes:?})", o.codes));
     }
-    for s in e
-        .get("messageContains")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for s in strings(e, "messageContains") {
         if !o.message.contains(s) {
             diffs.push(format!("message {:?} lacks {s:?}", o.message));
         }
     }
-    for s in e
-        .get("messageExcludes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for s in strings(e, "messageExcludes") {
         if o.message.contains(s) || o.warnings.iter().any(|w| w.contains(s)) {
             diffs.push(format!("message or warnings show {s:?}: {:?}", o.message));
         }
     }
-    for s in e
-        .get("warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for s in strings(e, "warnings") {
         if !o.warnings.iter().any(|w| w.contains(s)) {
             diffs.push(format!("warnings {:?} lack {s:?}", o.warnings));
         }
