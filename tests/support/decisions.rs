@@ -254,6 +254,16 @@ pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
             o.error
         ));
     }
+    if let Some(code) = e.get("code").and_then(Value::as_u64)
+        && u64::from(o.code) != code
+    {
+        diffs.push(format!("HTTP code {} (expected {code})", o.code));
+    }
+    for layer in strings(e, "skipped") {
+        if !o.skipped.iter().any(|s| s == layer) {
+            diffs.push(format!("{layer} not reported as skipped: {:?}", o.skipped));
+        }
+    }
     if diffs.is_empty() {
         Ok(())
     } else {
