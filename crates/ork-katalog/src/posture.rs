@@ -2,6 +2,8 @@
 //! One resolver: each setting comes from the Katalog, else its environment variable, else the
 //! built-in default, and records where it came from.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -51,7 +53,34 @@ pub struct Resolved {
     pub audit: Option<String>,
     /// `ORK_NAMESPACE`, default `orkestra-system`: where the runtime and the Gateway run
     pub operator_namespace: String,
+    /// `security.certManager`: the Gateway's serving certificates (docs/security.md §2.10)
+    pub cert_manager: CertManagerSettings,
     pub settings: Vec<Setting>,
+}
+
+/// `security.certManager` typed (docs/security.md §2.10): read once here so that the Gateway's
+/// certificate code (ork-tls) never parses a duration itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertManagerSettings {
+    /// `autoRotate` (env `TLS_AUTO_ROTATE`), default true
+    pub auto_rotate: bool,
+    /// `rotationThreshold` (env `TLS_ROTATION_THRESHOLD`), default 30d: renew when less remains
+    pub rotation_threshold: Duration,
+    /// `validFor` (env `TLS_VALID_FOR`), default 1y: the serving certificate's lifetime
+    pub valid_for: Duration,
+    /// `caValidFor` (no variable), default 5y: the generated CA's lifetime
+    pub ca_valid_for: Duration,
+}
+
+impl Default for CertManagerSettings {
+    fn default() -> Self {
+        CertManagerSettings {
+            auto_rotate: true,
+            rotation_threshold: Duration::from_secs(30 * 86_400),
+            valid_for: Duration::from_secs(365 * 86_400),
+            ca_valid_for: Duration::from_secs(5 * 365 * 86_400),
+        }
+    }
 }
 
 /// The protected resources when `security.deletionProtection.protectedResources` is not set
@@ -313,6 +342,7 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
         Some("ORK_NAMESPACE"),
         "orkestra-system",
     );
+    let cert_manager = resolve_cert_manager(&s.cert_manager, &mut pick, &mut errors);
     let timeout_seconds = s
         .webhooks
         .as_ref()
@@ -379,8 +409,158 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
             .unwrap_or_default(),
         audit,
         operator_namespace,
+        cert_manager,
         settings,
     })
+}
+
+/// The `pick` of [`resolve`]: records the setting and returns its text, its source and the
+/// variable it came from.
+type Pick<'p> = dyn FnMut(
+        &'static str,
+        Option<&String>,
+        Option<&'static str>,
+        &str,
+    ) -> (String, Source, Option<&'static str>)
+    + 'p;
+
+/// `security.certManager`, else `TLS_AUTO_ROTATE` / `TLS_ROTATION_THRESHOLD` / `TLS_VALID_FOR`,
+/// else the defaults. This is the one parser of these values: the security stage reports its
+/// errors at the Katalog path, or naming the variable when the value came from one.
+fn resolve_cert_manager(
+    cm: &crate::model::CertManager,
+    pick: &mut Pick<'_>,
+    errors: &mut Vec<SettingError>,
+) -> CertManagerSettings {
+    let d = CertManagerSettings::default();
+    let errors_before = errors.len();
+    let auto_text = cm.auto_rotate.map(|b| b.to_string());
+    let (v, _, from) = pick(
+        "security.certManager.autoRotate",
+        auto_text.as_ref(),
+        Some("TLS_AUTO_ROTATE"),
+        "true",
+    );
+    let auto_rotate = match parse_bool(&v) {
+        Some(b) => b,
+        None => {
+            errors.push(SettingError {
+                path: if from.is_some() {
+                    String::new()
+                } else {
+                    "security.certManager.autoRotate".into()
+                },
+                message: match from {
+                    Some(name) => {
+                        format!(
+                            "environment variable {name}={v:?} is not a boolean (true or false)"
+                        )
+                    }
+                    None => format!("autoRotate {v:?} is not a boolean (true or false)"),
+                },
+                hint: None,
+            });
+            d.auto_rotate
+        }
+    };
+    // (value, where it came from: None = Katalog or default, Some(variable))
+    let mut duration = |key: &'static str,
+                        kat: Option<&String>,
+                        var: Option<&'static str>,
+                        default: &str,
+                        fallback: Duration,
+                        errors: &mut Vec<SettingError>|
+     -> (Duration, Source, Option<String>) {
+        let (v, src, from) = pick(key, kat, var, default);
+        let origin = from.map(|name| format!("{name}={v:?}"));
+        match ork_template::duration::parse_duration(&v) {
+            // a threshold of 0 means "renew only when expired"; a lifetime of 0 is no certificate
+            Ok(d) if !d.is_zero() || key.ends_with("rotationThreshold") => (d, src, origin),
+            parsed => {
+                let why = match parsed {
+                    Err(e) => e,
+                    Ok(_) => "a lifetime of 0 is not a certificate".to_string(),
+                };
+                errors.push(SettingError {
+                    path: if from.is_some() {
+                        String::new()
+                    } else {
+                        key.to_string()
+                    },
+                    message: match &origin {
+                        Some(o) => format!("environment variable {o}: {why}"),
+                        None => why,
+                    },
+                    hint: Some("a duration such as 30d, 720h or 1y".into()),
+                });
+                (fallback, src, origin)
+            }
+        }
+    };
+    let (rotation_threshold, t_src, t_origin) = duration(
+        "security.certManager.rotationThreshold",
+        cm.rotation_threshold.as_ref(),
+        Some("TLS_ROTATION_THRESHOLD"),
+        "30d",
+        d.rotation_threshold,
+        errors,
+    );
+    let (valid_for, v_src, v_origin) = duration(
+        "security.certManager.validFor",
+        cm.valid_for.as_ref(),
+        Some("TLS_VALID_FOR"),
+        "1y",
+        d.valid_for,
+        errors,
+    );
+    let (ca_valid_for, c_src, _) = duration(
+        "security.certManager.caValidFor",
+        cm.ca_valid_for.as_ref(),
+        None,
+        "5y",
+        d.ca_valid_for,
+        errors,
+    );
+    // compared only when every value parsed: a fallback would make a second, misleading error
+    let parsed = errors.len() == errors_before;
+    // a threshold that is not below a lifetime would renew that certificate on every check
+    let mut relation = |other: &str, other_src: Source, other_origin: Option<String>| {
+        let path = if t_src == Source::Katalog {
+            "security.certManager.rotationThreshold".to_string()
+        } else if other_src == Source::Katalog {
+            format!("security.certManager.{other}")
+        } else {
+            String::new()
+        };
+        let origins: Vec<String> = [t_origin.clone(), other_origin]
+            .into_iter()
+            .flatten()
+            .collect();
+        errors.push(SettingError {
+            path,
+            message: if origins.is_empty() {
+                format!("rotationThreshold must be less than {other}")
+            } else {
+                format!(
+                    "rotationThreshold must be less than {other} ({})",
+                    origins.join(", ")
+                )
+            },
+            hint: None,
+        });
+    };
+    if parsed && rotation_threshold >= valid_for {
+        relation("validFor", v_src, v_origin);
+    }
+    if parsed && rotation_threshold >= ca_valid_for {
+        relation("caValidFor", c_src, None);
+    }
+    CertManagerSettings {
+        auto_rotate,
+        rotation_threshold,
+        valid_for,
+        ca_valid_for,
+    }
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -510,4 +690,174 @@ pub fn summary_lines(r: &Resolved) -> [String; 2] {
         format!("mode {mode}{gw} · {dp} · {np}"),
         format!("{adm} · {ps} · {exec} · {audit}"),
     ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    fn website() -> Katalog {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/website/katalog.yaml");
+        crate::load_file(&p).katalog.unwrap()
+    }
+
+    fn with_env(k: &Katalog, vars: &[(&str, &str)]) -> Result<Resolved, Vec<SettingError>> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(k, &move |n: &str| m.get(n).cloned())
+    }
+
+    fn source(r: &Resolved, key: &str) -> (String, Source) {
+        let s = r.settings.iter().find(|s| s.key == key).unwrap();
+        (s.value.clone(), s.source)
+    }
+
+    #[test]
+    fn cert_manager_defaults() {
+        let r = with_env(&website(), &[]).unwrap();
+        assert_eq!(
+            r.cert_manager,
+            CertManagerSettings {
+                auto_rotate: true,
+                rotation_threshold: Duration::from_secs(30 * DAY),
+                valid_for: Duration::from_secs(365 * DAY),
+                ca_valid_for: Duration::from_secs(5 * 365 * DAY),
+            }
+        );
+        for (key, value) in [
+            ("security.certManager.autoRotate", "true"),
+            ("security.certManager.rotationThreshold", "30d"),
+            ("security.certManager.validFor", "1y"),
+            ("security.certManager.caValidFor", "5y"),
+        ] {
+            assert_eq!(source(&r, key), (value.to_string(), Source::Default));
+        }
+    }
+
+    #[test]
+    fn cert_manager_from_env() {
+        let r = with_env(
+            &website(),
+            &[
+                ("TLS_AUTO_ROTATE", "false"),
+                ("TLS_ROTATION_THRESHOLD", "2d"),
+                ("TLS_VALID_FOR", "90d"),
+            ],
+        )
+        .unwrap();
+        assert!(!r.cert_manager.auto_rotate);
+        assert_eq!(
+            r.cert_manager.rotation_threshold,
+            Duration::from_secs(2 * DAY)
+        );
+        assert_eq!(r.cert_manager.valid_for, Duration::from_secs(90 * DAY));
+        assert_eq!(
+            source(&r, "security.certManager.validFor"),
+            ("90d".to_string(), Source::Env)
+        );
+    }
+
+    #[test]
+    fn cert_manager_katalog_wins_over_env() {
+        let mut k = website();
+        k.security.cert_manager.auto_rotate = Some(true);
+        k.security.cert_manager.valid_for = Some("10d".into());
+        k.security.cert_manager.ca_valid_for = Some("20d".into());
+        let r = with_env(
+            &k,
+            &[
+                ("TLS_AUTO_ROTATE", "false"),
+                ("TLS_VALID_FOR", "90d"),
+                ("TLS_ROTATION_THRESHOLD", "1d"),
+            ],
+        )
+        .unwrap();
+        assert!(r.cert_manager.auto_rotate);
+        assert_eq!(r.cert_manager.valid_for, Duration::from_secs(10 * DAY));
+        assert_eq!(r.cert_manager.ca_valid_for, Duration::from_secs(20 * DAY));
+        assert_eq!(r.cert_manager.rotation_threshold, Duration::from_secs(DAY));
+        assert_eq!(
+            source(&r, "security.certManager.validFor"),
+            ("10d".to_string(), Source::Katalog)
+        );
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        let errs = with_env(
+            &website(),
+            &[
+                ("TLS_AUTO_ROTATE", "sometimes"),
+                ("TLS_ROTATION_THRESHOLD", "30 days"),
+                ("TLS_VALID_FOR", "0"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        for (e, var) in
+            errs.iter()
+                .zip(["TLS_AUTO_ROTATE", "TLS_ROTATION_THRESHOLD", "TLS_VALID_FOR"])
+        {
+            assert!(e.path.is_empty(), "{e:?}");
+            assert!(e.message.contains(var), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn bad_katalog_value_names_its_path() {
+        let mut k = website();
+        k.security.cert_manager.ca_valid_for = Some("forever".into());
+        let errs = with_env(&k, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "security.certManager.caValidFor");
+        assert!(errs[0].message.contains("forever"), "{errs:?}");
+    }
+
+    #[test]
+    fn threshold_must_stay_below_both_lifetimes() {
+        // from the environment: the message names both variables
+        let errs = with_env(
+            &website(),
+            &[("TLS_ROTATION_THRESHOLD", "40d"), ("TLS_VALID_FOR", "30d")],
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("less than validFor"), "{errs:?}");
+        assert!(errs[0].message.contains("TLS_ROTATION_THRESHOLD=\"40d\""));
+        assert!(errs[0].message.contains("TLS_VALID_FOR=\"30d\""));
+        // from the Katalog: at the threshold's path
+        let mut k = website();
+        k.security.cert_manager.rotation_threshold = Some("6y".into());
+        k.security.cert_manager.valid_for = Some("7y".into());
+        let errs = with_env(&k, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "security.certManager.rotationThreshold");
+        assert_eq!(
+            errs[0].message,
+            "rotationThreshold must be less than caValidFor"
+        );
+    }
+
+    #[test]
+    fn the_security_stage_reports_a_bad_duration_once() {
+        let src = "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {name: t, version: 0.1.0}\nsecurity: {certManager: {validFor: soon, rotationThreshold: 2y}}\nspec:\n  crds: {}\n";
+        let o = crate::load_str(src, "k.yaml", Path::new("."));
+        let errs: Vec<_> = o
+            .errors()
+            .filter(|d| d.path.starts_with("security.certManager"))
+            .collect();
+        // once, at its line; no second error comparing the threshold with a fallback value
+        assert_eq!(errs.len(), 1, "{:?}", o.diagnostics);
+        assert_eq!(errs[0].path, "security.certManager.validFor");
+        assert_eq!(errs[0].line, 4);
+    }
 }

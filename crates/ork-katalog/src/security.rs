@@ -340,34 +340,8 @@ pub fn check(k: &Katalog, raw: &Value, sink: &mut Sink) -> Option<Resolved> {
             "use stdout or file:/var/log/ork/audit.log",
         );
     }
-    let cm = &k.security.cert_manager;
-    let dur = |p: &str, v: &Option<String>, sink: &mut Sink| -> Option<std::time::Duration> {
-        let s = v.as_ref()?;
-        match ork_template::duration::parse_duration(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                sink.error(spans.value(p), p, e);
-                None
-            }
-        }
-    };
-    let threshold = dur(
-        "security.certManager.rotationThreshold",
-        &cm.rotation_threshold,
-        sink,
-    );
-    let valid = dur("security.certManager.validFor", &cm.valid_for, sink);
-    dur("security.certManager.caValidFor", &cm.ca_valid_for, sink);
-    let t = threshold.unwrap_or(std::time::Duration::from_secs(30 * 86400));
-    let v = valid.unwrap_or(std::time::Duration::from_secs(365 * 86400));
-    if (threshold.is_some() || valid.is_some()) && t >= v {
-        let p = "security.certManager.rotationThreshold";
-        sink.error(
-            spans.value(p),
-            p,
-            "rotationThreshold must be less than validFor",
-        );
-    }
+    // security.certManager (durations, rotationThreshold below validFor and caValidFor) is parsed
+    // by the resolver above, whose errors are this stage's
     // gateway consistency
     if k.gateway.standalone && k.gateway.endpoint.is_some() {
         sink.error(
