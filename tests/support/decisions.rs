@@ -315,6 +315,30 @@ impl Peers for PeerList<'_> {
 
 /// The case through `decide`, evaluation errors mapped by the layer's failurePolicy.
 pub fn through_decide(k: &PreparedKatalog, case: &Case) -> Observed {
+    let verdict = verdict_at(k, case, ork_policy::Layers::ALL);
+    let error = !verdict.errors.is_empty();
+    Observed {
+        decision: verdict.decision().as_str().to_string(),
+        codes: verdict.denials.iter().map(|d| d.code.to_string()).collect(),
+        message: verdict.message(),
+        warnings: verdict.warnings.clone(),
+        patch: serde_json::to_value(&verdict.patch).unwrap_or(Value::Null),
+        error,
+        code: verdict.code(),
+        skipped: verdict
+            .skipped
+            .iter()
+            .map(|s| s.layer.as_str().to_string())
+            .collect(),
+    }
+}
+
+/// `decide`'s verdict on the case at `layers` (a Gateway webhook evaluates its own).
+pub fn verdict_at(
+    k: &PreparedKatalog,
+    case: &Case,
+    layers: ork_policy::Layers,
+) -> ork_policy::Verdict {
     let subject = case.subject().cloned().unwrap_or(Value::Null);
     let api = subject
         .get("apiVersion")
@@ -349,20 +373,6 @@ pub fn through_decide(k: &PreparedKatalog, case: &Case) -> Observed {
     req.namespace_labels = case.namespace_labels.iter().cloned().collect();
     let peers = case.peers.as_deref().map(PeerList);
     req.peers = peers.as_ref().map(|p| p as &dyn Peers);
-    let verdict = decide(k, &req);
-    let error = !verdict.errors.is_empty();
-    Observed {
-        decision: verdict.decision().as_str().to_string(),
-        codes: verdict.denials.iter().map(|d| d.code.to_string()).collect(),
-        message: verdict.message(),
-        warnings: verdict.warnings.clone(),
-        patch: serde_json::to_value(&verdict.patch).unwrap_or(Value::Null),
-        error,
-        code: verdict.code(),
-        skipped: verdict
-            .skipped
-            .iter()
-            .map(|s| s.layer.as_str().to_string())
-            .collect(),
-    }
+    req.layers = layers;
+    decide(k, &req)
 }

@@ -139,7 +139,22 @@ struct RuntimeCli {
 )]
 struct GatewayCli {
     #[command(subcommand)]
-    cmd: ProdCmd,
+    cmd: GatewayCmd,
+}
+
+#[cfg(feature = "gateway")]
+#[derive(Subcommand, Debug)]
+enum GatewayCmd {
+    /// Run the admission Gateway (in a pod)
+    Gate {
+        /// the Katalog
+        #[arg(short = 'f', long = "file", default_value = "katalog.yaml")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        serve: cmd::gateway::ServeArgs,
+    },
+    /// Version, features and supported Kubernetes range
+    Version(cmd::version::Args),
 }
 
 #[cfg(any(feature = "runtime", feature = "gateway"))]
@@ -163,8 +178,26 @@ pub fn runtime_main() -> ExitCode {
 pub fn gateway_main() -> ExitCode {
     match GatewayCli::try_parse() {
         Ok(GatewayCli {
-            cmd: ProdCmd::Version(a),
+            cmd: GatewayCmd::Version(a),
         }) => ExitCode::from(cmd::version::run(&a)),
+        Ok(GatewayCli {
+            cmd: GatewayCmd::Gate { file, serve },
+        }) => {
+            if !cmd::gateway::in_pod() {
+                eprintln!(
+                    "ork-gateway runs in a pod; outside one, use the developer binary: ork gate -f KATALOG --advertise HOST:PORT"
+                );
+                return ExitCode::from(exit::USAGE);
+            }
+            let limits = match ork_limits::Limits::from_env() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ork-gateway: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            };
+            ExitCode::from(cmd::gateway::serve(&serve, &file, &limits))
+        }
         Err(e) => clap_exit(e),
     }
 }

@@ -53,6 +53,11 @@ pub struct Resolved {
     pub audit: Option<String>,
     /// `ORK_NAMESPACE`, default `orkestra-system`: where the runtime and the Gateway run
     pub operator_namespace: String,
+    /// the Service ork's webhook configurations target (in-cluster)
+    pub gateway_service: String,
+    /// any `cleanupOnShutdown`: the Gateway removes its configurations, then the guard, on
+    /// uninstall
+    pub cleanup_on_shutdown: bool,
     /// `security.certManager`: the Gateway's serving certificates (docs/security.md §2.10)
     pub cert_manager: CertManagerSettings,
     pub settings: Vec<Setting>,
@@ -342,6 +347,18 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
         Some("ORK_NAMESPACE"),
         "orkestra-system",
     );
+    // the Service the webhooks target: `webhooks.serviceName`, else `serviceName.gateway`
+    let gateway_service_kat = s
+        .webhooks
+        .as_ref()
+        .and_then(|w| w.service_name.clone())
+        .or_else(|| s.service_name.gateway.clone());
+    let (gateway_service, _, _) = pick(
+        "security.serviceName.gateway",
+        gateway_service_kat.as_ref(),
+        Some("ORK_GATEWAY_SERVICE_NAME"),
+        "orkestra-gateway",
+    );
     let cert_manager = resolve_cert_manager(&s.cert_manager, &mut pick, &mut errors);
     let timeout_seconds = s
         .webhooks
@@ -409,6 +426,12 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
             .unwrap_or_default(),
         audit,
         operator_namespace,
+        gateway_service,
+        cleanup_on_shutdown: dp_block.is_some_and(|b| b.cleanup_on_shutdown)
+            || s.namespace_protection
+                .as_ref()
+                .is_some_and(|b| b.cleanup_on_shutdown)
+            || s.webhooks.as_ref().is_some_and(|b| b.cleanup_on_shutdown),
         cert_manager,
         settings,
     })

@@ -19,9 +19,11 @@ const UNDETERMINED: u8 = 3;
 pub struct Args {
     #[command(subcommand)]
     cmd: Option<GateCmd>,
-    /// `ork gate -f K --cr OBJ` is `ork gate check -f K --cr OBJ`
+    /// `ork gate -f K` runs the Gateway; `ork gate -f K --cr OBJ` is `ork gate check`
     #[command(flatten)]
-    check: Option<CheckArgs>,
+    check: CheckArgs,
+    #[command(flatten)]
+    serve: super::gateway::ServeArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -38,7 +40,7 @@ pub struct CheckArgs {
     /// the object of the request (a CR, a CRD, any object; for CONNECT the target Pod);
     /// `-` reads stdin
     #[arg(long)]
-    cr: PathBuf,
+    cr: Option<PathBuf>,
     /// the stored object, for UPDATE
     #[arg(long)]
     old: Option<PathBuf>,
@@ -74,12 +76,10 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(a: &Args, g: &crate::Global) -> u8 {
-    match (&a.cmd, &a.check) {
-        (Some(GateCmd::Check(c)), _) | (None, Some(c)) => check(c, g),
-        (None, None) => {
-            eprintln!("ork gate: give `check -f KATALOG --cr OBJ.yaml`");
-            exit::USAGE
-        }
+    match &a.cmd {
+        Some(GateCmd::Check(c)) => check(c, g),
+        None if a.check.cr.is_some() => check(&a.check, g),
+        None => super::gateway::serve(&a.serve, &a.check.file, &g.limits),
     }
 }
 
@@ -98,10 +98,14 @@ fn read_object(path: &Path, g: &crate::Global) -> Result<Value, String> {
 }
 
 fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
+    let Some(cr) = a.cr.as_deref() else {
+        eprintln!("ork gate check: give the object of the request: --cr OBJ.yaml");
+        return exit::USAGE;
+    };
     let Some(k) = super::load_prepared(&a.file, &g.limits) else {
         return exit::USAGE;
     };
-    let obj = match read_object(&a.cr, g) {
+    let obj = match read_object(cr, g) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -129,7 +133,7 @@ fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
             let guess = ork_katalog::kinds::default_plural(text(&obj, "/kind"));
             eprintln!(
                 "warning: {}: kind {:?} of {:?} is neither a built-in kind nor one of the Katalog's CRDs; its resource is taken to be {guess:?}",
-                ork_io::escape_control(&a.cr.display().to_string()),
+                ork_io::escape_control(&cr.display().to_string()),
                 text(&obj, "/kind"),
                 text(&obj, "/apiVersion")
             );

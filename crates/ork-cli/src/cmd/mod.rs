@@ -2,6 +2,8 @@
 pub mod completions;
 #[cfg(feature = "dev")]
 pub mod gate;
+#[cfg(any(feature = "dev", feature = "gateway"))]
+pub mod gateway;
 #[cfg(feature = "dev")]
 pub mod init;
 #[cfg(feature = "dev")]

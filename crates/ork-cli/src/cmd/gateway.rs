@@ -1,0 +1,178 @@
+//! `ork gate -f KATALOG` and `ork-gateway gate` (docs/cli.md §12): the admission Gateway.
+//! Everything it does lives in the `ork-gateway` crate; this is flags, logging, the client,
+//! and signals.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::exit;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context
+    #[arg(long)]
+    pub context: Option<String>,
+    /// the webhook listener (HTTPS)
+    #[arg(long, default_value = ":8443")]
+    pub addr: String,
+    /// the plain listener for /healthz, /readyz and /metrics
+    #[arg(long = "health-addr", default_value = ":8080")]
+    pub health_addr: String,
+    /// register https://HOST:PORT/<path> instead of the Service (local use); port 0 means
+    /// the port --addr bound
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// log format: json | text (default: text on a terminal, else json)
+    #[arg(long = "log-format")]
+    pub log_format: Option<String>,
+}
+
+/// Logs on stderr as JSON lines, or text on a terminal; `RUST_LOG` filters.
+pub fn init_logging(format: Option<&str>) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        Some("json") => true,
+        Some(_) => false,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn client(a: &ServeArgs) -> Result<kube::Client, String> {
+    let options = kube::config::KubeConfigOptions {
+        context: a.context.clone(),
+        ..Default::default()
+    };
+    let config = match &a.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None if a.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| e.to_string())?,
+        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+    };
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// Runs the Gateway until SIGTERM or SIGINT. Exit 0 on a signal, 1 when it cannot start or
+/// must stop, 2 for an invalid Katalog (docs/cli.md §12).
+pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
+    // a Katalog that fails validation never touches the cluster: the messages of `ork validate`
+    if let Err(errors) = ork_gateway::load(file, limits) {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!(
+            "✗ {}: the Katalog is invalid",
+            ork_io::escape_control(&file.display().to_string())
+        );
+        return exit::USAGE;
+    }
+    init_logging(a.log_format.as_deref());
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ork gate: {e}");
+            return exit::NEGATIVE;
+        }
+    };
+    rt.block_on(async {
+        let certificates = match ork_gateway::Certificates::from_env() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ork gate: {e}");
+                return exit::USAGE;
+            }
+        };
+        let sync = match ork_gateway::sync_interval_from_env() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ork gate: {e}");
+                return exit::USAGE;
+            }
+        };
+        let client = match client(a).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ork gate: no cluster: {e}");
+                return exit::NEGATIVE;
+            }
+        };
+        let mut cfg = ork_gateway::Config::new(file.to_path_buf());
+        cfg.limits = *limits;
+        cfg.addr = a.addr.clone();
+        cfg.health_addr = a.health_addr.clone();
+        cfg.advertise = a.advertise.clone();
+        cfg.certificates = certificates;
+        cfg.sync_interval = sync;
+        let running = match ork_gateway::start(cfg, client).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("ork gate: {e}");
+                return exit::NEGATIVE;
+            }
+        };
+        tracing::info!(
+            webhooks = %running.addr,
+            health = %running.health_addr,
+            leading = running.leading(),
+            "Gateway ready"
+        );
+        wait_for_signal().await;
+        tracing::info!("stopping: draining open requests");
+        let drained = tokio::time::timeout(Duration::from_secs(40), running.shutdown()).await;
+        if drained.is_err() {
+            tracing::warn!("shutdown did not finish in 40 s");
+        }
+        exit::OK
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `ork-gateway` runs in a pod only (docs/cli.md §12): the dev binary `ork gate` is the one
+/// for a laptop.
+pub fn in_pod() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+}

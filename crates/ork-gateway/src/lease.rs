@@ -1,0 +1,146 @@
+//! The single writer (G30): only the holder of a Lease writes configurations and
+//! certificates.
+//!
+//! kube-rs ships no leader election, and the crates that add one trail kube's releases, so
+//! this is the coordination.k8s.io Lease protocol in its simplest form: take the Lease when it
+//! is free or expired (optimistic concurrency on resourceVersion), renew it every `renew`, and
+//! release it on shutdown so a successor need not wait for it to expire.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::sync::watch;
+
+pub struct Elector {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    duration: Duration,
+    renew: Duration,
+}
+
+fn now() -> MicroTime {
+    MicroTime(k8s_openapi::jiff::Timestamp::now())
+}
+
+impl Elector {
+    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: String) -> Elector {
+        Elector {
+            api: Api::namespaced(client, namespace),
+            name: name.to_string(),
+            identity,
+            duration: Duration::from_secs(15),
+            renew: Duration::from_secs(2),
+        }
+    }
+
+    fn spec(&self, transitions: i32) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: i32::try_from(self.duration.as_secs()).ok(),
+            acquire_time: Some(now()),
+            renew_time: Some(now()),
+            lease_transitions: Some(transitions),
+            ..LeaseSpec::default()
+        }
+    }
+
+    /// One attempt: true when this process holds the Lease afterwards.
+    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        let current = self.api.get_opt(&self.name).await?;
+        let Some(mut lease) = current else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    labels: Some(crate::webhooks::control_plane_labels_map()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(self.spec(0)),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let ours = spec.holder_identity.as_deref() == Some(self.identity.as_str());
+        let free = spec.holder_identity.as_deref().is_none_or(str::is_empty);
+        let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
+            (Some(t), Some(d)) => {
+                let until = t.0 + Duration::from_secs(u64::try_from(d).unwrap_or(0));
+                until < k8s_openapi::jiff::Timestamp::now()
+            }
+            _ => true,
+        };
+        if !(ours || free || expired) {
+            return Ok(false);
+        }
+        let mut next = if ours {
+            let mut s = spec.clone();
+            s.renew_time = Some(now());
+            s
+        } else {
+            self.spec(spec.lease_transitions.unwrap_or(0) + 1)
+        };
+        next.lease_duration_seconds = i32::try_from(self.duration.as_secs()).ok();
+        lease.spec = Some(next);
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs until `stop`, publishing whether this process leads. A renewal that fails for
+    /// longer than the Lease lasts gives leadership up before another replica can take it.
+    pub async fn run(self, leading: watch::Sender<bool>, mut stop: watch::Receiver<bool>) {
+        let mut last_ok = tokio::time::Instant::now();
+        loop {
+            match self.try_acquire_or_renew().await {
+                Ok(held) => {
+                    last_ok = tokio::time::Instant::now();
+                    leading.send_if_modified(|l| std::mem::replace(l, held) != held);
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %self.name, error = %e, "Lease could not be renewed");
+                    if last_ok.elapsed() > self.duration - self.renew {
+                        leading.send_if_modified(|l| std::mem::replace(l, false));
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.renew) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        if *leading.borrow() {
+            self.release().await;
+        }
+        let _ = leading.send(false);
+    }
+
+    /// Gives the Lease up so a successor takes over at once.
+    async fn release(&self) {
+        if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await
+            && let Some(spec) = lease.spec.as_mut()
+            && spec.holder_identity.as_deref() == Some(self.identity.as_str())
+        {
+            spec.holder_identity = None;
+            spec.renew_time = None;
+            if let Err(e) = self
+                .api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+            {
+                tracing::warn!(lease = %self.name, error = %e, "Lease could not be released");
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! From an `admission.k8s.io/v1` AdmissionReview to a `decide` request, and from the verdict
+//! back to the AdmissionResponse (docs/security.md §2.3). Pure: the server supplies the state
+//! a request needs (the target Pod of an exec, the peers of a `unique` rule).
+
+use std::collections::{BTreeMap, HashMap};
+
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::response::{StatusCause, StatusDetails};
+use kube::core::{DynamicObject, Status};
+use ork_katalog::FailurePolicy;
+use ork_policy::conditions::Peers;
+use ork_policy::{Layer, Point, PreparedKatalog, Request, User, Verdict};
+use serde_json::{Value, json};
+
+use crate::webhooks::Webhook;
+
+/// A decoded request: kube's typed review, with the objects as JSON for `decide`.
+pub struct Decoded {
+    pub request: AdmissionRequest<DynamicObject>,
+    pub object: Option<Value>,
+    pub old_object: Option<Value>,
+}
+
+/// Why a body is not a review the Gateway can judge; answered with code 400.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable AdmissionReview: {0}")]
+pub struct Undecodable(String);
+
+/// Decodes a body. An object that does not decode makes the whole review undecodable: a
+/// request is never judged on part of what it carries.
+pub fn decode(body: &[u8]) -> Result<Decoded, Undecodable> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(|e| Undecodable(e.to_string()))?;
+    if review.types.api_version != "admission.k8s.io/v1" || review.types.kind != "AdmissionReview" {
+        return Err(Undecodable(format!(
+            "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
+            review.types.api_version, review.types.kind
+        )));
+    }
+    let request: AdmissionRequest<DynamicObject> = review
+        .try_into()
+        .map_err(|_| Undecodable("the review carries no request".into()))?;
+    let to_value = |o: &Option<DynamicObject>| -> Result<Option<Value>, Undecodable> {
+        o.as_ref()
+            .map(|o| serde_json::to_value(o).map_err(|e| Undecodable(e.to_string())))
+            .transpose()
+    };
+    let object = to_value(&request.object)?;
+    let old_object = to_value(&request.old_object)?;
+    Ok(Decoded {
+        request,
+        object,
+        old_object,
+    })
+}
+
+fn operation(op: &Operation) -> ork_katalog::Operation {
+    match op {
+        Operation::Create => ork_katalog::Operation::Create,
+        Operation::Update => ork_katalog::Operation::Update,
+        Operation::Delete => ork_katalog::Operation::Delete,
+        Operation::Connect => ork_katalog::Operation::Connect,
+    }
+}
+
+/// The user as `decide` sees it.
+pub fn user(r: &AdmissionRequest<DynamicObject>) -> User {
+    User {
+        name: r.user_info.username.clone().unwrap_or_default(),
+        groups: r.user_info.groups.clone().unwrap_or_default(),
+    }
+}
+
+/// The `decide` request for one review at webhook `w`. For CONNECT, `target` is the Pod the
+/// exec or attach goes into (read by the server); the review's object is only its options.
+pub fn request<'a>(
+    w: Webhook,
+    d: &'a Decoded,
+    target: Option<&'a Value>,
+    peers: Option<&'a dyn Peers>,
+) -> Request<'a> {
+    let r = &d.request;
+    let op = operation(&r.operation);
+    let object = match op {
+        ork_katalog::Operation::Connect => target,
+        _ => d.object.as_ref(),
+    };
+    // a CONNECT review names the options object (PodExecOptions); the request is about the
+    // Pod, as `decide` and its messages expect
+    let (group, version, kind) = match op {
+        ork_katalog::Operation::Connect => (
+            r.resource.group.clone(),
+            r.resource.version.clone(),
+            if r.resource.group.is_empty() && r.resource.resource == "pods" {
+                "Pod".to_string()
+            } else {
+                r.kind.kind.clone()
+            },
+        ),
+        _ => (
+            r.kind.group.clone(),
+            r.kind.version.clone(),
+            r.kind.kind.clone(),
+        ),
+    };
+    // the API server sets a Namespace's own name as the request's namespace; a Namespace is
+    // cluster-scoped
+    let namespace = if r.resource.group.is_empty() && r.resource.resource == "namespaces" {
+        None
+    } else {
+        r.namespace.clone().filter(|s| !s.is_empty())
+    };
+    Request {
+        point: Point::Admission,
+        layers: w.layers(),
+        uid: r.uid.clone(),
+        operation: op,
+        user: user(r),
+        group,
+        version,
+        kind,
+        resource: r.resource.resource.clone(),
+        subresource: r.sub_resource.clone().filter(|s| !s.is_empty()),
+        namespace,
+        namespace_labels: BTreeMap::new(),
+        name: r.name.clone(),
+        object,
+        old_object: d.old_object.as_ref(),
+        dry_run: r.dry_run,
+        peers,
+    }
+}
+
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        403 => "Forbidden",
+        _ => "Forbidden",
+    }
+}
+
+/// The response to a review: the verdict's denial (code, message, one cause per validation
+/// violation), warnings, the JSON Patch, and the audit annotations.
+pub fn respond(r: &AdmissionRequest<DynamicObject>, v: &Verdict) -> AdmissionResponse {
+    let mut resp = AdmissionResponse::from(r);
+    if !v.warnings.is_empty() {
+        resp.warnings = Some(v.warnings.clone());
+    }
+    resp.audit_annotations = v
+        .audit_annotations()
+        .into_iter()
+        .map(|(k, val)| (k.to_string(), val))
+        .collect::<HashMap<_, _>>();
+    if v.allowed() {
+        if !v.patch.0.is_empty() {
+            match resp.with_patch(v.patch.clone()) {
+                Ok(with) => return with,
+                // a patch that cannot be sent is a mutation that did not happen: never admit
+                // the object unmutated (G11)
+                Err(e) => {
+                    return failure(
+                        r,
+                        Layer::Mutation,
+                        FailurePolicy::Fail,
+                        &format!("the patch could not be encoded: {e}"),
+                    );
+                }
+            }
+        }
+        return resp;
+    }
+    let code = v.code();
+    let causes: Vec<StatusCause> = v
+        .denials
+        .iter()
+        .filter(|d| d.layer == Layer::Validation && d.code == "validation")
+        .map(|d| StatusCause {
+            reason: "FieldValueInvalid".into(),
+            message: d.message.clone(),
+            field: d.field.clone().unwrap_or_default(),
+        })
+        .collect();
+    resp.allowed = false;
+    resp.result = Status {
+        status: Some(kube::core::response::StatusSummary::Failure),
+        code,
+        message: v.message(),
+        metadata: None,
+        reason: reason_for(code).into(),
+        details: (!causes.is_empty()).then(|| StatusDetails {
+            name: r.name.clone(),
+            group: r.kind.group.clone(),
+            kind: r.kind.kind.clone(),
+            uid: String::new(),
+            causes,
+            retry_after_seconds: 0,
+        }),
+    };
+    resp
+}
+
+/// The answer when the Gateway itself fails on a request it could decode (an internal error,
+/// a missed deadline, a Pod it could not read): the webhook's failurePolicy decides, exactly
+/// as for an evaluation error (docs/security.md §2.3).
+pub fn failure(
+    r: &AdmissionRequest<DynamicObject>,
+    layer: Layer,
+    policy: FailurePolicy,
+    why: &str,
+) -> AdmissionResponse {
+    let mut resp = AdmissionResponse::from(r);
+    match policy {
+        FailurePolicy::Fail => {
+            resp.allowed = false;
+            resp.result = Status {
+                status: Some(kube::core::response::StatusSummary::Failure),
+                code: 403,
+                message: format!(
+                    "[Orkestra Security] evaluation-error: {layer} could not be evaluated: {why}"
+                ),
+                metadata: None,
+                reason: "Forbidden".into(),
+                details: None,
+            };
+            resp.audit_annotations = [
+                ("decision".to_string(), "deny".to_string()),
+                ("reasons".to_string(), "evaluation-error".to_string()),
+            ]
+            .into();
+        }
+        FailurePolicy::Ignore => {
+            resp.warnings = Some(vec![format!(
+                "orkestra: {layer} could not be evaluated and failurePolicy is Ignore: {why}"
+            )]);
+            resp.audit_annotations = [
+                ("decision".to_string(), "allow".to_string()),
+                ("reasons".to_string(), String::new()),
+            ]
+            .into();
+        }
+    }
+    resp
+}
+
+/// The answer to a body that is not a review: denied, code 400. There is no uid to echo.
+pub fn undecodable(e: &Undecodable) -> AdmissionResponse {
+    let mut resp = AdmissionResponse::invalid(e);
+    resp.result.code = 400;
+    resp.result.reason = "BadRequest".into();
+    resp
+}
+
+/// The audit reasons of a verdict: code, layer and a message that never carries a field
+/// value (docs/security.md §2.11) — a validation denial names its field and rule only.
+pub fn audit_reasons(v: &Verdict) -> Vec<Value> {
+    let mut rules = v
+        .validation
+        .iter()
+        .flat_map(|o| o.violations.iter())
+        .filter(|x| x.denies());
+    v.denials
+        .iter()
+        .map(|d| {
+            let message = if d.layer == Layer::Validation && d.code == "validation" {
+                rules
+                    .next()
+                    .map(|x| format!("field {:?}: {}", x.field, x.message))
+                    .unwrap_or_else(|| "a validation rule denied".into())
+            } else {
+                d.message.clone()
+            };
+            json!({"code": d.code, "layer": d.layer.as_str(), "message": message})
+        })
+        .collect()
+}
+
+/// Decides a decoded review at webhook `w` with everything it needs in hand.
+pub fn judge(
+    k: &PreparedKatalog,
+    w: Webhook,
+    d: &Decoded,
+    target: Option<&Value>,
+    peers: Option<&dyn Peers>,
+) -> Verdict {
+    ork_policy::decide(k, &request(w, d, target, peers))
+}

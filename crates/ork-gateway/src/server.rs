@@ -1,0 +1,296 @@
+//! The two listeners (docs/security.md §2.3): HTTPS for the webhooks (rustls, HTTP/1.1 and
+//! HTTP/2, keep-alive) and plain HTTP for `/healthz`, `/readyz` and `/metrics`, which takes no
+//! input and reveals nothing of the Katalog (G19).
+//!
+//! A webhook request is decoded with kube's AdmissionReview types, judged by
+//! `ork_policy::decide` at the endpoint's layers, audited and counted. Whatever goes wrong after
+//! decoding — a missed deadline, a Pod that cannot be read, a response that cannot be encoded —
+//! is answered by the endpoint's failurePolicy, never by an allow.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use kube::core::admission::AdmissionResponse;
+use ork_policy::Verdict;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::audit::{self, Line};
+use crate::review::{self, Decoded};
+use crate::state::Shared;
+use crate::webhooks::Webhook;
+
+/// The largest AdmissionReview the Gateway reads (docs/security.md §2.3).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+type Body = Full<Bytes>;
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn json_response(v: &impl serde::Serialize) -> Response<Body> {
+    match serde_json::to_vec(v) {
+        Ok(b) => {
+            let mut r = Response::new(Full::new(Bytes::from(b)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        // the API server then applies the webhook's failurePolicy
+        Err(_) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response not encodable\n",
+        ),
+    }
+}
+
+/// Serves one webhook request.
+pub async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Response<Body> {
+    let Some(webhook) = Webhook::from_path(req.uri().path()) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    if req.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only\n");
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body over 8 MiB or unreadable\n",
+            );
+        }
+    };
+    let started = Instant::now();
+    let response = match review::decode(&body) {
+        Ok(d) => admit(&shared, webhook, d, started).await,
+        Err(e) => {
+            shared
+                .metrics
+                .requests
+                .get_or_create(&crate::metrics::Decision {
+                    webhook: webhook.name(),
+                    decision: "deny",
+                })
+                .inc();
+            review::undecodable(&e)
+        }
+    };
+    json_response(&response.into_review())
+}
+
+async fn admit(shared: &Shared, w: Webhook, d: Decoded, started: Instant) -> AdmissionResponse {
+    let k = shared.katalog();
+    let policy = w.layer().failure_policy(&k);
+    // the API server gives up after timeoutSeconds; answer before it does
+    let deadline = Duration::from_millis(
+        (u64::try_from(k.settings.timeout_seconds).unwrap_or(1) * 1000).saturating_sub(500),
+    );
+    let judged = tokio::time::timeout(deadline, async {
+        let target: Option<Value> = match d.request.operation {
+            kube::core::admission::Operation::Connect => shared.target_pod(&d.request).await,
+            _ => None,
+        };
+        let peers = shared.peers_for(&d.request);
+        review::judge(&k, w, &d, target.as_ref(), peers.as_deref().map(|p| p as _))
+    })
+    .await;
+    let (response, verdict) = match judged {
+        Ok(v) => (review::respond(&d.request, &v), Some(v)),
+        Err(_) => (
+            review::failure(
+                &d.request,
+                w.layer(),
+                policy,
+                "the Gateway's deadline passed",
+            ),
+            None,
+        ),
+    };
+    let elapsed = started.elapsed();
+    let decision = if response.allowed { "allow" } else { "deny" };
+    shared
+        .metrics
+        .requests
+        .get_or_create(&crate::metrics::Decision {
+            webhook: w.name(),
+            decision,
+        })
+        .inc();
+    shared
+        .metrics
+        .duration
+        .get_or_create(&crate::metrics::WebhookLabel { webhook: w.name() })
+        .observe(elapsed.as_secs_f64());
+    shared
+        .audit
+        .record(&audit_line(w, &d, &response, verdict.as_ref(), elapsed));
+    response
+}
+
+fn audit_line(
+    w: Webhook,
+    d: &Decoded,
+    resp: &AdmissionResponse,
+    v: Option<&Verdict>,
+    elapsed: Duration,
+) -> Line {
+    let r = &d.request;
+    let kind = format!("{}/{}/{}", r.kind.group, r.kind.version, r.kind.kind);
+    let reasons = match v {
+        Some(v) => review::audit_reasons(v),
+        None if !resp.allowed => vec![serde_json::json!({
+            "code": "evaluation-error", "layer": w.layer().as_str(), "message": "the Gateway's deadline passed",
+        })],
+        None => vec![],
+    };
+    let user = review::user(r);
+    Line {
+        time: audit::now(),
+        log: "audit",
+        webhook: w.name(),
+        uid: r.uid.clone(),
+        user: user.name,
+        groups: user.groups,
+        operation: format!("{:?}", r.operation).to_uppercase(),
+        kind,
+        subresource: r.sub_resource.clone().filter(|s| !s.is_empty()),
+        namespace: r.namespace.clone().filter(|s| !s.is_empty()),
+        name: r.name.clone(),
+        decision: if resp.allowed { "allow" } else { "deny" },
+        reasons,
+        warnings: resp.warnings.clone().unwrap_or_default(),
+        dry_run: r.dry_run,
+        duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+    }
+}
+
+/// Serves the webhooks on `listener` over TLS until `stop` turns true, then drains: open
+/// requests finish (up to `drain`), new connections are refused.
+pub async fn serve_webhooks(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // a handshake that stalls must not hold a task forever
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(shared, req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain period; closing them");
+    }
+}
+
+/// The plain health listener: `/healthz`, `/readyz`, `/metrics`, GET only.
+pub async fn serve_health(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+            _ = stop.changed() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(health(&shared, &req)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+fn health(shared: &Shared, req: &http::Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+    }
+    match req.uri().path() {
+        "/healthz" => plain(StatusCode::OK, "ok\n"),
+        "/readyz" if shared.is_ready() => plain(StatusCode::OK, "ready\n"),
+        "/readyz" => plain(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/metrics" => {
+            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// Binds `addr` (`:8443` means every address).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let addr = if let Some(port) = addr.strip_prefix(':') {
+        format!("0.0.0.0:{port}")
+    } else {
+        addr.to_string()
+    };
+    let parsed: SocketAddr = addr.parse().map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
+    })?;
+    TcpListener::bind(parsed).await
+}

@@ -1,0 +1,869 @@
+//! The Gateway on a real control plane: the API server calls it over TLS (docs/security.md
+//! §2.3–§2.11).
+//!
+//! A custom harness (harness = false): one control plane for the binary, tests in sequence,
+//! each starting the Gateways it needs in-process and removing them after. With
+//! ORK_TEST_KUBECONFIG set, they run against that cluster instead (it must reach this machine's
+//! loopback, since the Gateway registers `https://127.0.0.1:PORT`).
+
+mod support {
+    pub mod cluster;
+    pub mod replay;
+}
+#[path = "../../../tests/support/decisions.rs"]
+mod decisions;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use ork_gateway::{Certificates, Config, Running};
+use ork_testenv::ControlPlane;
+use serde_json::{Value, json};
+
+use support::cluster::{self, As, e};
+use support::replay;
+
+type TestFn = for<'a> fn(&'a Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
+struct Env {
+    cp: ControlPlane,
+    admin: kube::Client,
+    /// the admin's credentials, impersonating the Gateway's ServiceAccount: the Gateway runs
+    /// as itself, as it would in a pod
+    as_gateway: kube::Client,
+    dir: tempfile::TempDir,
+    /// serving material from files, so no test's setup touches the Gateway's Secrets
+    cert: (PathBuf, PathBuf),
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A Gateway for `katalog` on loopback, registered by URL, ready when this returns.
+async fn gateway(
+    env: &Env,
+    katalog: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> Result<Running, String> {
+    let mut cfg = Config::new(katalog.to_path_buf());
+    cfg.addr = "127.0.0.1:0".into();
+    cfg.health_addr = "127.0.0.1:0".into();
+    cfg.advertise = Some("127.0.0.1:0".into());
+    cfg.certificates = Certificates::Files {
+        cert: env.cert.0.clone(),
+        key: env.cert.1.clone(),
+        ca: None,
+    };
+    cfg.identity = format!("test-{}", uuid_ish());
+    cfg.audit_sink = Some(ork_gateway::audit::Sink::File(
+        env.dir.path().join("audit.log"),
+    ));
+    tweak(&mut cfg);
+    let running = ork_gateway::start(cfg, env.as_gateway.clone())
+        .await
+        .map_err(e)?;
+    // the API server's admission plugins learn of new configurations through a watch
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Ok(running)
+}
+
+fn uuid_ish() -> String {
+    format!(
+        "{:x}",
+        Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
+    )
+}
+
+/// The corpus's admission cases through the API server, compared with `decide`.
+fn corpus_replay(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let cases = decisions::load();
+        let mut by_katalog: Vec<(PathBuf, Vec<decisions::Case>)> = Vec::new();
+        let mut skipped: HashMap<&'static str, usize> = HashMap::new();
+        let mut prepared = HashMap::new();
+        for c in cases {
+            let k = decisions::prepared(&mut prepared, &c.katalog);
+            if let Some(why) = replay::unreplayable(&c, k) {
+                *skipped.entry(why).or_default() += 1;
+                continue;
+            }
+            match by_katalog.iter_mut().find(|(k, _)| *k == c.katalog) {
+                Some((_, l)) => l.push(c),
+                None => by_katalog.push((c.katalog.clone(), vec![c])),
+            }
+        }
+        let (mut replayed, mut failures) = (0usize, Vec::new());
+        for (path, cases) in by_katalog {
+            let k = decisions::prepared(&mut prepared, &path);
+            let versions: Vec<(String, String)> = cases
+                .iter()
+                .filter_map(|c| c.subject()?.get("apiVersion")?.as_str()?.split_once('/'))
+                .map(|(g, v)| (g.to_string(), v.to_string()))
+                .collect();
+            cluster::crds_serving(&env.admin, k, &versions).await?;
+            for batch in replay::batches(cases, k) {
+                let created = replay::set_up(&env.admin, k, &batch).await?;
+                // a Katalog without a Gateway registers nothing: the API server admits alone
+                let gw = if k.settings.gateway {
+                    Some(gateway(env, &path, |_| {}).await?)
+                } else {
+                    None
+                };
+                for case in &batch {
+                    match replay::send(&env.admin, k, case).await {
+                        Ok(None) => {
+                            *skipped
+                                .entry("ork's object is not registered for this Katalog")
+                                .or_default() += 1;
+                        }
+                        Ok(Some(answer)) => {
+                            replayed += 1;
+                            if let Err(d) = replay::compare(k, case, &answer) {
+                                failures.push(d);
+                            }
+                        }
+                        Err(err) => failures.push(format!("{} / {}: {err}", case.file, case.name)),
+                    }
+                }
+                if let Some(gw) = gw {
+                    gw.uninstall().await;
+                }
+                replay::tear_down(&env.admin, k, &created).await?;
+            }
+        }
+        println!(
+            "    replayed {replayed} cases through the API server; not replayable: {skipped:?}"
+        );
+        if replayed < 100 {
+            failures.push(format!("only {replayed} cases replayed"));
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("\n    "))
+        }
+    })
+}
+
+fn yaml_file(path: &Path) -> Result<Value, String> {
+    let src = std::fs::read_to_string(path).map_err(|x| format!("{}: {x}", path.display()))?;
+    let docs = ork_yaml::parse_stream(&src).map_err(|x| format!("{}: {x}", path.display()))?;
+    docs.first()
+        .map(ork_yaml::Node::to_json)
+        .ok_or_else(|| format!("{}: empty", path.display()))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+    let p = dir.join(name);
+    std::fs::write(&p, text).map_err(e)?;
+    Ok(p)
+}
+
+const ALICE: &[&str] = &["dev"];
+
+async fn create(env: &Env, obj: &Value, who: &As) -> Result<cluster::Answer, String> {
+    let path = cluster::path_of(obj, None, false)
+        .or_else(|| {
+            (obj["kind"] == "App")
+                .then(|| "/apis/security.orkestra.io/v1/namespaces/shop/apps".to_string())
+        })
+        .ok_or("no path")?;
+    cluster::send(&env.admin, "POST", &path, Some(obj), who).await
+}
+
+async fn delete(env: &Env, path: &str, who: &As) -> Result<cluster::Answer, String> {
+    cluster::send(&env.admin, "DELETE", path, None, who).await
+}
+
+async fn exists(env: &Env, path: &str) -> Result<bool, String> {
+    let a = cluster::send(&env.admin, "GET", path, None, &As::admin()).await?;
+    match a.status {
+        200 => Ok(a.body.pointer("/metadata/deletionTimestamp").is_none()),
+        404 => Ok(false),
+        s => Err(format!("GET {path}: {s} {}", a.message())),
+    }
+}
+
+fn must(cond: bool, what: impl Into<String>, errors: &mut Vec<String>) {
+    if !cond {
+        errors.push(what.into());
+    }
+}
+
+/// Gateway-only mode on the protected-apps example (docs/security.md §2.9): no runtime runs;
+/// the labels a person applied are what protects. Deleting the protected CRD, a labelled CR,
+/// a labelled child or the operator namespace is denied; unlabelled ones are deleted; strict
+/// mode keeps the label, even with the exemption label added in the same request.
+fn protection_without_runtime(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let ex = repo().join("examples/protected-apps");
+        let text = std::fs::read_to_string(ex.join("katalog.yaml"))
+            .map_err(e)?
+            .replace("gateway: {enabled: true}", "gateway: {standalone: true}");
+        let dir = env.dir.path().join("gateway-only");
+        std::fs::create_dir_all(&dir).map_err(e)?;
+        std::fs::copy(ex.join("crd.yaml"), dir.join("crd.yaml")).map_err(e)?;
+        std::fs::copy(ex.join("cr.yaml"), dir.join("cr.yaml")).map_err(e)?;
+        let katalog = write(&dir, "katalog.yaml", &text)?;
+        cluster::apply(&env.admin, &yaml_file(&ex.join("crd.yaml"))?).await?;
+        cluster::namespace(&env.admin, "shop", &[]).await?;
+        let gw = gateway(env, &katalog, |_| {}).await?;
+        let alice = As::user("alice", ALICE);
+        let mut errors = Vec::new();
+        let labelled = json!({"orkestra.io/deletion-protection": "true"});
+        let apps = "/apis/security.orkestra.io/v1/namespaces/shop/apps";
+        for (name, labels) in [("kept", labelled.clone()), ("free", json!({}))] {
+            let cr = json!({"apiVersion": "security.orkestra.io/v1", "kind": "App",
+                "metadata": {"name": name, "namespace": "shop", "labels": labels}, "spec": {"greeting": "hi"}});
+            // a label applied by hand: the runtime is not there to apply it
+            let a = create(
+                env,
+                &cr,
+                &As::user("system:serviceaccount:orkestra-system:orkestra", &[]),
+            )
+            .await?;
+            must(
+                a.ok(),
+                format!("create App {name}: {} {}", a.status, a.message()),
+                &mut errors,
+            );
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("{name}-config"), "namespace": "shop", "labels": labels}});
+            let a = create(env, &cm, &alice).await?;
+            must(
+                a.ok(),
+                format!("create ConfigMap {name}: {}", a.message()),
+                &mut errors,
+            );
+        }
+        let a = delete(env, &format!("{apps}/kept"), &alice).await?;
+        must(
+            a.denied_by_ork() && a.message().contains("deletion-protected"),
+            format!("delete of a labelled App: {} {}", a.status, a.message()),
+            &mut errors,
+        );
+        must(
+            exists(env, &format!("{apps}/kept")).await?,
+            "the labelled App is gone",
+            &mut errors,
+        );
+        let a = delete(
+            env,
+            "/api/v1/namespaces/shop/configmaps/kept-config",
+            &alice,
+        )
+        .await?;
+        must(
+            a.denied_by_ork(),
+            format!("delete of a labelled ConfigMap: {}", a.message()),
+            &mut errors,
+        );
+        let a = delete(
+            env,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/apps.security.orkestra.io",
+            &alice,
+        )
+        .await?;
+        must(
+            a.denied_by_ork()
+                && a.message()
+                    .contains("CustomResourceDefinition apps.security.orkestra.io is protected"),
+            format!("delete of the CRD: {}", a.message()),
+            &mut errors,
+        );
+        let a = delete(env, "/api/v1/namespaces/orkestra-system", &alice).await?;
+        must(
+            a.denied_by_ork() && a.message().contains("control-plane"),
+            format!(
+                "delete of the Gateway's namespace: {} {}",
+                a.status,
+                a.message()
+            ),
+            &mut errors,
+        );
+        // strict mode: the label stays, and the exemption label does not help
+        let live = cluster::send(
+            &env.admin,
+            "GET",
+            &format!("{apps}/kept"),
+            None,
+            &As::admin(),
+        )
+        .await?
+        .body;
+        let mut edited = live.clone();
+        edited["metadata"]["labels"] = json!({"orkestra.io/strict-mode-exempt": "true"});
+        let a = cluster::send(
+            &env.admin,
+            "PUT",
+            &format!("{apps}/kept"),
+            Some(&edited),
+            &alice,
+        )
+        .await?;
+        must(
+            a.denied_by_ork() && a.message().contains("strict-mode"),
+            format!(
+                "label removal with the exemption label: {} {}",
+                a.status,
+                a.message()
+            ),
+            &mut errors,
+        );
+        // unprotected ones go
+        for path in [
+            format!("{apps}/free"),
+            "/api/v1/namespaces/shop/configmaps/free-config".to_string(),
+        ] {
+            let a = delete(env, &path, &alice).await?;
+            must(
+                a.ok(),
+                format!("delete {path}: {}", a.message()),
+                &mut errors,
+            );
+            let gone = cluster::eventually(
+                &format!("{path} deleted"),
+                Duration::from_secs(10),
+                || async { Ok(!exists(env, &path).await?) },
+            )
+            .await;
+            must(gone.is_ok(), format!("{path} is still there"), &mut errors);
+        }
+        // a rejected create leaves nothing in etcd
+        let bad = json!({"apiVersion": "security.orkestra.io/v1", "kind": "App",
+            "metadata": {"name": "sneaky", "namespace": "shop", "labels": {"orkestra.orkspace.io/managed": "true"}}});
+        let a = create(env, &bad, &alice).await?;
+        must(
+            a.denied_by_ork() && a.message().contains("reserved-key"),
+            format!("create with a reserved label: {}", a.message()),
+            &mut errors,
+        );
+        must(
+            !exists(env, &format!("{apps}/sneaky")).await?,
+            "a rejected App is in etcd",
+            &mut errors,
+        );
+        gw.uninstall().await;
+        // clean up as break-glass (the protection webhooks are gone with the Gateway)
+        let _ = delete(env, &format!("{apps}/kept"), &As::admin()).await;
+        let _ = delete(
+            env,
+            "/api/v1/namespaces/shop/configmaps/kept-config",
+            &As::admin(),
+        )
+        .await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+/// Namespace patterns (exact, `prefix*`, `*suffix`): the same verdict at admission, through
+/// the API server, as `decide` at the reconcile point.
+fn namespace_patterns(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = write(
+            env.dir.path(),
+            "namespaces.yaml",
+            r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: ns-patterns}
+gateway: {enabled: true}
+security:
+  namespaceProtection: {enabled: true}
+spec:
+  crds:
+    tenants:
+      apiTypes: {group: patterns.orkestra.io, version: v1, kind: Tenant, plural: tenants}
+      operatorBox:
+        runtime:
+          allowedNamespaces: ["payments", "team-*", "*-sandbox"]
+          restrictedNamespaces: ["team-legacy", "*-prod"]
+"#,
+        )?;
+        let k = ork_gateway::load(&katalog, &ork_limits::Limits::default())
+            .map_err(|x| x.join("; "))?;
+        cluster::crds(&env.admin, &k).await?;
+        let table = [
+            "payments",
+            "payments-2",
+            "team-a",
+            "team-legacy",
+            "team-a-prod",
+            "qa-sandbox",
+            "sandbox",
+            "other",
+            "x-sandbox-prod",
+        ];
+        for ns in table {
+            cluster::namespace(&env.admin, ns, &[]).await?;
+        }
+        let gw = gateway(env, &katalog, |_| {}).await?;
+        let mut errors = Vec::new();
+        for ns in table {
+            let cr = json!({"apiVersion": "patterns.orkestra.io/v1", "kind": "Tenant", "metadata": {"name": "t", "namespace": ns}});
+            let a = cluster::send(
+                &env.admin,
+                "POST",
+                &format!("/apis/patterns.orkestra.io/v1/namespaces/{ns}/tenants?dryRun=All"),
+                Some(&cr),
+                &As::user("alice", ALICE),
+            )
+            .await?;
+            let mut req = ork_policy::Request::for_object(
+                ork_policy::Point::Reconcile,
+                ork_katalog::Operation::Update,
+                &cr,
+                "tenants",
+            );
+            req.layers = ork_policy::Layers::only(&[ork_policy::Layer::NamespaceProtection]);
+            let v = ork_policy::decide(&k, &req);
+            let admitted = a.ok();
+            if admitted != v.allowed() {
+                errors.push(format!(
+                    "{ns}: admission {} ({}), decide at reconcile {}",
+                    if admitted { "allowed" } else { "denied" },
+                    a.message(),
+                    v.decision().as_str()
+                ));
+            } else if !admitted && !a.message().ends_with(&v.message()) {
+                errors.push(format!(
+                    "{ns}: {:?} vs decide {:?}",
+                    a.message(),
+                    v.message()
+                ));
+            }
+        }
+        gw.uninstall().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+const PRIVILEGED_POD: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root", "namespace": "guarded"},
+  "spec": {"containers": [{"name": "app", "image": "x", "securityContext": {"privileged": true}}]}}"#;
+
+/// Pod-security admission and the exec guard through the API server: a privileged Deployment
+/// in a guarded namespace is denied; exec and attach into a privileged Pod are denied (the API
+/// server runs CONNECT admission before it looks for a kubelet), into a plain Pod not.
+fn pod_security_and_exec(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = write(
+            env.dir.path(),
+            "podsecurity.yaml",
+            r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: pod-security}
+gateway: {enabled: true}
+security:
+  podSecurity:
+    level: restricted
+    admission: {enabled: true, namespaces: [guarded]}
+  execProtection: {enabled: true}
+spec: {}
+"#,
+        )?;
+        cluster::namespace(&env.admin, "guarded", &[]).await?;
+        // the Pods exist before the Gateway: only the exec guard is under test for them
+        let root: Value = serde_json::from_str(PRIVILEGED_POD).map_err(e)?;
+        let mut plain = root.clone();
+        plain["metadata"]["name"] = json!("plain");
+        plain["spec"]["containers"][0]["securityContext"] = json!({});
+        for p in [&root, &plain] {
+            let a = create(env, p, &As::admin()).await?;
+            must_ok(&a, "create Pod")?;
+        }
+        let gw = gateway(env, &katalog, |_| {}).await?;
+        let alice = As::user("alice", ALICE);
+        let mut errors = Vec::new();
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "guarded"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+              "spec": {"containers": [{"name": "app", "image": "x", "securityContext": {"privileged": true}}]}}}});
+        let a = create(env, &deployment, &alice).await?;
+        must(
+            a.denied_by_ork()
+                && a.message().contains("pod-security: ")
+                && a.message().contains("privileged-container"),
+            format!("privileged Deployment: {} {}", a.status, a.message()),
+            &mut errors,
+        );
+        must(
+            !exists(env, "/apis/apps/v1/namespaces/guarded/deployments/web").await?,
+            "a denied Deployment is in etcd",
+            &mut errors,
+        );
+        for sub in [
+            "exec?command=sh&stdin=true&stdout=true&tty=true",
+            "attach?stdout=true",
+        ] {
+            let a = cluster::send(
+                &env.admin,
+                "POST",
+                &format!("/api/v1/namespaces/guarded/pods/root/{sub}"),
+                None,
+                &alice,
+            )
+            .await?;
+            must(
+                a.denied_by_ork() && a.message().contains("exec-escalation"),
+                format!("{sub} into a privileged Pod: {} {}", a.status, a.message()),
+                &mut errors,
+            );
+            let a = cluster::send(
+                &env.admin,
+                "POST",
+                &format!("/api/v1/namespaces/guarded/pods/plain/{sub}"),
+                None,
+                &alice,
+            )
+            .await?;
+            must(
+                !a.denied_by_ork(),
+                format!("{sub} into a plain Pod was denied: {}", a.message()),
+                &mut errors,
+            );
+        }
+        gw.uninstall().await;
+        for p in ["root", "plain"] {
+            let _ = delete(
+                env,
+                &format!("/api/v1/namespaces/guarded/pods/{p}?gracePeriodSeconds=0"),
+                &As::admin(),
+            )
+            .await;
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+fn must_ok(a: &cluster::Answer, what: &str) -> Result<(), String> {
+    if a.ok() {
+        Ok(())
+    } else {
+        Err(format!("{what}: {} {}", a.status, a.message()))
+    }
+}
+
+const GUARDED_KATALOG: &str = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: lockout}
+gateway: {enabled: true}
+security:
+  deletionProtection: {enabled: true, failurePolicy: POLICY}
+  webhooks: {breakGlassGroups: [ork-admins]}
+spec: {}
+"#;
+
+/// Lockout safety (docs/security.md §2.3): with the Gateway down, kube-system and the
+/// Gateway's namespace still change; with failurePolicy Ignore the guarded objects too, with
+/// Fail they do not. Only break-glass members and the Gateway change ork's configurations; a
+/// deleted configuration is back within 5 s.
+fn lockout_safety(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let mut errors = Vec::new();
+        cluster::namespace(&env.admin, "locked", &[]).await?;
+        let alice = As::user("alice", ALICE);
+        for policy in ["Fail", "Ignore"] {
+            let katalog = write(
+                env.dir.path(),
+                &format!("lockout-{policy}.yaml"),
+                &GUARDED_KATALOG.replace("POLICY", policy),
+            )?;
+            let gw = gateway(env, &katalog, |_| {}).await?;
+            // the guard: alice may neither edit nor delete a configuration; break-glass may edit
+            let path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/orkestra-deletion-protection";
+            let live = cluster::send(&env.admin, "GET", path, None, &As::admin())
+                .await?
+                .body;
+            let mut ignore = live.clone();
+            if let Some(hooks) = ignore["webhooks"].as_array_mut() {
+                for h in hooks {
+                    h["failurePolicy"] = json!("Ignore");
+                }
+            }
+            let a = cluster::send(
+                &env.admin,
+                "PUT",
+                &format!("{path}?dryRun=All"),
+                Some(&ignore),
+                &alice,
+            )
+            .await?;
+            if std::env::var_os("ORK_DEBUG_VAP").is_some() {
+                let vap = cluster::send(&env.admin, "GET", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/orkestra-control-plane-guard", None, &As::admin()).await?;
+                println!("VAP {}", vap.body);
+            }
+            must(
+                a.denied_by_ork() && a.message().contains("control-plane"),
+                format!("alice edits a configuration: {} {}", a.status, a.message()),
+                &mut errors,
+            );
+            let a = delete(env, &format!("{path}?dryRun=All"), &alice).await?;
+            must(
+                a.denied_by_ork(),
+                format!("alice deletes a configuration: {}", a.message()),
+                &mut errors,
+            );
+            let a = delete(
+                env,
+                &format!("{path}?dryRun=All"),
+                &As::user("bob", &["ork-admins"]),
+            )
+            .await?;
+            must(
+                a.ok(),
+                format!("break-glass delete: {}", a.message()),
+                &mut errors,
+            );
+            // the watcher: a deletion is undone within 5 s
+            let a = delete(env, path, &As::user("bob", &["ork-admins"])).await?;
+            must_ok(&a, "break-glass deletes a configuration")?;
+            let t = Instant::now();
+            let back =
+                cluster::eventually("configuration restored", Duration::from_secs(5), || async {
+                    exists(env, path).await
+                })
+                .await;
+            must(
+                back.is_ok(),
+                "a deleted configuration was not back within 5 s",
+                &mut errors,
+            );
+            println!("    ({policy}) restored in {} ms", t.elapsed().as_millis());
+            // a labelled object for the Gateway to guard
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "guarded", "namespace": "locked",
+                "labels": {"orkestra.io/deletion-protection": "true"}}});
+            must_ok(&create(env, &cm, &As::admin()).await?, "create ConfigMap")?;
+            // the Gateway stops; its configurations stay
+            gw.shutdown().await;
+            for ns in ["kube-system", "orkestra-system"] {
+                let probe = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lockout-probe", "namespace": ns,
+                    "labels": {"orkestra.io/deletion-protection": "true"}}});
+                let a = create(env, &probe, &As::admin()).await?;
+                must(
+                    a.ok(),
+                    format!(
+                        "({policy}) with the Gateway down, a create in {ns} failed: {}",
+                        a.message()
+                    ),
+                    &mut errors,
+                );
+                let a = delete(
+                    env,
+                    &format!("/api/v1/namespaces/{ns}/configmaps/lockout-probe"),
+                    &As::admin(),
+                )
+                .await?;
+                must(
+                    a.ok(),
+                    format!(
+                        "({policy}) with the Gateway down, a labelled ConfigMap in {ns} could not be deleted: {}",
+                        a.message()
+                    ),
+                    &mut errors,
+                );
+            }
+            let a = delete(env, "/api/v1/namespaces/locked/configmaps/guarded", &alice).await?;
+            match policy {
+                "Ignore" => must(
+                    a.ok(),
+                    format!(
+                        "(Ignore) the guarded ConfigMap could not be deleted with the Gateway down: {}",
+                        a.message()
+                    ),
+                    &mut errors,
+                ),
+                _ => must(
+                    !a.ok() && a.message().contains("failed calling webhook"),
+                    format!("(Fail) the guarded ConfigMap: {} {}", a.status, a.message()),
+                    &mut errors,
+                ),
+            }
+            // clean up: remove what the stopped Gateway left
+            let cleanup = gateway(env, &katalog, |_| {}).await?;
+            cleanup.uninstall().await;
+            let _ = delete(
+                env,
+                "/api/v1/namespaces/locked/configmaps/guarded",
+                &As::admin(),
+            )
+            .await;
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+/// What the Gateway registers reads back as it was written: the watcher sees no drift in its
+/// own writes, and sees a change to a field ork owns.
+fn registration_round_trip(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = repo().join("tests/fixtures/decisions/katalogs/protection.yaml");
+        let gw = gateway(env, &katalog, |_| {}).await?;
+        let k = ork_gateway::load(&katalog, &ork_limits::Limits::default())
+            .map_err(|x| x.join("; "))?;
+        let target =
+            ork_gateway::webhooks::Target::Url(format!("https://127.0.0.1:{}", gw.addr.port()));
+        let ca = std::fs::read_to_string(&env.cert.0).map_err(e)?;
+        let mut plan = ork_gateway::webhooks::configurations(&k, &target, &ca);
+        plan.extend(ork_gateway::webhooks::guard(&k));
+        let mut errors = Vec::new();
+        for d in plan {
+            let path = format!(
+                "/apis/admissionregistration.k8s.io/v1/{}/{}",
+                d.kind.plural(),
+                d.name
+            );
+            let live = cluster::send(&env.admin, "GET", &path, None, &As::admin())
+                .await?
+                .body;
+            // the live copy has the real target and caBundle; compare what does not depend on them
+            let mut desired = d.object.clone();
+            let mut live_cmp = live.clone();
+            let _ = (&mut desired, &mut live_cmp);
+            if ork_gateway::webhooks::drifted(&desired, &live_cmp) {
+                errors.push(format!(
+                    "{} reads back drifted:\n      desired {}\n      live    {}",
+                    d.name,
+                    ork_gateway::webhooks::owned_view(&desired, &desired),
+                    ork_gateway::webhooks::owned_view(&desired, &live_cmp)
+                ));
+            }
+        }
+        gw.uninstall().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+fn main() -> ExitCode {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let tests: &[(&str, TestFn)] = &[
+        ("registration_round_trip", registration_round_trip),
+        ("protection_without_runtime", protection_without_runtime),
+        ("namespace_patterns", namespace_patterns),
+        ("pod_security_and_exec", pod_security_and_exec),
+        ("lockout_safety", lockout_safety),
+        ("corpus_replay", corpus_replay),
+    ];
+    let selected: Vec<_> = tests
+        .iter()
+        .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
+        .collect();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("tokio: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = match rt.block_on(async {
+        let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
+        let admin = cp.client().await.map_err(e)?;
+        cluster::open_rbac(&admin).await?;
+        let as_gateway = cluster::impersonating(
+            &cp.kubeconfig,
+            "system:serviceaccount:orkestra-system:orkestra-gateway",
+            &[
+                "system:serviceaccounts",
+                "system:serviceaccounts:orkestra-system",
+            ],
+        )
+        .await?;
+        let dir = tempfile::tempdir().map_err(e)?;
+        let cert = self_signed(dir.path())?;
+        Ok::<_, String>(Env {
+            cp,
+            admin,
+            as_gateway,
+            dir,
+            cert,
+        })
+    }) {
+        Ok(env) => env,
+        Err(err) => {
+            eprintln!("cannot start the control plane: {err}");
+            println!("0 passed, {} failed", selected.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("control plane ready in {} ms", env.cp.startup.as_millis());
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in selected {
+        let start = Instant::now();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(600), test(&env)).await })
+        }));
+        let outcome = match result {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(m))) => Err(m),
+            Ok(Err(_)) => Err("timed out after 600s".to_string()),
+            Err(_) => Err("panicked".to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({} ms)", start.elapsed().as_millis());
+            }
+            Err(m) => {
+                failed += 1;
+                println!(
+                    "test {name} ... FAILED ({} ms)\n    {m}",
+                    start.elapsed().as_millis()
+                );
+            }
+        }
+    }
+    // the Gateways' audit lines, for a look after a failure
+    if let Some(keep) = std::env::var_os("ORK_TEST_KEEP_AUDIT") {
+        let _ = std::fs::copy(env.dir.path().join("audit.log"), keep);
+    }
+    drop(env);
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A self-signed serving certificate for 127.0.0.1 (its own CA, docs/security.md §2.10).
+fn self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(e)?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .map_err(e)?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.self_signed(&key).map_err(e)?;
+    let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&c, cert.pem()).map_err(e)?;
+    std::fs::write(&k, key.serialize_pem()).map_err(e)?;
+    Ok((c, k))
+}
