@@ -87,6 +87,28 @@ pub async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Respon
                     decision: "deny",
                 })
                 .inc();
+            // still a decision: audited, without the body it could not read
+            shared.audit.record(&Line {
+                time: audit::now(),
+                log: "audit",
+                webhook: webhook.name(),
+                uid: String::new(),
+                user: String::new(),
+                groups: vec![],
+                operation: String::new(),
+                kind: String::new(),
+                subresource: None,
+                namespace: None,
+                name: String::new(),
+                decision: "deny",
+                reasons: vec![
+                    serde_json::json!({"code": "undecodable", "layer": webhook.layer().as_str(),
+                    "message": "the body is not an admission.k8s.io/v1 AdmissionReview"}),
+                ],
+                warnings: vec![],
+                dry_run: false,
+                duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            });
             review::undecodable(&e)
         }
     };

@@ -37,8 +37,9 @@ struct Env {
     /// as itself, as it would in a pod
     as_gateway: kube::Client,
     dir: tempfile::TempDir,
-    /// serving material from files, so no test's setup touches the Gateway's Secrets
-    cert: (PathBuf, PathBuf),
+    /// serving material from files (leaf, key, CA), so no test's setup touches the Gateway's
+    /// Secrets
+    cert: (PathBuf, PathBuf, PathBuf),
 }
 
 fn repo() -> PathBuf {
@@ -58,7 +59,7 @@ async fn gateway(
     cfg.certificates = Certificates::Files {
         cert: env.cert.0.clone(),
         key: env.cert.1.clone(),
-        ca: None,
+        ca: Some(env.cert.2.clone()),
     };
     cfg.identity = format!("test-{}", uuid_ish());
     cfg.audit_sink = Some(ork_gateway::audit::Sink::File(
@@ -725,7 +726,7 @@ fn registration_round_trip(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), 
             .map_err(|x| x.join("; "))?;
         let target =
             ork_gateway::webhooks::Target::Url(format!("https://127.0.0.1:{}", gw.addr.port()));
-        let ca = std::fs::read_to_string(&env.cert.0).map_err(e)?;
+        let ca = std::fs::read_to_string(&env.cert.2).map_err(e)?;
         let mut plan = ork_gateway::webhooks::configurations(&k, &target, &ca);
         plan.extend(ork_gateway::webhooks::guard(&k));
         let mut errors = Vec::new();
@@ -759,6 +760,401 @@ fn registration_round_trip(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), 
         }
     })
 }
+
+/// A plain HTTPS client for the Gateway's own port, trusting the test certificate.
+async fn https(
+    env: &Env,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    use http_body_util::BodyExt;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&env.cert.2).map_err(e)?;
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.map_err(e)?).map_err(e)?;
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(e)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(e)?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(e)?;
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .map_err(e)?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .map_err(e)?;
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(e)?;
+    let resp = send.send_request(req).await.map_err(e)?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(e)?
+        .to_bytes()
+        .to_vec();
+    Ok((status, bytes))
+}
+
+async fn plain_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(e)?;
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .map_err(e)?;
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.map_err(e)?;
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, out))
+}
+
+/// The Gateway's own surface (docs/security.md §2.3, §2.11): POST only, an undecodable review
+/// is denied with code 400, a body over 8 MiB is refused, the plain port serves probes and
+/// metrics only, and every decision is one audit line without object data.
+fn direct_requests_audit_and_metrics(
+    env: &Env,
+) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = repo().join("tests/fixtures/decisions/katalogs/protection.yaml");
+        let audit = env.dir.path().join("direct-audit.log");
+        let sink = audit.clone();
+        let gw = gateway(env, &katalog, move |c| {
+            c.audit_sink = Some(ork_gateway::audit::Sink::File(sink))
+        })
+        .await?;
+        let mut errors = Vec::new();
+        let (status, body) =
+            https(env, gw.addr, "POST", "/validate", b"{not json".to_vec()).await?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        must(
+            status == 200
+                && v.pointer("/response/allowed") == Some(&json!(false))
+                && v.pointer("/response/status/code") == Some(&json!(400)),
+            format!("undecodable review: {status} {v}"),
+            &mut errors,
+        );
+        let (status, _) = https(env, gw.addr, "GET", "/validate", vec![]).await?;
+        must(
+            status == 405,
+            format!("GET on a webhook: {status}"),
+            &mut errors,
+        );
+        let (status, _) = https(env, gw.addr, "POST", "/nothing", b"{}".to_vec()).await?;
+        must(
+            status == 404,
+            format!("unknown path: {status}"),
+            &mut errors,
+        );
+        let (status, _) = https(
+            env,
+            gw.addr,
+            "POST",
+            "/validate",
+            vec![b' '; ork_gateway::server::MAX_BODY + 1],
+        )
+        .await
+        .unwrap_or((0, vec![]));
+        must(
+            status == 413 || status == 0,
+            format!("a body over 8 MiB: {status}"),
+            &mut errors,
+        );
+        // a real decision through the API server, then its audit line
+        cluster::namespace(&env.admin, "direct", &[]).await?;
+        cluster::crds(
+            &env.admin,
+            &ork_gateway::load(&katalog, &ork_limits::Limits::default())
+                .map_err(|x| x.join("; "))?,
+        )
+        .await?;
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "secretive", "namespace": "direct",
+            "labels": {"orkestra.io/deletion-protection": "true"}}, "data": {"password": "hunter2-very-secret"}});
+        must_ok(&create(env, &cm, &As::admin()).await?, "create ConfigMap")?;
+        let a = delete(
+            env,
+            "/api/v1/namespaces/direct/configmaps/secretive?dryRun=All",
+            &As::user("alice", ALICE),
+        )
+        .await?;
+        must(
+            a.denied_by_ork(),
+            format!("delete of a labelled ConfigMap: {}", a.message()),
+            &mut errors,
+        );
+        let (status, _) = plain_get(gw.health_addr, "/readyz").await?;
+        must(status == 200, format!("/readyz: {status}"), &mut errors);
+        let (status, metrics) = plain_get(gw.health_addr, "/metrics").await?;
+        must(status == 200 && metrics.contains("ork_admission_requests_total{webhook=\"deletion-protection\",decision=\"deny\"}")
+            && metrics.contains("ork_admission_duration_seconds_bucket"), format!("/metrics: {status}\n{metrics}"), &mut errors);
+        let (status, _) = plain_get(gw.health_addr, "/validate").await?;
+        must(
+            status == 404,
+            format!("the plain port serves a webhook path: {status}"),
+            &mut errors,
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let lines = std::fs::read_to_string(&audit).map_err(e)?;
+        let line = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["webhook"] == "deletion-protection" && l["name"] == "secretive");
+        match line {
+            Some(l) => {
+                must(
+                    l["decision"] == "deny"
+                        && l["user"] == "alice"
+                        && l["operation"] == "DELETE"
+                        && l["kind"] == "/v1/ConfigMap"
+                        && l["dryRun"] == json!(true)
+                        && l["reasons"][0]["code"] == "deletion-protected",
+                    format!("audit line: {l}"),
+                    &mut errors,
+                );
+            }
+            None => errors.push(format!("no audit line for the denied delete in:\n{lines}")),
+        }
+        must(
+            !lines.contains("hunter2"),
+            "an audit line carries object data",
+            &mut errors,
+        );
+        must(
+            lines.lines().any(|l| {
+                l.contains("\"webhook\":\"validate\"") && l.contains("\"code\":\"undecodable\"")
+            }),
+            "no audit line for the undecodable review",
+            &mut errors,
+        );
+        gw.uninstall().await;
+        let _ = delete(
+            env,
+            "/api/v1/namespaces/direct/configmaps/secretive",
+            &As::admin(),
+        )
+        .await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+/// Hot reload (docs/cli.md §12): a Katalog that fails validation keeps the last good one
+/// serving; a valid change takes effect, configurations included.
+fn katalog_reload(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let protected = GUARDED_KATALOG.replace("POLICY", "Fail");
+        let path = write(env.dir.path(), "reload.yaml", &protected)?;
+        cluster::namespace(&env.admin, "reload", &[]).await?;
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "namespace": "reload",
+            "labels": {"orkestra.io/deletion-protection": "true"}}});
+        must_ok(&create(env, &cm, &As::admin()).await?, "create ConfigMap")?;
+        let gw = gateway(env, &path, |c| {
+            c.reload_interval = Duration::from_millis(200)
+        })
+        .await?;
+        let del = "/api/v1/namespaces/reload/configmaps/kept?dryRun=All";
+        let alice = As::user("alice", ALICE);
+        let mut errors = Vec::new();
+        must(
+            delete(env, del, &alice).await?.denied_by_ork(),
+            "protected before the reload",
+            &mut errors,
+        );
+        std::fs::write(
+            &path,
+            "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nspec: {crds: [not, a, map]}\n",
+        )
+        .map_err(e)?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        must(
+            delete(env, del, &alice).await?.denied_by_ork(),
+            "an invalid Katalog replaced the good one",
+            &mut errors,
+        );
+        let (_, metrics) = plain_get(gw.health_addr, "/metrics").await?;
+        must(
+            metrics.contains("ork_katalog_reload_total{result=\"rejected\"} 1"),
+            format!("no rejected reload counted:\n{metrics}"),
+            &mut errors,
+        );
+        std::fs::write(
+            &path,
+            protected.replace(
+                "deletionProtection: {enabled: true, failurePolicy: Fail}",
+                "deletionProtection: {enabled: false}",
+            ),
+        )
+        .map_err(e)?;
+        let off = cluster::eventually(
+            "protection off after a valid reload",
+            Duration::from_secs(10),
+            || async { Ok(delete(env, del, &alice).await?.ok()) },
+        )
+        .await;
+        must(
+            off.is_ok(),
+            "a valid Katalog did not take effect",
+            &mut errors,
+        );
+        gw.uninstall().await;
+        let _ = delete(
+            env,
+            "/api/v1/namespaces/reload/configmaps/kept",
+            &As::admin(),
+        )
+        .await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+/// Certificate rotation under load (docs/security.md §2.10): generated material with short
+/// lives, so the leaf renews every few seconds and the CA rotates once, while requests flow
+/// through the API server to the Gateway. Not one admission may fail.
+fn rotation_under_load(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = write(
+            env.dir.path(),
+            "rotation.yaml",
+            r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: rotation}
+gateway: {enabled: true}
+security:
+  certManager: {autoRotate: true, validFor: 12s, rotationThreshold: 8s, caValidFor: 30s}
+spec:
+  crds:
+    widgets:
+      apiTypes: {group: rotation.orkestra.io, version: v1, kind: Widget, plural: widgets}
+"#,
+        )?;
+        let k = ork_gateway::load(&katalog, &ork_limits::Limits::default())
+            .map_err(|x| x.join("; "))?;
+        cluster::crds(&env.admin, &k).await?;
+        cluster::namespace(&env.admin, "rotation", &[]).await?;
+        let audit = env.dir.path().join("rotation-audit.log");
+        let sink = audit.clone();
+        let gw = gateway(env, &katalog, move |c| {
+            c.certificates = Certificates::Generated;
+            c.ca_overlap_wait = Duration::from_secs(3);
+            c.audit_sink = Some(ork_gateway::audit::Sink::File(sink));
+        })
+        .await?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for w in 0..4 {
+            let client = env.admin.clone();
+            let stop = stop.clone();
+            workers.push(tokio::spawn(async move {
+                let (mut ok, mut failed, mut first) = (0u64, 0u64, None);
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let obj = json!({"apiVersion": "rotation.orkestra.io/v1", "kind": "Widget",
+                        "metadata": {"name": format!("w{w}-{i}"), "namespace": "rotation"}});
+                    match cluster::send(
+                        &client,
+                        "POST",
+                        "/apis/rotation.orkestra.io/v1/namespaces/rotation/widgets?dryRun=All",
+                        Some(&obj),
+                        &As::user("alice", &[]),
+                    )
+                    .await
+                    {
+                        Ok(a) if a.ok() => ok += 1,
+                        Ok(a) => {
+                            failed += 1;
+                            first.get_or_insert(format!("{} {}", a.status, a.message()));
+                        }
+                        Err(x) => {
+                            failed += 1;
+                            first.get_or_insert(x);
+                        }
+                    }
+                }
+                (ok, failed, first)
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut ok, mut failed, mut first) = (0, 0, None);
+        for w in workers {
+            let (o, f, x) = w.await.map_err(e)?;
+            ok += o;
+            failed += f;
+            first = first.or(x);
+        }
+        let rotations: Vec<String> = std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"operation\":\"ROTATE\""))
+            .map(|l| {
+                serde_json::from_str::<Value>(l)
+                    .ok()
+                    .and_then(|v| v["name"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!("    {ok} admissions, {failed} failed, rotations: {rotations:?}");
+        gw.uninstall().await;
+        // the generated Secrets go, so later runs start fresh
+        for s in ["orkestra-tls", "orkestra-tls-ca"] {
+            let _ = delete(
+                env,
+                &format!("/api/v1/namespaces/orkestra-system/secrets/{s}"),
+                &As::admin(),
+            )
+            .await;
+        }
+        let mut errors = Vec::new();
+        must(
+            failed == 0,
+            format!(
+                "{failed} of {} admissions failed during rotation; first: {first:?}",
+                ok + failed
+            ),
+            &mut errors,
+        );
+        must(ok > 100, format!("only {ok} admissions"), &mut errors);
+        must(
+            rotations.len() >= 2,
+            format!("expected leaf renewals and a CA rotation, saw {rotations:?}"),
+            &mut errors,
+        );
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
 fn main() -> ExitCode {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let tests: &[(&str, TestFn)] = &[
@@ -767,7 +1163,13 @@ fn main() -> ExitCode {
         ("namespace_patterns", namespace_patterns),
         ("pod_security_and_exec", pod_security_and_exec),
         ("lockout_safety", lockout_safety),
+        (
+            "direct_requests_audit_and_metrics",
+            direct_requests_audit_and_metrics,
+        ),
+        ("katalog_reload", katalog_reload),
         ("corpus_replay", corpus_replay),
+        ("rotation_under_load", rotation_under_load),
     ];
     let selected: Vec<_> = tests
         .iter()
@@ -797,7 +1199,7 @@ fn main() -> ExitCode {
         )
         .await?;
         let dir = tempfile::tempdir().map_err(e)?;
-        let cert = self_signed(dir.path())?;
+        let cert = test_pki(dir.path())?;
         Ok::<_, String>(Env {
             cp,
             admin,
@@ -853,17 +1255,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// A self-signed serving certificate for 127.0.0.1 (its own CA, docs/security.md §2.10).
-fn self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+/// Serving material for 127.0.0.1: a CA and a leaf it signed (docs/security.md §2.10).
+fn test_pki(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(e)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ork test CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(e)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(e)?;
     let mut params =
         rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
             .map_err(e)?;
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.self_signed(&key).map_err(e)?;
-    let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let cert = params.signed_by(&key, &issuer).map_err(e)?;
+    let (c, k, a) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     std::fs::write(&c, cert.pem()).map_err(e)?;
     std::fs::write(&k, key.serialize_pem()).map_err(e)?;
-    Ok((c, k))
+    std::fs::write(&a, ca.pem()).map_err(e)?;
+    Ok((c, k, a))
 }
