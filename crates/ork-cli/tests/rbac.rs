@@ -97,6 +97,7 @@ fn audit_flags_wildcards_escalation_impersonation_and_cluster_wide_secret_reads(
         ("rbac-escalate", "ServiceAccount platform/rbac-manager"),
         ("rbac-full-wildcard", "User oncall"),
         ("rbac-impersonate", "ServiceAccount platform/rbac-manager"),
+        ("rbac-admission-config-writer", "User oncall"),
         ("rbac-secrets-read", "Group auditors"),
         ("rbac-secrets-read", "Group platform-admins"),
     ]
@@ -142,6 +143,212 @@ fn audit_reports_effective_permissions_and_sarif() {
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(
         sarif["runs"][0]["results"].as_array().map(Vec::len),
-        Some(6)
+        Some(7)
     );
+}
+
+/// `rbac-admission-config-writer` on tests/fixtures/rbac-guard: (check, subject, message) of
+/// each finding of that check, with the extra arguments and environment.
+fn guard_writers(extra: &[&str], env: &[(&str, &str)]) -> (i32, Vec<(String, String)>, String) {
+    let mut c = ork();
+    c.current_dir(repo())
+        .args([
+            "rbac",
+            "audit",
+            "-f",
+            "tests/fixtures/rbac-guard/rbac.yaml",
+            "-o",
+            "json",
+        ])
+        .args(extra)
+        .env_remove("ORK_NAMESPACE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let (code, out, err) = run(c);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let got = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == "rbac-admission-config-writer")
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap_or("").to_string(),
+                f["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    (code, got, format!("{out}\n{err}"))
+}
+
+fn subjects(got: &[(String, String)]) -> Vec<&str> {
+    got.iter().map(|(s, _)| s.as_str()).collect()
+}
+
+#[test]
+fn audit_flags_every_subject_outside_break_glass_that_can_write_admission_configurations() {
+    let (code, got, out) = guard_writers(&[], &[]);
+    assert_eq!(code, 1, "{out}");
+    // not system:masters (cluster-admin's own binding), not the Gateway, not a RoleBinding
+    assert_eq!(
+        subjects(&got),
+        vec![
+            "Group guard-admins",
+            "ServiceAccount ci/deployer",
+            "User alice"
+        ],
+        "{out}"
+    );
+    let all = "create,update,patch,delete,deletecollection validatingwebhookconfigurations,mutatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings";
+    assert_eq!(
+        got[0].1,
+        "Group guard-admins can delete validatingadmissionpolicybindings (admissionregistration.k8s.io) through ClusterRoleBinding guard-admins, outside breakGlassGroups (system:masters)"
+    );
+    assert_eq!(
+        got[2].1,
+        format!(
+            "User alice can {all} (admissionregistration.k8s.io) through ClusterRoleBinding alice-admin, outside breakGlassGroups (system:masters)"
+        )
+    );
+    // the full report: severity, chain, file and line of the binding, the hint
+    let v: serde_json::Value =
+        serde_json::from_str(out.split('\n').next().unwrap_or("")).unwrap_or_default();
+    let alice = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["check"] == "rbac-admission-config-writer" && f["subject"] == "User alice")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(alice["severity"], "high");
+    assert_eq!(
+        alice["path"],
+        "ClusterRoleBinding alice-admin → ClusterRole cluster-admin → rules[0]"
+    );
+    assert_eq!(alice["file"], "tests/fixtures/rbac-guard/rbac.yaml");
+    assert_eq!(alice["line"], 18);
+    assert!(
+        alice["remediation"].as_str().is_some_and(|r| r
+            .contains("can delete the guard's binding, then the webhook configurations")
+            && r.contains("breakGlassGroups")),
+        "{alice}"
+    );
+}
+
+#[test]
+fn break_glass_groups_and_the_operator_namespace_change_the_exemption() {
+    // --break-glass-group replaces system:masters
+    let (_, got, out) = guard_writers(&["--break-glass-group", "guard-admins"], &[]);
+    assert_eq!(
+        subjects(&got),
+        vec![
+            "Group system:masters",
+            "ServiceAccount ci/deployer",
+            "User alice"
+        ],
+        "{out}"
+    );
+    let (_, got, out) = guard_writers(
+        &[
+            "--break-glass-group",
+            "guard-admins",
+            "--break-glass-group",
+            "system:masters",
+        ],
+        &[],
+    );
+    assert_eq!(
+        subjects(&got),
+        vec!["ServiceAccount ci/deployer", "User alice"],
+        "{out}"
+    );
+    // the Katalog's security.webhooks.breakGlassGroups: [guard-admins]
+    let katalog = [
+        "--katalog",
+        "tests/fixtures/rbac-guard/katalog/katalog.yaml",
+    ];
+    let (code, got, out) = guard_writers(&katalog, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        subjects(&got),
+        vec![
+            "Group system:masters",
+            "ServiceAccount ci/deployer",
+            "User alice"
+        ],
+        "{out}"
+    );
+    assert!(
+        got[0]
+            .1
+            .ends_with("outside breakGlassGroups (guard-admins)"),
+        "{out}"
+    );
+    // the Gateway is exempt in the operator namespace only (ORK_NAMESPACE, as the runtime)
+    let (_, got, out) = guard_writers(&katalog, &[("ORK_NAMESPACE", "ork")]);
+    assert!(
+        subjects(&got).contains(&"ServiceAccount orkestra-system/orkestra-gateway"),
+        "{out}"
+    );
+    let (_, got, out) = guard_writers(&[], &[("ORK_NAMESPACE", "ork")]);
+    assert!(
+        subjects(&got).contains(&"ServiceAccount orkestra-system/orkestra-gateway"),
+        "{out}"
+    );
+    // both at once is a usage error; so is a Katalog that does not load
+    let (code, _, _) = guard_writers(&["--break-glass-group", "x", "--katalog", katalog[1]], &[]);
+    assert_eq!(code, 2);
+    let (code, _, _) = guard_writers(
+        &[
+            "--katalog",
+            "tests/fixtures/broken/45-break-glass-everyone.katalog.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    // below the threshold, not reported
+    let (code, got, out) = guard_writers(&["--min-severity", "critical"], &[]);
+    assert!(got.is_empty(), "{out}");
+    assert_eq!(
+        code, 1,
+        "cluster-admin's wildcards are still critical: {out}"
+    );
+}
+
+#[test]
+fn audit_text_and_sarif_carry_the_admission_finding() {
+    let mut c = ork();
+    c.current_dir(repo())
+        .args(["rbac", "audit", "-f", "tests/fixtures/rbac-guard/rbac.yaml"])
+        .env_remove("ORK_NAMESPACE");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    let want = "\
+high      rbac-admission-config-writer  Group guard-admins
+          Group guard-admins can delete validatingadmissionpolicybindings (admissionregistration.k8s.io) through ClusterRoleBinding guard-admins, outside breakGlassGroups (system:masters)
+          ClusterRoleBinding guard-admins → ClusterRole guard-binding-remover → rules[0]
+          fix: Restrict writes on admissionregistration.k8s.io to breakGlassGroups: the subject can delete the guard's binding, then the webhook configurations
+";
+    assert!(out.contains(want), "{out}");
+    let mut c = ork();
+    c.current_dir(repo())
+        .args([
+            "rbac",
+            "audit",
+            "-f",
+            "tests/fixtures/rbac-guard/rbac.yaml",
+            "-o",
+            "sarif",
+        ])
+        .env_remove("ORK_NAMESPACE");
+    let (_, out, _) = run(c);
+    let sarif: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let results: Vec<&serde_json::Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["ruleId"] == "rbac-admission-config-writer")
+        .collect();
+    assert_eq!(results.len(), 3, "{out}");
 }

@@ -133,11 +133,20 @@ fn who_can_and_audit_read_rbac_live() {
         ("rbac-full-wildcard", "User oncall"),
         ("rbac-impersonate", "ServiceAccount platform/rbac-manager"),
         ("rbac-secrets-read", "Group auditors"),
+        ("rbac-admission-config-writer", "User oncall"),
     ] {
         assert!(
             got.contains(&(check.to_string(), subject.to_string())),
             "missing {check} {subject} in {got:?}"
         );
     }
+    // the cluster's own cluster-admin binding is break-glass (system:masters), not a finding
+    assert!(
+        !got.contains(&(
+            "rbac-admission-config-writer".to_string(),
+            "Group system:masters".to_string()
+        )),
+        "{got:?}"
+    );
     drop(cp);
 }

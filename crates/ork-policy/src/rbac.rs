@@ -623,6 +623,198 @@ pub fn describe_rule(rule: &Value) -> String {
     s
 }
 
+/// The API group whose objects admission never fully guards (docs/security.md §2.3).
+pub const ADMISSION_GROUP: &str = "admissionregistration.k8s.io";
+
+/// The resources of [`ADMISSION_GROUP`] that can disable ork's admission: its webhook
+/// configurations, and the guard policy and binding that protect them.
+pub const ADMISSION_RESOURCES: &[&str] = &[
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfigurations",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+];
+
+/// The verbs that change or remove them.
+pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+
+/// Who may write [`ADMISSION_RESOURCES`] without a finding: members of `breakGlassGroups`, and
+/// the Gateway ServiceAccount, which registers the configurations and restores the guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionExempt {
+    pub break_glass_groups: Vec<String>,
+    /// the operator namespace, where ServiceAccount `orkestra-gateway` runs
+    pub operator_namespace: String,
+}
+
+impl AdmissionExempt {
+    /// `system:serviceaccount:<ns>:orkestra-gateway`
+    pub fn gateway_user(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:orkestra-gateway",
+            self.operator_namespace
+        )
+    }
+
+    /// Whether `s` is exempt. Offline, group membership is known only for Group subjects: a
+    /// User bound by name is reported even when some identity provider puts it in a
+    /// break-glass group.
+    pub fn exempts(&self, s: &Subject) -> bool {
+        match s.kind.as_str() {
+            "Group" => self.break_glass_groups.contains(&s.name),
+            "ServiceAccount" => {
+                s.name == "orkestra-gateway"
+                    && s.namespace.as_deref() == Some(self.operator_namespace.as_str())
+            }
+            "User" => s.name == self.gateway_user(),
+            _ => false,
+        }
+    }
+}
+
+/// One subject that can write [`ADMISSION_RESOURCES`] cluster-wide, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionWriter {
+    pub subject: Subject,
+    /// the index of the ClusterRoleBinding in [`Rbac::bindings`]
+    pub binding: usize,
+    /// `ClusterRoleBinding x → ClusterRole y → rules[0], ClusterRole z rules[1] (aggregated)`
+    pub path: String,
+    /// per distinct verb set, the resources it applies to:
+    /// `delete validatingadmissionpolicybindings; create,update,… validatingwebhookconfigurations,…`
+    pub grants: String,
+}
+
+/// The rule of the built-in ClusterRole `cluster-admin`, for bindings to it when the input does
+/// not hold it (offline YAML rarely does; the API server always has it).
+fn cluster_admin_rule() -> Value {
+    serde_json::json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]})
+}
+
+/// The (verb, resource) pairs of [`WRITE_VERBS`] × [`ADMISSION_RESOURCES`] that `rule` allows.
+/// A rule limited by resourceNames counts only when it names one of ork's objects (the guard,
+/// or a webhook configuration); `create` and `deletecollection` never match resourceNames.
+fn admission_writes(rule: &Value) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (r, resource) in ADMISSION_RESOURCES.iter().enumerate() {
+        let ours: &[&str] = if resource.contains("webhook") {
+            crate::prepared::WEBHOOK_CONFIGURATIONS
+        } else {
+            &[crate::prepared::GUARD_POLICY]
+        };
+        for (v, verb) in WRITE_VERBS.iter().enumerate() {
+            let req = |name: Option<&str>| Request {
+                verb: (*verb).to_string(),
+                group: ADMISSION_GROUP.to_string(),
+                resource: (*resource).to_string(),
+                subresource: None,
+                name: name.map(str::to_string),
+            };
+            let named = !matches!(*verb, "create" | "deletecollection");
+            if rule_allows(rule, &req(None))
+                || (named && ours.iter().any(|n| rule_allows(rule, &req(Some(n)))))
+            {
+                out.push((v, r));
+            }
+        }
+    }
+    out
+}
+
+/// `delete validatingadmissionpolicybindings; create,update validatingwebhookconfigurations`:
+/// the resources grouped by the verbs granted on them, in catalogue order.
+fn describe_writes(pairs: &[(usize, usize)]) -> String {
+    let mut by_resource: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &(v, r) in pairs {
+        let verbs = by_resource.entry(r).or_default();
+        if !verbs.contains(&v) {
+            verbs.push(v);
+        }
+    }
+    let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    for (r, mut verbs) in by_resource {
+        verbs.sort_unstable();
+        match groups.iter_mut().find(|(v, _)| *v == verbs) {
+            Some((_, rs)) => rs.push(r),
+            None => groups.push((verbs, vec![r])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(verbs, rs)| {
+            let v: Vec<&str> = verbs.iter().map(|&i| WRITE_VERBS[i]).collect();
+            let r: Vec<&str> = rs.iter().map(|&i| ADMISSION_RESOURCES[i]).collect();
+            format!("{} {}", v.join(","), r.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What one role grants on [`ADMISSION_RESOURCES`]: the (verb, resource) pairs of
+/// [`admission_writes`], and where each granting rule is.
+type RoleWrites = (Vec<(usize, usize)>, Vec<String>);
+
+/// Every subject outside `exempt` that can create, update, patch, delete or deletecollection
+/// ork's admission configurations (docs/security.md §2.3): through a ClusterRoleBinding only,
+/// because these resources are cluster-scoped and a RoleBinding never grants cluster-scoped
+/// access. `*` in verbs, resources and apiGroups counts, as do aggregated rules and the
+/// built-in `cluster-admin` when the input does not define it. In subject order.
+pub fn admission_config_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<AdmissionWriter> {
+    let builtin = cluster_admin_rule();
+    let builtin_writes = admission_writes(&builtin);
+    // what a role grants depends on the role only: found once per role
+    let mut per_role: Vec<Option<RoleWrites>> = vec![None; rbac.roles.len()];
+    let mut out = Vec::new();
+    for (i, b) in rbac.bindings.iter().enumerate() {
+        if !b.cluster || b.subjects.iter().all(|s| exempt.exempts(s)) {
+            continue;
+        }
+        let (pairs, at) = match rbac.role_index_of(i) {
+            Some(role) => per_role[role]
+                .get_or_insert_with(|| {
+                    let mut pairs = Vec::new();
+                    let mut at = Vec::new();
+                    for r in rbac.rules_of(role) {
+                        let p = admission_writes(r.rule);
+                        if p.is_empty() {
+                            continue;
+                        }
+                        pairs.extend(p);
+                        at.push(match r.from {
+                            Some(from) => {
+                                format!("ClusterRole {} rules[{}] (aggregated)", from.name, r.index)
+                            }
+                            None => format!("rules[{}]", r.index),
+                        });
+                    }
+                    (pairs, at)
+                })
+                .clone(),
+            None if b.role_kind == "ClusterRole" && b.role_name == "cluster-admin" => (
+                builtin_writes.clone(),
+                vec!["built-in rules (* on *)".to_string()],
+            ),
+            None => continue,
+        };
+        if pairs.is_empty() {
+            continue;
+        }
+        let path = format!("{} → {} → {}", b.label(), b.role_label(), at.join(", "));
+        let grants = describe_writes(&pairs);
+        for s in b.subjects.iter().filter(|s| !exempt.exempts(s)) {
+            out.push(AdmissionWriter {
+                subject: s.clone(),
+                binding: i,
+                path: path.clone(),
+                grants: grants.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.subject, &a.path).cmp(&(&b.subject, &b.path)));
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,6 +979,162 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{}", role.name);
         }
+    }
+
+    fn admission_fixture() -> Vec<Value> {
+        let crole = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules});
+        let crb = |name: &str, role: &str, subject: Value| {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+                   "roleRef": {"kind": "ClusterRole", "name": role}, "subjects": [subject]})
+        };
+        vec![
+            crole(
+                "cluster-admin",
+                json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]),
+            ),
+            crb(
+                "cluster-admin",
+                "cluster-admin",
+                json!({"kind": "Group", "name": "system:masters"}),
+            ),
+            crb(
+                "alice-admin",
+                "cluster-admin",
+                json!({"kind": "User", "name": "alice"}),
+            ),
+            crole(
+                "guard-remover",
+                json!([{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingadmissionpolicybindings"], "verbs": ["get", "delete"]}]),
+            ),
+            crb(
+                "ops-guard",
+                "guard-remover",
+                json!({"kind": "Group", "name": "ops"}),
+            ),
+            crole(
+                "admission-all",
+                json!([{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["*"], "verbs": ["*"]}]),
+            ),
+            crb(
+                "deployer",
+                "admission-all",
+                json!({"kind": "ServiceAccount", "name": "deployer", "namespace": "ci"}),
+            ),
+            crb(
+                "gateway",
+                "admission-all",
+                json!({"kind": "ServiceAccount", "name": "orkestra-gateway", "namespace": "orkestra-system"}),
+            ),
+            // another operator's own webhook, by name: cannot touch ork's
+            crole(
+                "cert-manager-webhook",
+                json!([{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"], "verbs": ["update", "patch"], "resourceNames": ["cert-manager-webhook"]}]),
+            ),
+            crb(
+                "cert-manager",
+                "cert-manager-webhook",
+                json!({"kind": "ServiceAccount", "name": "cert-manager", "namespace": "cert-manager"}),
+            ),
+            // the guard by name
+            crole(
+                "guard-editor",
+                json!([{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingadmissionpolicies"], "verbs": ["patch", "deletecollection"], "resourceNames": ["orkestra-control-plane-guard"]}]),
+            ),
+            crb(
+                "guard-editor",
+                "guard-editor",
+                json!({"kind": "User", "name": "mallory"}),
+            ),
+            // namespaced: a RoleBinding never grants cluster-scoped resources
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "vapb", "namespace": "team"},
+                   "rules": [{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingadmissionpolicybindings"], "verbs": ["delete"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "vapb", "namespace": "team"},
+                   "roleRef": {"kind": "Role", "name": "vapb"}, "subjects": [{"kind": "Group", "name": "team-devs"}]}),
+            // the built-in cluster-admin, not in the input
+            crb(
+                "bob-admin",
+                "cluster-admin-missing",
+                json!({"kind": "User", "name": "nobody-role"}),
+            ),
+        ]
+    }
+
+    fn writers(objs: &[Value], groups: &[&str]) -> Vec<String> {
+        let rbac = build(objs);
+        let exempt = AdmissionExempt {
+            break_glass_groups: groups.iter().map(|g| g.to_string()).collect(),
+            operator_namespace: "orkestra-system".into(),
+        };
+        admission_config_writers(&rbac, &exempt)
+            .iter()
+            .map(|w| format!("{} | {} | {}", w.subject, w.grants, w.path))
+            .collect()
+    }
+
+    #[test]
+    fn admission_config_writers_outside_break_glass_are_found() {
+        let objs = admission_fixture();
+        let all = "create,update,patch,delete,deletecollection validatingwebhookconfigurations,mutatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings";
+        assert_eq!(
+            writers(&objs, &["system:masters"]),
+            vec![
+                "Group ops | delete validatingadmissionpolicybindings | ClusterRoleBinding ops-guard → ClusterRole guard-remover → rules[0]".to_string(),
+                format!("ServiceAccount ci/deployer | {all} | ClusterRoleBinding deployer → ClusterRole admission-all → rules[0]"),
+                format!("User alice | {all} | ClusterRoleBinding alice-admin → ClusterRole cluster-admin → rules[0]"),
+                "User mallory | patch validatingadmissionpolicies | ClusterRoleBinding guard-editor → ClusterRole guard-editor → rules[0]".to_string(),
+            ]
+        );
+        // another break-glass group: system:masters is no longer exempt, ops is
+        let got = writers(&objs, &["ops"]);
+        assert!(
+            got.iter().any(|l| l.starts_with("Group system:masters |")),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|l| l.starts_with("Group ops |")), "{got:?}");
+    }
+
+    #[test]
+    fn the_built_in_cluster_admin_counts_when_the_input_lacks_it() {
+        let objs: Vec<Value> = admission_fixture()
+            .into_iter()
+            .filter(|o| !(o["kind"] == "ClusterRole" && o["metadata"]["name"] == "cluster-admin"))
+            .collect();
+        let got = writers(&objs, &["system:masters"]);
+        assert!(
+            got.iter().any(|l| l.starts_with("User alice | create,update,patch,delete,deletecollection ")
+                && l.ends_with("ClusterRoleBinding alice-admin → ClusterRole cluster-admin → built-in rules (* on *)")),
+            "{got:?}"
+        );
+        assert!(
+            !got.iter()
+                .any(|l| l.contains("system:masters") || l.contains("nobody-role")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn the_gateway_is_exempt_in_the_operator_namespace_only() {
+        let exempt = AdmissionExempt {
+            break_glass_groups: vec!["system:masters".into()],
+            operator_namespace: "ork".into(),
+        };
+        let sa = |ns: &str| Subject {
+            kind: "ServiceAccount".into(),
+            name: "orkestra-gateway".into(),
+            namespace: Some(ns.into()),
+        };
+        assert!(exempt.exempts(&sa("ork")));
+        assert!(!exempt.exempts(&sa("orkestra-system")));
+        assert!(exempt.exempts(&Subject {
+            kind: "User".into(),
+            name: "system:serviceaccount:ork:orkestra-gateway".into(),
+            namespace: None,
+        }));
+        assert!(!exempt.exempts(&Subject {
+            kind: "User".into(),
+            name: "system:masters".into(),
+            namespace: None,
+        }));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use ork_io::escape_control;
 use ork_policy::checks::{self, Context, Severity};
-use ork_policy::rbac::{Rbac, Request, who_can};
+use ork_policy::rbac::{AdmissionExempt, Rbac, Request, admission_config_writers, who_can};
 use serde_json::{Value, json};
 
 use crate::{Global, exit};
@@ -70,6 +70,17 @@ struct WhoCan {
 struct Audit {
     #[command(flatten)]
     input: Input,
+    /// the Katalog whose `security.webhooks.breakGlassGroups` and operator namespace decide who
+    /// may write admission configurations (`rbac-admission-config-writer`)
+    #[arg(long, value_name = "KATALOG")]
+    katalog: Option<PathBuf>,
+    /// without --katalog: a break-glass group (repeatable; default system:masters)
+    #[arg(
+        long = "break-glass-group",
+        value_name = "GROUP",
+        conflicts_with = "katalog"
+    )]
+    break_glass_groups: Vec<String>,
     /// low | medium | high | critical
     #[arg(long, default_value = "low")]
     min_severity: String,
@@ -337,12 +348,96 @@ fn binding_subject(
     }
 }
 
+/// Who may write admission configurations without a finding: `--katalog`'s breakGlassGroups and
+/// operator namespace (the posture resolver's), else `--break-glass-group`, else
+/// `system:masters`, with `ORK_NAMESPACE` (default `orkestra-system`) for the Gateway.
+fn admission_exempt(au: &Audit, g: &Global) -> Option<AdmissionExempt> {
+    if let Some(path) = &au.katalog {
+        let k = super::load_prepared(path, &g.limits)?;
+        return Some(AdmissionExempt {
+            break_glass_groups: k.settings.break_glass_groups.clone(),
+            operator_namespace: k.settings.operator_namespace.clone(),
+        });
+    }
+    let groups = if au.break_glass_groups.is_empty() {
+        vec!["system:masters".to_string()]
+    } else {
+        au.break_glass_groups.clone()
+    };
+    Some(AdmissionExempt {
+        break_glass_groups: groups,
+        operator_namespace: ork_katalog::posture::process_env("ORK_NAMESPACE")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "orkestra-system".to_string()),
+    })
+}
+
+/// `rbac-admission-config-writer` (docs/security.md §2.3): Kubernetes never runs admission on
+/// ValidatingAdmissionPolicies and their bindings, so whoever can write them can delete the
+/// guard's binding, then ork's webhook configurations. One finding per subject and binding,
+/// located at the binding.
+fn admission_findings(
+    objects: &[ork_scan::Loaded],
+    rbac: &Rbac,
+    exempt: &AdmissionExempt,
+) -> Vec<AuditFinding> {
+    let writers = admission_config_writers(rbac, exempt);
+    if writers.is_empty() {
+        return Vec::new();
+    }
+    // the file and line of each ClusterRoleBinding, the first of a name as in the index
+    let mut located: std::collections::HashMap<&str, (&str, u32)> =
+        std::collections::HashMap::new();
+    for o in objects {
+        let v = &o.value;
+        if v.get("kind").and_then(Value::as_str) == Some("ClusterRoleBinding")
+            && v.get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.starts_with("rbac.authorization.k8s.io/"))
+        {
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            located.entry(name).or_insert((o.file.as_str(), o.line));
+        }
+    }
+    writers
+        .into_iter()
+        .filter_map(|w| {
+            let b = rbac.bindings().get(w.binding)?;
+            let (file, line) = located.get(b.name.as_str()).copied().unwrap_or(("", 0));
+            Some(AuditFinding {
+                check: "rbac-admission-config-writer",
+                kind: "ClusterRoleBinding".into(),
+                name: b.name.clone(),
+                severity: Severity::High,
+                subject: w.subject.to_string(),
+                message: format!(
+                    "{} can {} ({}) through {}, outside breakGlassGroups ({})",
+                    w.subject,
+                    w.grants,
+                    ork_policy::rbac::ADMISSION_GROUP,
+                    b.label(),
+                    exempt.break_glass_groups.join(", ")
+                ),
+                path: w.path,
+                file: file.to_string(),
+                line,
+            })
+        })
+        .collect()
+}
+
 fn audit(au: &Audit, g: &Global) -> u8 {
     let Some(min) = Severity::parse(&au.min_severity) else {
         eprintln!(
             "--min-severity {:?}: use low, medium, high or critical",
             au.min_severity
         );
+        return exit::USAGE;
+    };
+    let Some(exempt) = admission_exempt(au, g) else {
         return exit::USAGE;
     };
     let (objects, rbac) = match load(&au.input, g) {
@@ -391,6 +486,9 @@ fn audit(au: &Audit, g: &Global) -> u8 {
                 });
             }
         }
+    }
+    if Severity::High >= min {
+        findings.extend(admission_findings(&objects, &rbac, &exempt));
     }
     findings.sort_by(|a, b| {
         (std::cmp::Reverse(a.severity), a.check, &a.subject, &a.path).cmp(&(
@@ -469,6 +567,7 @@ fn write_audit_text(
             f.check,
             escape_control(&f.subject)
         )?;
+        writeln!(out, "          {}", escape_control(&f.message))?;
         writeln!(out, "          {}", escape_control(&f.path))?;
         writeln!(out, "          fix: {}", remediation(f.check))?;
     }

@@ -563,6 +563,15 @@ pub static CATALOGUE: &[Check] = &[
         "",
     ),
     c(
+        "rbac-admission-config-writer",
+        High,
+        "`ork rbac audit` only: a subject bound by a ClusterRoleBinding to create, update, patch, delete or deletecollection validating/mutatingwebhookconfigurations or validatingadmissionpolicies(+bindings) (`*` and aggregation included; resourceNames only when they name ork's objects), other than a breakGlassGroups group or the Gateway ServiceAccount",
+        "Restrict writes on admissionregistration.k8s.io to breakGlassGroups: the subject can delete the guard's binding, then the webhook configurations",
+        "~KSV-0114",
+        "~CKV_K8S_155",
+        "",
+    ),
+    c(
         "rbac-anonymous-binding",
         Critical,
         "a RoleBinding/ClusterRoleBinding subject is User system:anonymous or Group system:unauthenticated",

@@ -932,6 +932,29 @@ fn render_failures_have_a_check_of_their_own() {
 }
 
 #[test]
+fn admission_config_writers_are_an_audit_finding_per_subject() {
+    // produced by `ork rbac audit` from the bindings (crate::rbac::admission_config_writers,
+    // tested there and in ork-cli's tests/rbac.rs): a rule alone names no subject
+    assert_eq!(
+        check("rbac-admission-config-writer").map(|c| c.severity),
+        Some(Severity::High)
+    );
+    let everything = role(
+        "ClusterRole",
+        json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+    );
+    assert!(
+        !check_object(&everything, &Context::default())
+            .iter()
+            .any(|f| f.check == "rbac-admission-config-writer")
+    );
+    assert!(
+        !applicable(&everything).contains(&"rbac-admission-config-writer"),
+        "ork scan never reports it"
+    );
+}
+
+#[test]
 fn every_catalogue_check_is_exercised_here() {
     let src = include_str!("tests.rs");
     let missing: Vec<&str> = CATALOGUE
