@@ -181,7 +181,44 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     leading: watch::Receiver<bool>,
     registrar: Arc<Registrar>,
-    cleanup: bool,
+    /// when cleanupOnShutdown holds: how to tell an uninstall from a rollout
+    cleanup: Option<Uninstall>,
+}
+
+/// How a stopping Gateway tells an uninstall from a rollout (docs/security.md §2.3).
+enum Uninstall {
+    /// outside a cluster (`--advertise`): stopping the process is the uninstall
+    Always,
+    /// in a pod: its Deployment is gone, being deleted, or scaled to 0
+    DeploymentGone {
+        client: kube::Client,
+        namespace: String,
+        name: String,
+    },
+}
+
+impl Uninstall {
+    async fn now(&self) -> bool {
+        match self {
+            Uninstall::Always => true,
+            Uninstall::DeploymentGone {
+                client,
+                namespace,
+                name,
+            } => {
+                let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+                    Api::namespaced(client.clone(), namespace);
+                match api.get_opt(name).await {
+                    Ok(None) => true,
+                    Ok(Some(d)) => {
+                        d.metadata.deletion_timestamp.is_some() || d.spec.replicas == Some(0)
+                    }
+                    // unknown: a rollout is the safe guess, the configurations stay
+                    Err(_) => false,
+                }
+            }
+        }
+    }
 }
 
 impl Running {
@@ -199,7 +236,10 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
-        if self.cleanup && lead {
+        if lead
+            && let Some(u) = &self.cleanup
+            && u.now().await
+        {
             self.registrar.remove_all().await;
         }
     }
@@ -586,7 +626,17 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
     }
 
     shared.set_ready(true);
-    let cleanup = k.settings.cleanup_on_shutdown;
+    let cleanup = k
+        .settings
+        .cleanup_on_shutdown
+        .then(|| match &cfg.advertise {
+            Some(_) => Uninstall::Always,
+            None => Uninstall::DeploymentGone {
+                client: client.clone(),
+                namespace: ns.clone(),
+                name: gateway_service(&k),
+            },
+        });
     Ok(Running {
         addr,
         health_addr,

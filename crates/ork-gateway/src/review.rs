@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
 use ork_katalog::FailurePolicy;
@@ -26,31 +26,94 @@ pub struct Decoded {
 #[error("undecodable AdmissionReview: {0}")]
 pub struct Undecodable(String);
 
-/// Decodes a body. An object that does not decode makes the whole review undecodable: a
-/// request is never judged on part of what it carries.
+/// The wire form of a review, decoded in one pass: kube's field types for the request, and the
+/// objects as JSON for `decide`. (kube's own `AdmissionReview<DynamicObject>` decodes an object
+/// through a flattened map and would then be converted to JSON again: twice the work on the
+/// hot path, for the same result.)
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    api_version: String,
+    kind: String,
+    request: Option<WireRequest>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    uid: String,
+    kind: kube::core::GroupVersionKind,
+    resource: kube::core::GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    request_kind: Option<kube::core::GroupVersionKind>,
+    #[serde(default)]
+    request_resource: Option<kube::core::GroupVersionResource>,
+    #[serde(default)]
+    request_sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    user_info: k8s_openapi::api::authentication::v1::UserInfo,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    old_object: Option<Value>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn object(v: Option<Value>, what: &str) -> Result<Option<Value>, Undecodable> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(o @ Value::Object(_)) => Ok(Some(o)),
+        Some(_) => Err(Undecodable(format!("request.{what} is not an object"))),
+    }
+}
+
+/// Decodes a body. A review that does not decode, or whose object is not a JSON object, is
+/// undecodable as a whole: a request is never judged on part of what it carries.
 pub fn decode(body: &[u8]) -> Result<Decoded, Undecodable> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(body).map_err(|e| Undecodable(e.to_string()))?;
-    if review.types.api_version != "admission.k8s.io/v1" || review.types.kind != "AdmissionReview" {
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| Undecodable(e.to_string()))?;
+    if wire.api_version != "admission.k8s.io/v1" || wire.kind != "AdmissionReview" {
         return Err(Undecodable(format!(
             "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
-            review.types.api_version, review.types.kind
+            wire.api_version, wire.kind
         )));
     }
-    let request: AdmissionRequest<DynamicObject> = review
-        .try_into()
-        .map_err(|_| Undecodable("the review carries no request".into()))?;
-    let to_value = |o: &Option<DynamicObject>| -> Result<Option<Value>, Undecodable> {
-        o.as_ref()
-            .map(|o| serde_json::to_value(o).map_err(|e| Undecodable(e.to_string())))
-            .transpose()
+    let Some(r) = wire.request else {
+        return Err(Undecodable("the review carries no request".into()));
     };
-    let object = to_value(&request.object)?;
-    let old_object = to_value(&request.old_object)?;
+    let object_value = object(r.object, "object")?;
+    let old_value = object(r.old_object, "oldObject")?;
+    let request = AdmissionRequest::<DynamicObject> {
+        types: kube::core::TypeMeta {
+            api_version: wire.api_version,
+            kind: wire.kind,
+        },
+        uid: r.uid,
+        kind: r.kind,
+        resource: r.resource,
+        sub_resource: r.sub_resource,
+        request_kind: r.request_kind,
+        request_resource: r.request_resource,
+        request_sub_resource: r.request_sub_resource,
+        name: r.name,
+        namespace: r.namespace,
+        operation: r.operation,
+        user_info: r.user_info,
+        object: None,
+        old_object: None,
+        dry_run: r.dry_run,
+        options: None,
+    };
     Ok(Decoded {
         request,
-        object,
-        old_object,
+        object: object_value,
+        old_object: old_value,
     })
 }
 
@@ -283,4 +346,51 @@ pub fn judge(
     peers: Option<&dyn Peers>,
 ) -> Verdict {
     ork_policy::decide(k, &request(w, d, target, peers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+                "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+                "name": "c", "namespace": "ns", "operation": "CREATE",
+                "userInfo": {"username": "alice", "groups": ["dev"]},
+                "object": object, "dryRun": false,
+            },
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_review_decodes_with_its_object_as_json() {
+        let d = decode(&review(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        ));
+        let Ok(d) = d else { panic!("did not decode") };
+        assert_eq!(d.request.uid, "u1");
+        assert_eq!(
+            d.object.as_ref().and_then(|o| o.pointer("/metadata/name")),
+            Some(&json!("c"))
+        );
+        assert!(d.old_object.is_none());
+        assert_eq!(user(&d.request).name, "alice");
+    }
+
+    #[test]
+    fn what_is_not_a_review_is_undecodable() {
+        assert!(decode(b"{not json").is_err());
+        assert!(decode(&review(json!("a string"))).is_err());
+        assert!(decode(br#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}"#).is_err());
+        assert!(
+            decode(br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#).is_err()
+        );
+        let r = undecodable(&Undecodable("x".into()));
+        assert!(!r.allowed);
+        assert_eq!(r.result.code, 400);
+    }
 }

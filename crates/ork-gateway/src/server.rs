@@ -122,18 +122,23 @@ async fn admit(shared: &Shared, w: Webhook, d: Decoded, started: Instant) -> Adm
     let deadline = Duration::from_millis(
         (u64::try_from(k.settings.timeout_seconds).unwrap_or(1) * 1000).saturating_sub(500),
     );
-    let judged = tokio::time::timeout(deadline, async {
-        let target: Option<Value> = match d.request.operation {
-            kube::core::admission::Operation::Connect => shared.target_pod(&d.request).await,
-            _ => None,
-        };
-        let peers = shared.peers_for(&d.request);
-        review::judge(&k, w, &d, target.as_ref(), peers.as_deref().map(|p| p as _))
-    })
-    .await;
-    let (response, verdict) = match judged {
-        Ok(v) => (review::respond(&d.request, &v), Some(v)),
-        Err(_) => (
+    // only an exec waits on anything (one GET of the target Pod); everything else is decided
+    // synchronously in microseconds, so the deadline guards that wait alone
+    let target: Result<Option<Value>, ()> = match d.request.operation {
+        kube::core::admission::Operation::Connect => {
+            tokio::time::timeout(deadline, shared.target_pod(&d.request))
+                .await
+                .map_err(|_| ())
+        }
+        _ => Ok(None),
+    };
+    let (response, verdict) = match target {
+        Ok(target) => {
+            let peers = shared.peers_for(&d.request);
+            let v = review::judge(&k, w, &d, target.as_ref(), peers.as_deref().map(|p| p as _));
+            (review::respond(&d.request, &v), Some(v))
+        }
+        Err(()) => (
             review::failure(
                 &d.request,
                 w.layer(),
