@@ -203,11 +203,22 @@ pub fn pod_checks(obj: &Value, set: &[&str]) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     if let Some(p) = pod::locate(obj) {
-        pod::check(obj, &p, &Context::default(), &mut out);
+        let ctx = Context {
+            skip_credentials: !set.iter().any(|c| CONTAINER_CREDENTIAL_CHECKS.contains(c)),
+            ..Context::default()
+        };
+        pod::check(obj, &p, &ctx, &mut out);
     }
     out.retain(|f| set.contains(&f.check));
     out
 }
+
+/// The checks a container's env produces (`credentials::container`).
+const CONTAINER_CREDENTIAL_CHECKS: [&str; 3] = [
+    "env-secret-literal",
+    "hardcoded-credential",
+    "secret-env-reference",
+];
 
 /// True when the object carries a pod template (docs/checks.md §3): the objects pod security and
 /// the backstop check.

@@ -571,7 +571,9 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             }
         }
         // --- env and credentials
-        credentials::container(c.c, named, idx, cn, l);
+        if !ctx.skip_credentials {
+            credentials::container(c.c, named, idx, cn, l);
+        }
         // subsumption: the API rejects allowPrivilegeEscalation: false with privileged or SYS_ADMIN
         if l.iter()
             .any(|f| f.check == "privileged-container" || f.check == "cap-sys-admin")

@@ -164,6 +164,9 @@ pub struct Context {
     /// `automount-service-account-token` is left to the caller, who decides with
     /// [`Context::flags`] once the whole set is known
     pub(crate) defer_automount: bool,
+    /// the caller wants none of the container credential checks: a pod-security level or the
+    /// exec set, on the admission hot path, skips scanning every env value
+    pub(crate) skip_credentials: bool,
 }
 
 impl Context {
@@ -171,6 +174,7 @@ impl Context {
         Context {
             sa_automount_off: objects.into_iter().filter_map(automount_off).collect(),
             defer_automount: false,
+            skip_credentials: false,
         }
     }
 

@@ -967,3 +967,18 @@ fn every_catalogue_check_is_exercised_here() {
         "checks without a test case: {missing:?}"
     );
 }
+
+#[test]
+fn pod_checks_still_find_credentials_when_asked_and_skip_them_otherwise() {
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "app", "image": "x:1",
+            "env": [{"name": "DB_PASSWORD", "value": "hunter2hunter2"}]}]}});
+    let all: Vec<&str> =
+        crate::checks::pod_checks(&pod, &["env-secret-literal", "hardcoded-credential"])
+            .iter()
+            .map(|f| f.check)
+            .collect();
+    assert!(!all.is_empty(), "a literal password in env is a finding");
+    let level = crate::checks::pod_checks(&pod, &["privileged-container"]);
+    assert!(level.is_empty());
+}
