@@ -1155,6 +1155,55 @@ spec:
         }
     })
 }
+
+/// The single writer (G30): of two Gateways, one holds the Lease `orkestra-gateway-config`
+/// and writes; when it stops it releases the Lease and the other takes over at once.
+fn single_writer(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = repo().join("tests/fixtures/decisions/katalogs/protection.yaml");
+        let first = gateway(env, &katalog, |_| {}).await?;
+        let second = gateway(env, &katalog, |_| {}).await?;
+        let mut errors = Vec::new();
+        must(
+            first.leading() && !second.leading(),
+            format!(
+                "leading: first {}, second {}",
+                first.leading(),
+                second.leading()
+            ),
+            &mut errors,
+        );
+        let lease = cluster::send(&env.admin, "GET", "/apis/coordination.k8s.io/v1/namespaces/orkestra-system/leases/orkestra-gateway-config", None, &As::admin()).await?;
+        must(
+            lease
+                .body
+                .pointer("/metadata/labels/app.kubernetes.io~1tag")
+                == Some(&json!("orkestra-internal")),
+            format!("the Lease is not labelled: {}", lease.body),
+            &mut errors,
+        );
+        first.shutdown().await;
+        let t = Instant::now();
+        let took_over = cluster::eventually(
+            "the second Gateway leads",
+            Duration::from_secs(5),
+            || async { Ok(second.leading()) },
+        )
+        .await;
+        must(
+            took_over.is_ok(),
+            "the second Gateway did not take the released Lease within 5 s",
+            &mut errors,
+        );
+        println!("    took over in {} ms", t.elapsed().as_millis());
+        second.uninstall().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
 fn main() -> ExitCode {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let tests: &[(&str, TestFn)] = &[
@@ -1168,6 +1217,7 @@ fn main() -> ExitCode {
             direct_requests_audit_and_metrics,
         ),
         ("katalog_reload", katalog_reload),
+        ("single_writer", single_writer),
         ("corpus_replay", corpus_replay),
         ("rotation_under_load", rotation_under_load),
     ];
