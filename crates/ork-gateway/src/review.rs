@@ -77,7 +77,9 @@ fn object(v: Option<Value>, what: &str) -> Result<Option<Value>, Undecodable> {
 /// Decodes a body. A review that does not decode, or whose object is not a JSON object, is
 /// undecodable as a whole: a request is never judged on part of what it carries.
 pub fn decode(body: &[u8]) -> Result<Decoded, Undecodable> {
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| Undecodable(e.to_string()))?;
+    // UTF-8 is checked once for the whole body; from_slice would check every string again
+    let text = std::str::from_utf8(body).map_err(|e| Undecodable(e.to_string()))?;
+    let wire: Wire = serde_json::from_str(text).map_err(|e| Undecodable(e.to_string()))?;
     if wire.api_version != "admission.k8s.io/v1" || wire.kind != "AdmissionReview" {
         return Err(Undecodable(format!(
             "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
