@@ -391,6 +391,15 @@ mod tests {
         assert!(
             decode(br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#).is_err()
         );
+        // hostile nesting is an error of the parser's depth limit, never a stack overflow
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let body = String::from_utf8(review(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": "X"}),
+        ))
+        .unwrap_or_default()
+        .replace("\"X\"", &deep);
+        assert!(decode(body.as_bytes()).is_err());
+        assert!(decode(&[0xff, 0xfe, b'{']).is_err());
         let r = undecodable(&Undecodable("x".into()));
         assert!(!r.allowed);
         assert_eq!(r.result.code, 400);
