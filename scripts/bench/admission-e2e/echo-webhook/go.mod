@@ -1,0 +1,3 @@
+module ork.bench/echo-webhook
+
+go 1.26
