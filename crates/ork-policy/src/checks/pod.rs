@@ -612,6 +612,22 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             format!("{pp}.hostAliases is set"),
         );
     }
+    // Pod Security Standards restricted forbids a pod-level Unconfined profile even when every
+    // container sets its own: reported here when no container inherited it (those are above)
+    if pod_field("seccompProfile")
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        == Some("Unconfined")
+        && !out.iter().any(|f| f.check == "seccomp-unconfined")
+    {
+        push(
+            out,
+            "seccomp-unconfined",
+            None,
+            &format!("{pp}.securityContext.seccompProfile"),
+            format!("{pp}.securityContext.seccompProfile is Unconfined"),
+        );
+    }
     if int(pod_field("fsGroup")) == Some(0) {
         push(
             out,

@@ -982,3 +982,23 @@ fn pod_checks_still_find_credentials_when_asked_and_skip_them_otherwise() {
     let level = crate::checks::pod_checks(&pod, &["privileged-container"]);
     assert!(level.is_empty());
 }
+
+#[test]
+fn a_pod_level_unconfined_seccomp_profile_is_a_finding_even_when_containers_override_it() {
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "Unconfined"}},
+            "containers": [{"name": "app", "image": "x:1", "securityContext": {
+                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"}}}]}});
+    let found: Vec<(&str, String)> = crate::checks::pod_checks(&pod, &["seccomp-unconfined"])
+        .iter()
+        .map(|f| (f.check, f.at.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "seccomp-unconfined",
+            "spec.securityContext.seccompProfile".to_string()
+        )]
+    );
+}
