@@ -15,7 +15,6 @@ mod decisions;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -28,9 +27,11 @@ use serde_json::{Value, json};
 use support::cluster::{self, As, e};
 use support::replay;
 
-type TestFn = for<'a> fn(&'a Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+type TestFn = ork_testenv::harness::Test<Env>;
 
 struct Env {
+    /// held so the control plane lives as long as the tests; dropping it stops it
+    #[allow(dead_code)]
     cp: ControlPlane,
     admin: kube::Client,
     /// the admin's credentials, impersonating the Gateway's ServiceAccount: the Gateway runs
@@ -1205,7 +1206,6 @@ fn single_writer(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> +
     })
 }
 fn main() -> ExitCode {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let tests: &[(&str, TestFn)] = &[
         ("registration_round_trip", registration_round_trip),
         ("protection_without_runtime", protection_without_runtime),
@@ -1221,88 +1221,40 @@ fn main() -> ExitCode {
         ("corpus_replay", corpus_replay),
         ("rotation_under_load", rotation_under_load),
     ];
-    let selected: Vec<_> = tests
-        .iter()
-        .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
-        .collect();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("tokio: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let env = match rt.block_on(async {
-        let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
-        let admin = cp.client().await.map_err(e)?;
-        cluster::open_rbac(&admin).await?;
-        let as_gateway = cluster::impersonating(
-            &cp.kubeconfig,
-            "system:serviceaccount:orkestra-system:orkestra-gateway",
-            &[
-                "system:serviceaccounts",
-                "system:serviceaccounts:orkestra-system",
-            ],
-        )
-        .await?;
-        let dir = tempfile::tempdir().map_err(e)?;
-        let cert = test_pki(dir.path())?;
-        Ok::<_, String>(Env {
-            cp,
-            admin,
-            as_gateway,
-            dir,
-            cert,
-        })
-    }) {
-        Ok(env) => env,
-        Err(err) => {
-            eprintln!("cannot start the control plane: {err}");
-            println!("0 passed, {} failed", selected.len());
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("control plane ready in {} ms", env.cp.startup.as_millis());
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in selected {
-        let start = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            rt.block_on(async { tokio::time::timeout(Duration::from_secs(600), test(&env)).await })
-        }));
-        let outcome = match result {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(m))) => Err(m),
-            Ok(Err(_)) => Err("timed out after 600s".to_string()),
-            Err(_) => Err("panicked".to_string()),
-        };
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({} ms)", start.elapsed().as_millis());
+    ork_testenv::harness::run(
+        tests,
+        Duration::from_secs(600),
+        async {
+            let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
+            let admin = cp.client().await.map_err(e)?;
+            cluster::open_rbac(&admin).await?;
+            let as_gateway = cluster::impersonating(
+                &cp.kubeconfig,
+                "system:serviceaccount:orkestra-system:orkestra-gateway",
+                &[
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:orkestra-system",
+                ],
+            )
+            .await?;
+            let dir = tempfile::tempdir().map_err(e)?;
+            let cert = test_pki(dir.path())?;
+            println!("control plane ready in {} ms", cp.startup.as_millis());
+            Ok(Env {
+                cp,
+                admin,
+                as_gateway,
+                dir,
+                cert,
+            })
+        },
+        |env: &Env| {
+            // the Gateways' audit lines, for a look after a failure
+            if let Some(keep) = std::env::var_os("ORK_TEST_KEEP_AUDIT") {
+                let _ = std::fs::copy(env.dir.path().join("audit.log"), keep);
             }
-            Err(m) => {
-                failed += 1;
-                println!(
-                    "test {name} ... FAILED ({} ms)\n    {m}",
-                    start.elapsed().as_millis()
-                );
-            }
-        }
-    }
-    // the Gateways' audit lines, for a look after a failure
-    if let Some(keep) = std::env::var_os("ORK_TEST_KEEP_AUDIT") {
-        let _ = std::fs::copy(env.dir.path().join("audit.log"), keep);
-    }
-    drop(env);
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+        },
+    )
 }
 
 /// Serving material for 127.0.0.1: a CA and a leaf it signed (docs/security.md §2.10).

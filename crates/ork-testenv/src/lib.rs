@@ -8,6 +8,7 @@
 //! unwinding from a panic); a watchdog process kills them if the owning process dies without
 //! unwinding. `ORK_TEST_KUBECONFIG` runs the same tests against an existing cluster instead.
 
+pub mod harness;
 mod pki;
 
 use std::fs::File;

@@ -5,7 +5,6 @@
 //! ORK_TEST_KUBECONFIG set, they run against that cluster instead.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use ork_testenv::ControlPlane;
 use serde_json::json;
 
-type TestFn = for<'a> fn(&'a Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+type TestFn = ork_testenv::harness::Test<Env>;
 
 struct Env {
     cp: ControlPlane,
@@ -349,71 +348,24 @@ mod webhook {
 }
 
 fn main() -> ExitCode {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let tests: &[(&str, TestFn)] = &[
         ("cascading_deletion", cascading_deletion),
         ("webhook_denial", webhook_denial),
         ("no_process_left_behind", no_process_left_behind),
     ];
-    let selected: Vec<_> = tests
-        .iter()
-        .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
-        .collect();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("tokio: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let env = match rt.block_on(async {
-        let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
-        let client = cp.client().await.map_err(e)?;
-        Ok::<_, String>(Env { cp, client })
-    }) {
-        Ok(env) => env,
-        Err(err) => {
-            eprintln!("cannot start the control plane: {err}");
-            println!("0 passed, {} failed", selected.len());
-            return ExitCode::FAILURE;
-        }
-    };
-    println!(
-        "control plane ready in {} ms ({})",
-        env.cp.startup.as_millis(),
-        env.cp.kubeconfig.display()
-    );
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in selected {
-        let start = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            rt.block_on(async { tokio::time::timeout(Duration::from_secs(180), test(&env)).await })
-        }));
-        let outcome = match result {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(m))) => Err(m),
-            Ok(Err(_)) => Err("timed out after 180s".to_string()),
-            Err(_) => Err("panicked".to_string()),
-        };
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({} ms)", start.elapsed().as_millis());
-            }
-            Err(m) => {
-                failed += 1;
-                println!("test {name} ... FAILED\n    {m}");
-            }
-        }
-    }
-    drop(env);
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    ork_testenv::harness::run(
+        tests,
+        Duration::from_secs(180),
+        async {
+            let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
+            let client = cp.client().await.map_err(e)?;
+            println!(
+                "control plane ready in {} ms ({})",
+                cp.startup.as_millis(),
+                cp.kubeconfig.display()
+            );
+            Ok(Env { cp, client })
+        },
+        |_| {},
+    )
 }
