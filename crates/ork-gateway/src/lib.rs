@@ -386,13 +386,12 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = Vec::new();
 
+    // the guard keeps a labelled namespace from being deleted; a Gateway whose identity may not
+    // label it (the bundle labels it at install) still serves, and says so
+    if let Err(e) = own_namespace(&client, &ns).await {
+        tracing::warn!(namespace = %ns, error = %e, "the operator namespace could not be labelled as ork's; the guard protects it only if it already is");
+    }
     // certificates before anything is registered: the caBundle must match what is served
-    own_namespace(&client, &ns)
-        .await
-        .map_err(|source| Error::Kube {
-            what: "the operator namespace could not be labelled",
-            source,
-        })?;
     let cert_settings = ork_tls::CertSettings::from_resolved(&k.settings, cfg.ca_overlap_wait);
     let service = gateway_service(&k);
     let source = match &cfg.certificates {
