@@ -72,3 +72,39 @@ fn the_developer_binary_has_the_developer_commands() {
         assert_eq!(code, 0, "ork {cmd}: {out}{err}");
     }
 }
+
+/// `ork gate` refuses bad settings before it touches a cluster: an invalid Katalog, and
+/// variables that are not what they must be, are usage errors naming what is wrong.
+#[test]
+fn gate_serving_rejects_bad_settings_before_any_connection() {
+    let katalog = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/protected-apps/katalog.yaml"
+    );
+    for (var, value) in [
+        ("ENABLE_HOUSEKEEPER", "maybe"),
+        ("HOUSEKEEPER_SYNC_INTERVAL", "soon"),
+        ("TLS_CERT", "/nonexistent/tls.crt"),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ork"));
+        c.args(["gate", "-f", katalog])
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env(var, value);
+        let (code, _, err) = run(c);
+        assert_eq!(code, 2, "{var}={value}: {err}");
+        assert!(
+            err.contains(if var == "TLS_CERT" { "TLS_KEY" } else { var }),
+            "{var}: {err}"
+        );
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ork"));
+    c.args(["gate", "-f", "/nonexistent/katalog.yaml"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2, "{err}");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ork-gateway"));
+    c.args(["gate", "-f", katalog])
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("runs in a pod"), "{err}");
+}

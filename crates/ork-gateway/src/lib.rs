@@ -119,6 +119,8 @@ pub struct Config {
     pub ca_overlap_wait: Duration,
     /// overrides `security.audit.sink` (the Katalog's setting otherwise)
     pub audit_sink: Option<Sink>,
+    /// `ENABLE_HOUSEKEEPER`: false turns the restoring watcher off (with a warning)
+    pub housekeeper: bool,
 }
 
 impl Config {
@@ -135,6 +137,7 @@ impl Config {
             sync_interval: Duration::from_secs(30),
             ca_overlap_wait: Duration::from_secs(60),
             audit_sink: None,
+            housekeeper: true,
         }
     }
 }
@@ -156,6 +159,23 @@ pub fn sync_interval_from_env() -> Result<Duration, Error> {
         },
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(
             "HOUSEKEEPER_SYNC_INTERVAL is not valid UTF-8".into(),
+        )),
+    }
+}
+
+/// `ENABLE_HOUSEKEEPER` (default true); a value that is not a boolean is an error naming it.
+pub fn housekeeper_from_env() -> Result<bool, Error> {
+    match std::env::var("ENABLE_HOUSEKEEPER") {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Error::Config(format!(
+                "ENABLE_HOUSEKEEPER={v:?}: expected true or false"
+            ))),
+        },
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(
+            "ENABLE_HOUSEKEEPER is not valid UTF-8".into(),
         )),
     }
 }
@@ -544,9 +564,15 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
             source,
         })?;
     }
-    tasks.push(tokio::spawn(
-        registrar.clone().watch(leading.clone(), stop.clone()),
-    ));
+    if cfg.housekeeper {
+        tasks.push(tokio::spawn(
+            registrar.clone().watch(leading.clone(), stop.clone()),
+        ));
+    } else {
+        tracing::warn!(
+            "ENABLE_HOUSEKEEPER=false: a deleted or changed configuration is not restored until the next resync"
+        );
+    }
 
     let mut peer_tasks = Vec::new();
     let peers = peer_caches(&client, &k, &stop, &mut peer_tasks).await;

@@ -111,6 +111,13 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
                 return exit::USAGE;
             }
         };
+        let housekeeper = match ork_gateway::housekeeper_from_env() {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("ork gate: {e}");
+                return exit::USAGE;
+            }
+        };
         let client = match client(a).await {
             Ok(c) => c,
             Err(e) => {
@@ -125,6 +132,7 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
         cfg.advertise = a.advertise.clone();
         cfg.certificates = certificates;
         cfg.sync_interval = sync;
+        cfg.housekeeper = housekeeper;
         let running = match ork_gateway::start(cfg, client).await {
             Ok(r) => r,
             Err(e) => {
