@@ -145,11 +145,7 @@ fn corpus_replay(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> +
         if replayed < 100 {
             failures.push(format!("only {replayed} cases replayed"));
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n    "))
-        }
+        outcome(failures)
     })
 }
 
@@ -189,6 +185,15 @@ async fn exists(env: &Env, path: &str) -> Result<bool, String> {
         200 => Ok(a.body.pointer("/metadata/deletionTimestamp").is_none()),
         404 => Ok(false),
         s => Err(format!("GET {path}: {s} {}", a.message())),
+    }
+}
+
+/// A test's result from the differences it collected: every one is reported, not the first.
+fn outcome(errors: Vec<String>) -> Result<(), String> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n    "))
     }
 }
 
@@ -360,11 +365,7 @@ fn protection_without_runtime(env: &Env) -> Pin<Box<dyn Future<Output = Result<(
             &As::admin(),
         )
         .await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -446,11 +447,7 @@ spec:
             }
         }
         gw.uninstall().await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -547,11 +544,7 @@ spec: {}
             )
             .await;
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -709,11 +702,7 @@ fn lockout_safety(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> 
             )
             .await;
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -754,11 +743,7 @@ fn registration_round_trip(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), 
             }
         }
         gw.uninstall().await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -954,11 +939,7 @@ fn direct_requests_audit_and_metrics(
             &As::admin(),
         )
         .await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -1027,11 +1008,7 @@ fn katalog_reload(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> 
             &As::admin(),
         )
         .await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -1149,11 +1126,7 @@ spec:
             format!("expected leaf renewals and a CA rotation, saw {rotations:?}"),
             &mut errors,
         );
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 
@@ -1198,11 +1171,7 @@ fn single_writer(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> +
         );
         println!("    took over in {} ms", t.elapsed().as_millis());
         second.uninstall().await;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n    "))
-        }
+        outcome(errors)
     })
 }
 fn main() -> ExitCode {

@@ -117,49 +117,11 @@ pub fn api_of(
     if let Some(c) = k.and_then(|k| k.crd_for_kind(group, kind)) {
         return Some((c.api.plural.clone(), c.api.namespaced));
     }
-    if let Some((_, _, plural, namespaced)) = ork_katalog::kinds::BUILTIN_KINDS
+    // ork's built-in table names every kind these tests touch, CRDs and admission objects too
+    ork_katalog::kinds::BUILTIN_KINDS
         .iter()
         .find(|(g, kd, _, _)| *g == group && *kd == kind)
-    {
-        return Some((plural.to_string(), *namespaced));
-    }
-    let extra: &[(&str, &str, &str, bool)] = &[
-        (
-            "apiextensions.k8s.io",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingWebhookConfiguration",
-            "validatingwebhookconfigurations",
-            false,
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "MutatingWebhookConfiguration",
-            "mutatingwebhookconfigurations",
-            false,
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingAdmissionPolicy",
-            "validatingadmissionpolicies",
-            false,
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingAdmissionPolicyBinding",
-            "validatingadmissionpolicybindings",
-            false,
-        ),
-        ("coordination.k8s.io", "Lease", "leases", true),
-    ];
-    extra
-        .iter()
-        .find(|(g, kd, _, _)| *g == group && *kd == kind)
-        .map(|(_, _, p, n)| (p.to_string(), *n))
+        .map(|(_, _, plural, namespaced)| (plural.to_string(), *namespaced))
 }
 
 /// `/api/v1/namespaces/ns/pods` (collection) or `…/pods/name`.
