@@ -9,11 +9,10 @@
 //! - [`review`]: AdmissionReview ↔ `decide` (pure)
 //! - [`server`]: the HTTPS and health listeners
 //! - [`registrar`]: server-side apply, deletion of what is off, the restoring watcher
-//! - [`lease`]: the single writer
+//! - `ork_kube::lease`: the single writer (Lease `orkestra-gateway-config`)
 //! - [`audit`], [`metrics`]
 
 pub mod audit;
-pub mod lease;
 pub mod metrics;
 pub mod registrar;
 pub mod review;
@@ -470,7 +469,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
         stop.clone(),
         Duration::from_secs(30),
     )));
-    tasks.push(tokio::spawn(server::serve_health(
+    tasks.push(tokio::spawn(ork_kube::health::serve(
         health,
         shared.clone(),
         stop.clone(),
@@ -532,11 +531,12 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
 
     // the single writer
     let (leading_tx, leading) = watch::channel(false);
-    let elector = lease::Elector::new(
+    let elector = ork_kube::lease::Elector::new(
         client.clone(),
         &ns,
         "orkestra-gateway-config",
         cfg.identity.clone(),
+        webhooks::control_plane_labels_map(),
     );
     match elector.try_acquire_or_renew().await {
         Ok(held) => {

@@ -8,7 +8,6 @@
 //! is answered by the endpoint's failurePolicy, never by an allow.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -263,61 +262,4 @@ pub async fn serve_webhooks(
     }
 }
 
-/// The plain health listener: `/healthz`, `/readyz`, `/metrics`, GET only.
-pub async fn serve_health(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, _) = tokio::select! {
-            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-            _ = stop.changed() => return,
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(health(&shared, &req)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
-    }
-}
-
-fn health(shared: &Shared, req: &http::Request<Incoming>) -> Response<Body> {
-    if req.method() != Method::GET {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
-    }
-    match req.uri().path() {
-        "/healthz" => plain(StatusCode::OK, "ok\n"),
-        "/readyz" if shared.is_ready() => plain(StatusCode::OK, "ready\n"),
-        "/readyz" => plain(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        "/metrics" => {
-            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            r
-        }
-        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
-    }
-}
-
-/// Binds `addr` (`:8443` means every address).
-pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let addr = if let Some(port) = addr.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        addr.to_string()
-    };
-    let parsed: SocketAddr = addr.parse().map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
-    })?;
-    TcpListener::bind(parsed).await
-}
+pub use ork_kube::health::bind;

@@ -129,3 +129,19 @@ impl Shared {
         }
     }
 }
+
+/// The health port's view of the Gateway: ready once the Katalog is loaded and the first
+/// registration is done.
+impl ork_kube::health::Probes for Shared {
+    fn ready(&self) -> Result<String, String> {
+        if self.is_ready() {
+            Ok("ready\n".into())
+        } else {
+            Err("not ready\n".into())
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+}

@@ -1,11 +1,13 @@
-//! The single writer (G30): only the holder of a Lease writes configurations and
-//! certificates.
+//! The single writer: only the holder of a Lease writes. The Gateway holds
+//! `orkestra-gateway-config` while it writes configurations and certificates (G30); the runtime
+//! holds `orkestra-runtime` while it reconciles (docs/katalog.md §6.1).
 //!
 //! kube-rs ships no leader election, and the crates that add one trail kube's releases, so
 //! this is the coordination.k8s.io Lease protocol in its simplest form: take the Lease when it
 //! is free or expired (optimistic concurrency on resourceVersion), renew it every `renew`, and
 //! release it on shutdown so a successor need not wait for it to expire.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -17,6 +19,7 @@ pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
+    labels: BTreeMap<String, String>,
     duration: Duration,
     renew: Duration,
 }
@@ -26,11 +29,20 @@ fn now() -> MicroTime {
 }
 
 impl Elector {
-    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: String) -> Elector {
+    /// An elector for the Lease `namespace/name`; `labels` go on the Lease when this process
+    /// creates it. The Lease lasts 15 s and is renewed every 2 s.
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        name: &str,
+        identity: String,
+        labels: BTreeMap<String, String>,
+    ) -> Elector {
         Elector {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
             identity,
+            labels,
             duration: Duration::from_secs(15),
             renew: Duration::from_secs(2),
         }
@@ -54,7 +66,7 @@ impl Elector {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
-                    labels: Some(crate::webhooks::control_plane_labels_map()),
+                    labels: Some(self.labels.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(self.spec(0)),

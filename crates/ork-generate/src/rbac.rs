@@ -1,0 +1,1 @@
+//! RBAC derived from the Katalog (docs/security.md §2.2).

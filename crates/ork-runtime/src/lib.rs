@@ -1,0 +1,1 @@
+//! The runtime (docs/katalog.md §6).
