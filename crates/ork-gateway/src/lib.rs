@@ -534,7 +534,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
     let elector = ork_kube::lease::Elector::new(
         client.clone(),
         &ns,
-        "orkestra-gateway-config",
+        ork_katalog::names::GATEWAY_LEASE,
         cfg.identity.clone(),
         webhooks::control_plane_labels_map(),
     );

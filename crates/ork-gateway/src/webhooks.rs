@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use ork_katalog::Operation;
 use ork_policy::prepared::{
-    CONTROL_PLANE_LABEL, CONTROL_PLANE_VALUE, EXEMPTION_LABEL, GUARD_POLICY, OWNER_LABEL,
-    PROTECTION_LABEL,
+    CONTROL_PLANE_LABEL, CONTROL_PLANE_LABELS, CONTROL_PLANE_VALUE, EXEMPTION_LABEL, GUARD_POLICY,
+    OWNER_LABEL, PROTECTION_LABEL,
 };
 use ork_policy::{Layer, Layers, PreparedKatalog};
 use serde_json::{Value, json};
@@ -134,21 +134,23 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// The labels of every object ork's control plane owns; the guard policy selects on them.
+/// The labels of every object ork's control plane owns (`ork_katalog::names`, shared with the
+/// derived RBAC and the certificate store); the guard policy selects on them.
 pub fn control_plane_labels() -> Value {
-    json!({"app.kubernetes.io/name": "orkestra", CONTROL_PLANE_LABEL: CONTROL_PLANE_VALUE})
+    Value::Object(
+        CONTROL_PLANE_LABELS
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+            .collect(),
+    )
 }
 
 /// The same labels as a map, for typed objects.
 pub fn control_plane_labels_map() -> std::collections::BTreeMap<String, String> {
-    [
-        ("app.kubernetes.io/name".to_string(), "orkestra".to_string()),
-        (
-            CONTROL_PLANE_LABEL.to_string(),
-            CONTROL_PLANE_VALUE.to_string(),
-        ),
-    ]
-    .into()
+    CONTROL_PLANE_LABELS
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
 }
 
 fn op_name(op: Operation) -> &'static str {

@@ -7,6 +7,7 @@ mod decode;
 pub mod diag;
 pub mod kinds;
 pub mod model;
+pub mod names;
 pub mod pipeline;
 pub mod posture;
 pub mod schema;

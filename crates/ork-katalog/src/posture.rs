@@ -345,7 +345,7 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
         "ORK_NAMESPACE",
         None,
         Some("ORK_NAMESPACE"),
-        "orkestra-system",
+        crate::names::DEFAULT_OPERATOR_NAMESPACE,
     );
     // the Service the webhooks target: `webhooks.serviceName`, else `serviceName.gateway`
     let gateway_service_kat = s

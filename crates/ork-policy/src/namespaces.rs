@@ -47,9 +47,57 @@ pub fn decide(ns: &str, levels: &[(&'static str, &[String], &[String])]) -> Deci
     Decision::Permitted
 }
 
+/// The namespaces an effective allow-list pins to (docs/security.md §2.2): when some level's
+/// non-empty allow-list holds only exact names, the permitted namespaces are those names that
+/// every level allows and none denies, sorted. `None` when no level is made only of exact names
+/// (the namespaces are open-ended: a `*` pattern, a prefix or a suffix, or no allow-list).
+///
+/// The RBAC derived from a Katalog grants a pinned CRD's permissions in these namespaces only,
+/// so the runtime watches them one by one, never cluster-wide.
+pub fn pinned(levels: &[(&'static str, &[String], &[String])]) -> Option<Vec<String>> {
+    let exact = |p: &String| !p.contains('*');
+    let mut names: Vec<String> = levels
+        .iter()
+        .filter(|(_, allow, _)| !allow.is_empty() && allow.iter().all(exact))
+        .flat_map(|(_, allow, _)| allow.iter().cloned())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort();
+    names.dedup();
+    names.retain(|n| decide(n, levels) == Decision::Permitted);
+    Some(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_allow_lists_pin() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (kat, crd, deny, none) = (
+            v(&["team-*"]),
+            v(&["team-b", "team-a"]),
+            v(&["team-b"]),
+            v(&[]),
+        );
+        // one exact level pins, the other levels filter
+        let levels: [(&'static str, &[String], &[String]); 2] =
+            [("Katalog", &kat, &none), ("CRD", &crd, &none)];
+        assert_eq!(pinned(&levels), Some(v(&["team-a", "team-b"])));
+        let levels: [(&'static str, &[String], &[String]); 2] =
+            [("Katalog", &kat, &none), ("CRD", &crd, &deny)];
+        assert_eq!(pinned(&levels), Some(v(&["team-a"])));
+        // a pattern anywhere in the only allow-list leaves the namespaces open
+        let levels: [(&'static str, &[String], &[String]); 2] =
+            [("Katalog", &kat, &none), ("CRD", &none, &deny)];
+        assert_eq!(pinned(&levels), None);
+        let star = v(&["*"]);
+        let levels: [(&'static str, &[String], &[String]); 1] = [("CRD", &star, &none)];
+        assert_eq!(pinned(&levels), None);
+    }
 
     #[test]
     fn allow_lists_intersect_and_deny_wins() {

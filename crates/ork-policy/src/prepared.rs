@@ -30,9 +30,8 @@ pub const PROTECTION_LABEL: &str = "orkestra.io/deletion-protection";
 pub const EXEMPTION_LABEL: &str = "orkestra.io/strict-mode-exempt";
 /// Reserved key prefix: only ork's own identities may set keys under it (G12).
 pub const RESERVED_PREFIX: &str = "orkestra.orkspace.io/";
-/// The label of ork's own control-plane objects; the guard policy selects on it.
-pub const CONTROL_PLANE_LABEL: &str = "app.kubernetes.io/tag";
-pub const CONTROL_PLANE_VALUE: &str = "orkestra-internal";
+/// The labels of ork's own control-plane objects; the guard policy selects on the first.
+pub use ork_katalog::names::{CONTROL_PLANE_LABEL, CONTROL_PLANE_LABELS, CONTROL_PLANE_VALUE};
 /// The label rendered children carry with their owner's name.
 pub const OWNER_LABEL: &str = "orkestra-owner";
 
@@ -224,6 +223,25 @@ impl PreparedCrd {
             .any(|l| !l.allow.is_empty() || !l.deny.is_empty())
     }
 
+    /// The namespaces this CRD is pinned to (docs/security.md §2.2): its `namespace` when set,
+    /// else the exact names of its effective allow-list ([`crate::namespaces::pinned`]).
+    /// `None` for a CRD whose CRs may live in any namespace, and for a cluster-scoped one. The
+    /// derived RBAC grants a pinned CRD's permissions in these namespaces only.
+    pub fn pinned_namespaces(&self) -> Option<Vec<String>> {
+        if !self.api.namespaced {
+            return None;
+        }
+        if let Some(ns) = &self.namespace {
+            return Some(vec![ns.clone()]);
+        }
+        let levels: Vec<(&'static str, &[String], &[String])> = self
+            .namespaces
+            .iter()
+            .map(|l| (l.level, l.allow.as_slice(), l.deny.as_slice()))
+            .collect();
+        crate::namespaces::pinned(&levels)
+    }
+
     /// True when a condition reads a value that this CRD renders into a Secret.
     pub fn is_secret_bound(&self, c: &PreparedCondition) -> bool {
         let FieldRef::Path(p) = &c.field else {
@@ -347,8 +365,14 @@ impl PreparedKatalog {
         }
         let ns = &settings.operator_namespace;
         let identities = Identities {
-            runtime: format!("system:serviceaccount:{ns}:orkestra"),
-            gateway: format!("system:serviceaccount:{ns}:orkestra-gateway"),
+            runtime: format!(
+                "system:serviceaccount:{ns}:{}",
+                ork_katalog::names::RUNTIME_SERVICE_ACCOUNT
+            ),
+            gateway: format!(
+                "system:serviceaccount:{ns}:{}",
+                ork_katalog::names::GATEWAY_SERVICE_ACCOUNT
+            ),
         };
         let (kat_allow, kat_deny) = k
             .security
@@ -700,7 +724,7 @@ fn through_for_each(fe: Option<&ForEach>, path: Vec<String>) -> Vec<String> {
 /// The group/resource of a `custom:` entry with a static apiVersion (a templated one cannot be
 /// known before rendering: such children are protected by label only through
 /// `protectedResources`).
-fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupResource> {
+pub fn custom_group_resource(fields: &Value, crds: &[PreparedCrd]) -> Option<GroupResource> {
     let api = fields.get("apiVersion").and_then(Value::as_str)?;
     if ork_template::is_template(api) {
         return None;

@@ -16,18 +16,15 @@ use crate::pki::{self, Ca, Stale};
 use crate::x509;
 
 /// The serving Secret: `tls.crt`, `tls.key`, `ca.crt` (the caBundle).
-pub const TLS_SECRET: &str = "orkestra-tls";
+pub const TLS_SECRET: &str = ork_katalog::names::TLS_SECRET;
 /// The CA Secret: `ca.crt`, `ca.key`.
-pub const CA_SECRET: &str = "orkestra-tls-ca";
+pub const CA_SECRET: &str = ork_katalog::names::CA_SECRET;
 pub const ANNOTATION_GENERATED_AT: &str = "orkestra.orkspace.io/generated-at";
 pub const ANNOTATION_ROTATED_AT: &str = "orkestra.orkspace.io/rotated-at";
 /// When a new CA joined the caBundle: the leaf is issued from it `ca_overlap_wait` later. Kept
 /// in the Secret so that a leader that restarts mid-rotation, or a new leader, keeps the wait.
 pub const ANNOTATION_CA_PUBLISHED_AT: &str = "orkestra.orkspace.io/ca-published-at";
-const LABELS: [(&str, &str); 2] = [
-    ("app.kubernetes.io/name", "orkestra"),
-    ("app.kubernetes.io/tag", "orkestra-internal"),
-];
+const LABELS: [(&str, &str); 2] = ork_katalog::names::CONTROL_PLANE_LABELS;
 /// Writers that keep losing races give up after this many rounds instead of spinning.
 const ATTEMPTS: u32 = 8;
 
