@@ -72,6 +72,8 @@ enum DevCmd {
     Validate(cmd::validate::Args),
     /// Render the children of CRs exactly as the runtime would write them
     Template(cmd::template::Args),
+    /// Derive what installs ork for a Katalog: `generate rbac`
+    Generate(cmd::generate::Args),
     /// The admission Gateway's decision for one request (`gate check`), offline
     Gate(Box<cmd::gate::Args>),
     /// Function, field and topic reference
@@ -84,6 +86,8 @@ enum DevCmd {
     Init(cmd::init::Args),
     /// A local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback
     Local(cmd::local::Args),
+    /// Run the operator: reconcile the Katalog's CRs against a cluster
+    Run(Box<cmd::run::Args>),
     /// Shell completion script
     Completions(cmd::completions::Args),
     /// Version, features and supported Kubernetes range
@@ -106,12 +110,14 @@ pub fn dev_main() -> ExitCode {
     let code = match cli.cmd {
         DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
         DevCmd::Template(a) => cmd::template::run(&a, &cli.global),
+        DevCmd::Generate(a) => cmd::generate::run(&a, &cli.global),
         DevCmd::Gate(a) => cmd::gate::run(&a, &cli.global),
         DevCmd::Notes(a) => cmd::notes::run(&a),
         DevCmd::Scan(a) => cmd::scan::run(&a, &cli.global),
         DevCmd::Rbac(a) => cmd::rbac::run(&a, &cli.global),
         DevCmd::Init(a) => cmd::init::run(&a),
         DevCmd::Local(a) => cmd::local::run(&a),
+        DevCmd::Run(a) => cmd::run::run(&a, &cli.global.limits, cmd::run::Mode::Developer),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),
         DevCmd::Version(a) => cmd::version::run(&a),
     };
@@ -127,7 +133,16 @@ pub fn dev_main() -> ExitCode {
 )]
 struct RuntimeCli {
     #[command(subcommand)]
-    cmd: ProdCmd,
+    cmd: RuntimeCmd,
+}
+
+#[cfg(feature = "runtime")]
+#[derive(Subcommand, Debug)]
+enum RuntimeCmd {
+    /// Run the operator (in a pod: the CRDs must exist; nothing is applied)
+    Run(Box<cmd::run::Args>),
+    /// Version, features and supported Kubernetes range
+    Version(cmd::version::Args),
 }
 
 #[cfg(feature = "gateway")]
@@ -168,8 +183,20 @@ enum ProdCmd {
 pub fn runtime_main() -> ExitCode {
     match RuntimeCli::try_parse() {
         Ok(RuntimeCli {
-            cmd: ProdCmd::Version(a),
+            cmd: RuntimeCmd::Version(a),
         }) => ExitCode::from(cmd::version::run(&a)),
+        Ok(RuntimeCli {
+            cmd: RuntimeCmd::Run(a),
+        }) => {
+            let limits = match ork_limits::Limits::from_env() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ork-runtime: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            };
+            ExitCode::from(cmd::run::run(&a, &limits, cmd::run::Mode::Cluster))
+        }
         Err(e) => clap_exit(e),
     }
 }
@@ -183,7 +210,7 @@ pub fn gateway_main() -> ExitCode {
         Ok(GatewayCli {
             cmd: GatewayCmd::Gate { file, serve },
         }) => {
-            if !cmd::gateway::in_pod() {
+            if !cmd::online::in_pod() {
                 eprintln!(
                     "ork-gateway runs in a pod; outside one, use the developer binary: ork gate -f KATALOG --advertise HOST:PORT"
                 );

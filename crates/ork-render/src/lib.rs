@@ -15,7 +15,7 @@ use ork_katalog::schema::Coerce;
 use ork_katalog::{ChildKind, Operation};
 use ork_policy::admission::{EvalError, EvalErrorKind, Layer};
 use ork_policy::conditions::{Eval, FieldRef, Scope, TemplateSource, lookup};
-use ork_policy::prepared::PreparedEntry;
+use ork_policy::prepared::{PreparedBlock, PreparedEntry};
 use ork_policy::{
     MutationChange, Point, PreparedCrd, PreparedKatalog, Request, RuleOutcome, decide,
 };
@@ -52,6 +52,10 @@ pub struct Child {
     pub object: Value,
     /// data values of a Secret are never shown unless asked for
     pub kind: ChildKind,
+    /// server-side apply `force` (the entry's, else the CRD entry's `forceConflict`)
+    pub force: bool,
+    /// `once` Secrets with `rotateAfter`: recreated when older than this
+    pub rotate_after: Option<std::time::Duration>,
 }
 
 /// The reason of a CR outside its permitted namespaces: not reconciled, no status written, a
@@ -125,15 +129,36 @@ pub fn render_cycle(
         });
     }
     let obj = verdict.mutated.clone().unwrap_or_else(|| cr.clone());
+    let blocks: Vec<&PreparedBlock> = crd.blocks.iter().collect();
+    let children = render_blocks(k, crd, &obj, &blocks, opts)?;
+    Ok(Cycle {
+        children,
+        cr: obj,
+        validation: verdict.validation.unwrap_or_default(),
+        mutations: verdict.mutations,
+        warnings: verdict.warnings,
+    })
+}
+
+/// The children of `blocks` for `obj` (the CR after its in-memory mutations): block gates,
+/// entries in write order, one object per active entry, a `ChildConflict` when two render the
+/// same object, and the pod-security backstop over every pod-bearing child.
+fn render_blocks(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+    obj: &Value,
+    blocks: &[&PreparedBlock],
+    opts: &Options,
+) -> Result<Vec<Child>, Failure> {
     let mut ctx = Ctx::with_limits(opts.seed, opts.now, k.limits);
     let mut data = obj.clone();
     if let Some(m) = data.as_object_mut() {
         m.insert("ork".into(), json!({"katalog": k.name, "crd": crd.name}));
         m.entry("status").or_insert_with(|| json!({}));
     }
-    let owner = Owner::of(crd, &obj);
+    let owner = Owner::of(crd, obj);
     let mut children = Vec::new();
-    for block in &crd.blocks {
+    for block in blocks {
         let gate = {
             let mut scope = Scope {
                 data: &data,
@@ -217,13 +242,156 @@ pub fn render_cycle(
             spec.remove("replicas");
         }
     }
-    Ok(Cycle {
-        children,
-        cr: obj,
-        validation: verdict.validation.unwrap_or_default(),
-        mutations: verdict.mutations,
-        warnings: verdict.warnings,
-    })
+    Ok(children)
+}
+
+/// The `onDelete` jobs of a CR being deleted (docs/katalog.md §6.5), rendered and owned like
+/// any job. Validation rules do not run on this path; mutations do, so templates see the CR
+/// as every other cycle does, and the pod-security backstop still applies.
+pub fn render_on_delete(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+    cr: &Value,
+    opts: &Options,
+) -> Result<Vec<Child>, Failure> {
+    let Some(block) = &crd.on_delete else {
+        return Ok(Vec::new());
+    };
+    let mut req = Request::for_object(Point::Reconcile, Operation::Update, cr, &crd.api.plural);
+    req.group = crd.api.group.clone();
+    req.layers = ork_policy::admission::Layers::only(&[Layer::Mutation]);
+    let verdict = decide(k, &req);
+    if let Some(e) = verdict.errors.first() {
+        return Err(eval_failure(e.clone()));
+    }
+    let obj = verdict.mutated.unwrap_or_else(|| cr.clone());
+    render_blocks(k, crd, &obj, &[block], opts)
+}
+
+/// `.children` for status fields and `requeue` (docs/katalog.md §6.4): per kind a map by name
+/// under the lower-cased list key (`deployments`, `pdbs`, `customs`), and under the singular
+/// (`deployment`, `pdb`, `custom`) the first declared child of the kind that exists. `existing`
+/// is in declaration order, each child as read back; Secrets expose `metadata` and `type`, never
+/// `data`.
+pub fn children_data<'a>(existing: impl IntoIterator<Item = (ChildKind, &'a Value)>) -> Value {
+    let mut out = Map::new();
+    for (kind, obj) in existing {
+        let shown = if kind == ChildKind::Secrets {
+            json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null),
+                   "type": obj.get("type").cloned().unwrap_or(Value::Null)})
+        } else {
+            obj.clone()
+        };
+        let name = text_at(obj, "/metadata/name");
+        let (plural, singular) = children_keys(kind);
+        out.entry(singular).or_insert_with(|| shown.clone());
+        if let Some(m) = out
+            .entry(plural)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+        {
+            m.insert(name, shown);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The `.children` keys of a kind: the lower-cased list key and its singular.
+fn children_keys(kind: ChildKind) -> (String, String) {
+    let plural = match kind {
+        ChildKind::Pdb => "pdbs".to_string(),
+        ChildKind::Hpa => "hpas".to_string(),
+        ChildKind::Custom => "customs".to_string(),
+        other => other.list_key().to_lowercase(),
+    };
+    let singular = match kind {
+        ChildKind::PersistentVolumeClaims => "pvc".to_string(),
+        ChildKind::Pdb => "pdb".to_string(),
+        ChildKind::Hpa => "hpa".to_string(),
+        ChildKind::Custom => "custom".to_string(),
+        ChildKind::Ingresses => "ingress".to_string(),
+        ChildKind::NetworkPolicies => "networkpolicy".to_string(),
+        _ => plural.trim_end_matches('s').to_string(),
+    };
+    (plural, singular)
+}
+
+/// The resource (plural) of a `custom:` child: the entry's `plural`, else the Katalog CRD
+/// serving the kind, else ork's built-in table, else the kind's default plural.
+pub fn custom_plural(k: &PreparedKatalog, fields: &Value, api_version: &str, kind: &str) -> String {
+    fields
+        .get("plural")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            k.crds
+                .iter()
+                .find(|c| c.api.kind == kind && c.api.api_version() == api_version)
+                .map(|c| c.api.plural.clone())
+        })
+        .or_else(|| {
+            let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            ork_katalog::kinds::builtin_resource(group, kind).map(str::to_string)
+        })
+        .unwrap_or_else(|| ork_katalog::kinds::default_plural(kind))
+}
+
+/// A kind of child an entry declares, as the runtime watches and lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeclaredKind {
+    pub api_version: String,
+    pub kind: String,
+    pub resource: String,
+    pub namespaced: bool,
+}
+
+/// Every kind of child the CRD's blocks (`onDelete` included) declare, in write order, each
+/// once, with whether some entry of it is written by server-side apply (only those are ever
+/// deleted, and never PersistentVolumeClaims). A `custom:` entry whose apiVersion or kind is a
+/// template is left out: its kind is known only per CR.
+pub fn declared_kinds(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+) -> Vec<(DeclaredKind, ChildKind, bool)> {
+    let mut out: Vec<(DeclaredKind, ChildKind, bool)> = Vec::new();
+    let entries = crd
+        .blocks
+        .iter()
+        .chain(crd.on_delete.iter())
+        .flat_map(|b| &b.entries);
+    for e in entries {
+        let declared = match e.kind.info() {
+            Some(i) => DeclaredKind {
+                api_version: i.api_version.to_string(),
+                kind: i.kind.to_string(),
+                resource: i.resource.to_string(),
+                namespaced: true,
+            },
+            None => {
+                let text = |key: &str| e.fields.get(key).and_then(Value::as_str).unwrap_or("");
+                let (api_version, kind) = (text("apiVersion"), text("kind"));
+                if api_version.is_empty()
+                    || kind.is_empty()
+                    || ork_template::is_template(api_version)
+                    || ork_template::is_template(kind)
+                {
+                    continue;
+                }
+                DeclaredKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                    resource: custom_plural(k, &e.fields, api_version, kind),
+                    namespaced: e.fields.get("namespaced") != Some(&Value::Bool(false)),
+                }
+            }
+        };
+        let deletes = e.op == Op::Apply && e.kind != ChildKind::PersistentVolumeClaims;
+        match out.iter_mut().find(|(d, _, _)| *d == declared) {
+            Some(slot) => slot.2 |= deletes,
+            None => out.push((declared, e.kind, deletes)),
+        }
+    }
+    out
 }
 
 fn text_at(v: &Value, p: &str) -> String {
@@ -453,6 +621,21 @@ impl Renderer<'_> {
     fn text(&mut self, key: &str) -> Result<Option<String>, Failure> {
         let e = self.entry;
         self.text_in(e, key)
+    }
+
+    /// `rotateAfter` of a `once` Secret (docs/katalog.md §3.2); `None` for every other entry.
+    fn rotate_after(&mut self) -> Result<Option<std::time::Duration>, Failure> {
+        if self.prepared.kind != ChildKind::Secrets
+            || self.entry.get("once") != Some(&Value::Bool(true))
+        {
+            return Ok(None);
+        }
+        let Some(text) = self.text("rotateAfter")? else {
+            return Ok(None);
+        };
+        ork_template::duration::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| fail("InvalidValue", format!("{}.rotateAfter: {e}", self.path)))
     }
 
     fn coerced_in(
@@ -710,6 +893,8 @@ impl Renderer<'_> {
             resource: info.resource.into(),
             object: obj,
             kind,
+            force: self.prepared.force,
+            rotate_after: self.rotate_after()?,
         }))
     }
 
@@ -1412,29 +1597,15 @@ impl Renderer<'_> {
         if let Some(spec) = self.entry.get("spec").cloned() {
             obj["spec"] = self.custom_spec(&spec)?;
         }
-        let plural = self
-            .entry
-            .get("plural")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                self.k
-                    .crds
-                    .iter()
-                    .find(|c| c.api.kind == kind && c.api.api_version() == api_version)
-                    .map(|c| c.api.plural.clone())
-            })
-            .or_else(|| {
-                let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-                ork_katalog::kinds::builtin_resource(group, &kind).map(str::to_string)
-            })
-            .unwrap_or_else(|| ork_katalog::kinds::default_plural(&kind));
+        let plural = custom_plural(self.k, self.entry, &api_version, &kind);
         Ok(Child {
             entry: self.path.clone(),
             op,
             resource: plural,
             object: obj,
             kind: ChildKind::Custom,
+            force: self.prepared.force,
+            rotate_after: None,
         })
     }
 

@@ -43,7 +43,7 @@ fn condition(
 }
 
 /// The CR after the cycle. `outcome` is the cycle's result; `cr` the CR as read (with its
-/// pre-cycle status); `now` the RFC 3339 time stamps use.
+/// pre-cycle status); `now` the RFC 3339 time stamps use. Offline, so `.children` is empty.
 pub fn after_cycle(
     k: &PreparedKatalog,
     crd: &PreparedCrd,
@@ -59,15 +59,22 @@ pub fn after_cycle(
     if matches!(outcome, Err(f) if f.reason == crate::NOT_PERMITTED) {
         return Ok(out);
     }
-    let Some(obj) = out.as_object_mut() else {
-        return Ok(out);
-    };
-    // the label manager (docs/security.md §2.4)
-    let meta = obj
-        .entry("metadata")
-        .or_insert_with(|| json!({}))
-        .as_object_mut();
-    if let Some(meta) = meta {
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("metadata".into(), managed_metadata(k, crd, cr, now));
+    }
+    if let Some(status) = status_after(k, crd, cr, outcome, &json!({}), now, ctx)? {
+        obj_status(&mut out, status);
+    }
+    Ok(out)
+}
+
+/// The CR's metadata as the label manager leaves it (docs/katalog.md §6.2 step 3,
+/// docs/security.md §2.4): the finalizer, `managed: "true"`, the protection label as the
+/// Katalog says, the exemption label removed, `managed-by` corrected and `managed-since`
+/// written once.
+pub fn managed_metadata(k: &PreparedKatalog, crd: &PreparedCrd, cr: &Value, now: &str) -> Value {
+    let mut meta = cr.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
         let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
         if let Some(list) = finalizers.as_array_mut()
             && !list.iter().any(|f| f == FINALIZER)
@@ -97,8 +104,23 @@ pub fn after_cycle(
             ann.entry(MANAGED_SINCE).or_insert_with(|| json!(now));
         }
     }
+    meta
+}
+
+/// The status after the cycle (docs/katalog.md §6.4), or `None` when the CRD keeps none.
+/// `children` is the `.children` data of [`crate::children_data`]; a condition keeps its
+/// `lastTransitionTime` unless its `status` flips.
+pub fn status_after(
+    k: &PreparedKatalog,
+    crd: &PreparedCrd,
+    cr: &Value,
+    outcome: &Result<Cycle, Failure>,
+    children: &Value,
+    now: &str,
+    ctx: &mut Ctx,
+) -> Result<Option<Map<String, Value>>, Failure> {
     if !crd.status_conditions && crd.status_fields.is_empty() {
-        return Ok(out);
+        return Ok(None);
     }
     let generation = cr
         .pointer("/metadata/generation")
@@ -207,6 +229,21 @@ pub fn after_cycle(
             })
             .cloned()
             .collect();
+        // lastTransitionTime moves only when a condition's status flips
+        for c in &mut conditions {
+            let before = pre_status
+                .get("conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|p| p.get("type") == c.get("type"));
+            if let Some(p) = before
+                && p.get("status") == c.get("status")
+                && let Some(t) = p.get("lastTransitionTime")
+            {
+                c["lastTransitionTime"] = t.clone();
+            }
+        }
         merged.extend(conditions);
         status.insert("conditions".into(), Value::Array(merged));
     }
@@ -218,7 +255,7 @@ pub fn after_cycle(
     };
     if let Some(m) = data.as_object_mut() {
         m.insert("status".into(), pre_status);
-        m.insert("children".into(), json!({}));
+        m.insert("children".into(), children.clone());
         m.insert("ork".into(), json!({"katalog": k.name, "crd": crd.name}));
     }
     let ready = outcome.is_ok();
@@ -259,8 +296,7 @@ pub fn after_cycle(
         };
         set_path(&mut status, &f.path, typed);
     }
-    obj_status(&mut out, status);
-    Ok(out)
+    Ok(Some(status))
 }
 
 fn obj_status(out: &mut Value, status: Map<String, Value>) {

@@ -30,45 +30,8 @@ pub struct ServeArgs {
     pub log_format: Option<String>,
 }
 
-/// Logs on stderr as JSON lines, or text on a terminal; `RUST_LOG` filters.
-pub fn init_logging(format: Option<&str>) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        Some("json") => true,
-        Some(_) => false,
-        None => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 async fn client(a: &ServeArgs) -> Result<kube::Client, String> {
-    let options = kube::config::KubeConfigOptions {
-        context: a.context.clone(),
-        ..Default::default()
-    };
-    let config = match &a.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None if a.context.is_some() => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| e.to_string())?,
-        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
-    };
-    kube::Client::try_from(config).map_err(|e| e.to_string())
+    super::online::client_for(a.kubeconfig.as_deref(), a.context.as_deref()).await
 }
 
 /// Runs the Gateway until SIGTERM or SIGINT. Exit 0 on a signal, 1 when it cannot start or
@@ -85,7 +48,7 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
         );
         return exit::USAGE;
     }
-    init_logging(a.log_format.as_deref());
+    super::online::init_logging(a.log_format.as_deref());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,7 +109,7 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
             leading = running.leading(),
             "Gateway ready"
         );
-        wait_for_signal().await;
+        super::online::wait_for_signal().await;
         tracing::info!("stopping: draining open requests");
         let drained = tokio::time::timeout(Duration::from_secs(40), running.shutdown()).await;
         if drained.is_err() {
@@ -154,33 +117,4 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
         }
         exit::OK
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// `ork-gateway` runs in a pod only (docs/cli.md §12): the dev binary `ork gate` is the one
-/// for a laptop.
-pub fn in_pod() -> bool {
-    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-        && Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
 }

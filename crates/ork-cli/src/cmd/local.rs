@@ -89,6 +89,16 @@ pub fn run(a: &Args) -> u8 {
     }
 }
 
+/// The kubeconfig of a control plane `ork local up` left running in `dir`, if every one of
+/// its processes is still there.
+pub(crate) fn running_kubeconfig(dir: &Path) -> Option<PathBuf> {
+    let s = read_state(dir)?;
+    s.pids
+        .iter()
+        .all(|(_, p, t)| running(*p, *t))
+        .then_some(s.kubeconfig)
+}
+
 fn up(dir: &Path, version: Option<String>) -> u8 {
     if let Some(s) = read_state(dir) {
         if s.pids.iter().all(|(_, p, t)| running(*p, *t)) {

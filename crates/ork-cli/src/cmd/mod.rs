@@ -2,6 +2,8 @@
 pub mod completions;
 #[cfg(feature = "dev")]
 pub mod gate;
+#[cfg(feature = "dev")]
+pub mod generate;
 #[cfg(any(feature = "dev", feature = "gateway"))]
 pub mod gateway;
 #[cfg(feature = "dev")]
@@ -10,8 +12,12 @@ pub mod init;
 pub mod local;
 #[cfg(feature = "dev")]
 pub mod notes;
+#[cfg(any(feature = "dev", feature = "runtime", feature = "gateway"))]
+pub mod online;
 #[cfg(feature = "dev")]
 pub mod rbac;
+#[cfg(any(feature = "dev", feature = "runtime"))]
+pub mod run;
 #[cfg(feature = "dev")]
 pub mod scan;
 #[cfg(feature = "dev")]

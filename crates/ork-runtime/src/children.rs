@@ -1,0 +1,385 @@
+//! Writing a cycle's children (docs/katalog.md §6.2 step 6, §6.3): create-if-absent or
+//! server-side apply as the entry says, never adopting or touching an object this CR does not
+//! control, deleting applied children no entry renders any more, and reading back what exists
+//! for `.children`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Preconditions,
+};
+use ork_katalog::ChildKind;
+use ork_render::{Child, DeclaredKind, Failure, Op};
+use serde_json::{Value, json};
+
+/// Field manager of every child write.
+pub const MANAGER: &str = "ork-runtime";
+/// When a `once` Secret with `rotateAfter` was generated.
+pub const GENERATED_AT: &str = "orkestra.orkspace.io/generated-at";
+
+/// What went wrong while writing.
+pub enum WriteError {
+    /// an input error: not retried until something changes
+    Input(Failure),
+    /// an API error: Ready=False `ReconcileError`, retried with backoff
+    Api(Failure, kube::Error),
+}
+
+/// What the writes did.
+#[derive(Default)]
+pub struct Written {
+    pub created: usize,
+    pub changed: usize,
+    pub deleted: usize,
+    /// every existing child, rendered ones first in write order, as read back
+    pub existing: Vec<(ChildKind, Value)>,
+}
+
+impl Written {
+    pub fn touched(&self) -> bool {
+        self.created + self.changed + self.deleted > 0
+    }
+}
+
+pub struct Target<'a> {
+    pub client: &'a kube::Client,
+    /// the CR's uid, namespace (None: cluster-scoped), kind and name
+    pub uid: &'a str,
+    pub namespace: Option<&'a str>,
+    pub kind: &'a str,
+    pub name: &'a str,
+}
+
+fn resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.to_string()),
+    };
+    ApiResource {
+        api_version: api_version.to_string(),
+        group,
+        version,
+        kind: kind.to_string(),
+        plural: plural.to_string(),
+    }
+}
+
+pub fn api_resource(d: &DeclaredKind) -> ApiResource {
+    resource(&d.api_version, &d.kind, &d.resource)
+}
+
+fn api_for(client: &kube::Client, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+fn text<'v>(v: &'v Value, p: &str) -> &'v str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// True when `obj` carries this CR's controller ownerReference.
+pub fn controlled_by(obj: &Value, uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid) && r["controller"] == true)
+}
+
+/// True when ork wrote `obj` by server-side apply (not only created it).
+fn applied_by_ork(obj: &Value) -> bool {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|m| m["manager"] == MANAGER && m["operation"] == "Apply")
+}
+
+fn api_failure(entry: &str, what: &str, e: kube::Error) -> WriteError {
+    WriteError::Api(
+        Failure {
+            reason: "ReconcileError",
+            message: format!("{entry}: {what}: {e}"),
+        },
+        e,
+    )
+}
+
+fn conflict(entry: &str, c: &Child, cr_kind: &str, cr_name: &str) -> WriteError {
+    WriteError::Input(Failure {
+        reason: "ChildConflict",
+        message: format!(
+            "{entry}: {} {} exists and is not controlled by {cr_kind} {cr_name}; ork never adopts or overwrites it",
+            text(&c.object, "/kind"),
+            object_key(&c.object)
+        ),
+    })
+}
+
+fn object_key(v: &Value) -> String {
+    match text(v, "/metadata/namespace") {
+        "" => text(v, "/metadata/name").to_string(),
+        ns => format!("{ns}/{}", text(v, "/metadata/name")),
+    }
+}
+
+/// The children this CR controls today, per declared kind, listed by the owner-uid label
+/// from the API server's watch cache.
+pub async fn owned(
+    t: &Target<'_>,
+    kinds: &[(DeclaredKind, ChildKind, bool)],
+) -> Result<Vec<(usize, Value)>, WriteError> {
+    let mut out = Vec::new();
+    let selector = format!("{}={}", ork_render::OWNER_UID, t.uid);
+    for (i, (d, _, _)) in kinds.iter().enumerate() {
+        let ar = api_resource(d);
+        let api = api_for(t.client, &ar, if d.namespaced { t.namespace } else { None });
+        let list = api
+            .list(&ListParams::default().labels(&selector).match_any())
+            .await
+            .map_err(|e| api_failure("children", &format!("list {}", d.resource), e))?;
+        for o in list.items {
+            let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
+            if v.get("apiVersion").is_none() {
+                v["apiVersion"] = json!(d.api_version);
+                v["kind"] = json!(d.kind);
+            }
+            if controlled_by(&v, t.uid) {
+                out.push((i, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `children` in order; an API error stops the remaining writes. Then deletes the
+/// applied children no active entry renders, and returns every existing child.
+pub async fn write_all(
+    t: &Target<'_>,
+    kinds: &[(DeclaredKind, ChildKind, bool)],
+    children: &[Child],
+) -> Result<Written, WriteError> {
+    let owned = owned(t, kinds).await?;
+    let mut index: BTreeMap<(String, String, String), Value> = owned
+        .iter()
+        .map(|(i, v)| {
+            (
+                (
+                    kinds[*i].0.resource.clone(),
+                    text(v, "/metadata/namespace").to_string(),
+                    text(v, "/metadata/name").to_string(),
+                ),
+                v.clone(),
+            )
+        })
+        .collect();
+    let mut w = Written::default();
+    let mut rendered: HashSet<(String, String, String)> = HashSet::new();
+    for c in children {
+        let key = (
+            c.resource.clone(),
+            text(&c.object, "/metadata/namespace").to_string(),
+            text(&c.object, "/metadata/name").to_string(),
+        );
+        rendered.insert(key.clone());
+        let known = index.remove(&key);
+        let obj = write_one(t, c, known, &mut w).await?;
+        if let Some(obj) = obj {
+            w.existing.push((c.kind, obj));
+        }
+    }
+    // applied children of kinds that delete, owned, no longer rendered
+    for (i, v) in &owned {
+        let (d, kind, deletes) = &kinds[*i];
+        let key = (
+            d.resource.clone(),
+            text(v, "/metadata/namespace").to_string(),
+            text(v, "/metadata/name").to_string(),
+        );
+        if rendered.contains(&key) {
+            continue;
+        }
+        if *deletes && applied_by_ork(v) {
+            let ar = api_resource(d);
+            let ns = Some(key.1.as_str()).filter(|s| !s.is_empty());
+            let api = api_for(t.client, &ar, ns);
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: v
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            match api.delete(&key.2, &dp).await {
+                Ok(_) => w.deleted += 1,
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => {
+                    return Err(api_failure(
+                        "children",
+                        &format!("delete {} {}", d.kind, object_key(v)),
+                        e,
+                    ));
+                }
+            }
+        } else {
+            w.existing.push((*kind, v.clone()));
+        }
+    }
+    Ok(w)
+}
+
+/// Writes one child; returns it as it stands afterwards (None: not written and absent).
+async fn write_one(
+    t: &Target<'_>,
+    c: &Child,
+    known: Option<Value>,
+    w: &mut Written,
+) -> Result<Option<Value>, WriteError> {
+    let ar = resource(
+        text(&c.object, "/apiVersion"),
+        text(&c.object, "/kind"),
+        &c.resource,
+    );
+    let ns = Some(text(&c.object, "/metadata/namespace")).filter(|s| !s.is_empty());
+    let api = api_for(t.client, &ar, ns);
+    let name = text(&c.object, "/metadata/name").to_string();
+    // not among the owned children: it is absent, or someone else's
+    let current = match known {
+        Some(v) => Some(v),
+        None => api
+            .get_opt(&name)
+            .await
+            .map_err(|e| api_failure(&c.entry, &format!("read {}", object_key(&c.object)), e))?
+            .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null)),
+    };
+    if let Some(cur) = &current
+        && !controlled_by(cur, t.uid)
+    {
+        return Err(conflict(&c.entry, c, t.kind, t.name));
+    }
+    match c.op {
+        Op::Create => {
+            if let Some(cur) = current {
+                if !rotation_due(c, &cur) {
+                    return Ok(Some(cur));
+                }
+                let dp = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: cur
+                            .pointer("/metadata/uid")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                api.delete(&name, &dp)
+                    .await
+                    .map_err(|e| api_failure(&c.entry, "rotate", e))?;
+                w.deleted += 1;
+            }
+            let mut body = c.object.clone();
+            if c.rotate_after.is_some() {
+                body["metadata"]["annotations"][GENERATED_AT] = json!(now_rfc3339());
+            }
+            let obj: DynamicObject = serde_json::from_value(body).map_err(|e| {
+                WriteError::Input(Failure {
+                    reason: "InvalidValue",
+                    message: format!("{}: {e}", c.entry),
+                })
+            })?;
+            let pp = PostParams {
+                dry_run: false,
+                field_manager: Some(MANAGER.to_string()),
+            };
+            match api.create(&pp, &obj).await {
+                Ok(o) => {
+                    w.created += 1;
+                    Ok(Some(serde_json::to_value(&o).unwrap_or(Value::Null)))
+                }
+                // created meanwhile: whose is it?
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    let cur = api
+                        .get_opt(&name)
+                        .await
+                        .map_err(|e| api_failure(&c.entry, "read", e))?
+                        .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null));
+                    match cur {
+                        Some(v) if controlled_by(&v, t.uid) => Ok(Some(v)),
+                        _ => Err(conflict(&c.entry, c, t.kind, t.name)),
+                    }
+                }
+                Err(e) => Err(api_failure(
+                    &c.entry,
+                    &format!("create {}", object_key(&c.object)),
+                    e,
+                )),
+            }
+        }
+        Op::Apply => {
+            let mut pp = PatchParams::apply(MANAGER);
+            pp.force = c.force;
+            let before = current
+                .as_ref()
+                .map(|v| text(v, "/metadata/resourceVersion").to_string());
+            match api.patch(&name, &pp, &Patch::Apply(&c.object)).await {
+                Ok(o) => {
+                    let v = serde_json::to_value(&o).unwrap_or(Value::Null);
+                    match before {
+                        None => w.created += 1,
+                        Some(rv) if rv != text(&v, "/metadata/resourceVersion") => w.changed += 1,
+                        Some(_) => {}
+                    }
+                    Ok(Some(v))
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 && !c.force => {
+                    Err(WriteError::Input(Failure {
+                        reason: "ChildConflict",
+                        message: format!(
+                            "{}: server-side apply conflict on {} {} (forceConflict: false): {}",
+                            c.entry,
+                            text(&c.object, "/kind"),
+                            object_key(&c.object),
+                            s.message
+                        ),
+                    }))
+                }
+                Err(e) => Err(api_failure(
+                    &c.entry,
+                    &format!("apply {}", object_key(&c.object)),
+                    e,
+                )),
+            }
+        }
+    }
+}
+
+fn rotation_due(c: &Child, cur: &Value) -> bool {
+    let Some(after) = c.rotate_after else {
+        return false;
+    };
+    let at = cur
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(GENERATED_AT))
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    match at {
+        Some(t) => {
+            let age = chrono::Utc::now().signed_duration_since(t);
+            age.to_std().unwrap_or(Duration::ZERO) > after
+        }
+        // no record of its age: rotate, so the clock starts
+        None => true,
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

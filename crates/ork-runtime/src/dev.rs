@@ -1,0 +1,129 @@
+//! What only the developer `ork run` does (docs/cli.md §11): apply the entries' `crdFile`
+//! CRDs and wait until they are Established, and apply their `crFiles` CRs, with field
+//! manager `ork-dev`. `ork-runtime` never calls this: in a cluster it has no permission to.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use ork_katalog::Katalog;
+use serde_json::Value;
+
+use crate::Error;
+
+const MANAGER: &str = "ork-dev";
+
+/// Applies every enabled entry's CRD and waits (up to `timeout`) until each is Established.
+pub async fn apply_crds(
+    client: &kube::Client,
+    katalog: &Katalog,
+    docs: impl Fn(&std::path::Path) -> Result<Vec<Value>, String>,
+    timeout: Duration,
+) -> Result<Vec<String>, Error> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for crd in katalog.crds.iter().filter(|c| c.entry.enabled) {
+        let Some(file) = &crd.entry.crd_file else {
+            continue;
+        };
+        let path = katalog.dir.join(file);
+        for doc in docs(&path).map_err(Error::Setting)? {
+            if doc.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+                continue;
+            }
+            let name = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            api.patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&doc),
+            )
+            .await
+            .map_err(|source| Error::Kube {
+                what: format!("apply CRD {name}"),
+                source,
+            })?;
+            names.push(name);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    for name in &names {
+        loop {
+            match crate::entry::established(client, name).await {
+                Ok(true) => break,
+                Ok(false) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(false) => {
+                    return Err(Error::Setting(format!(
+                        "CRD {name} is not Established after {timeout:?}"
+                    )));
+                }
+                Err(source) => {
+                    return Err(Error::Kube {
+                        what: format!("read CRD {name}"),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Applies every enabled entry's `crFiles`, in order; a CR without a namespace goes to
+/// `default_namespace` when its kind is namespaced.
+pub async fn apply_crs(
+    client: &kube::Client,
+    katalog: &Katalog,
+    docs: impl Fn(&std::path::Path) -> Result<Vec<Value>, String>,
+    default_namespace: &str,
+) -> Result<usize, Error> {
+    let mut n = 0;
+    for crd in katalog.crds.iter().filter(|c| c.entry.enabled) {
+        let api_info = &crd.api;
+        let ar = ApiResource {
+            group: api_info.group.clone(),
+            version: api_info.version.clone(),
+            api_version: api_info.api_version(),
+            kind: api_info.kind.clone(),
+            plural: api_info.plural.clone(),
+        };
+        for file in &crd.cr_files {
+            for doc in docs(&katalog.dir.join(file)).map_err(Error::Setting)? {
+                if doc.get("kind").and_then(Value::as_str) != Some(api_info.kind.as_str()) {
+                    continue;
+                }
+                let name = doc
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let api: Api<DynamicObject> = if api_info.namespaced {
+                    let ns = doc
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(default_namespace);
+                    Api::namespaced_with(client.clone(), ns, &ar)
+                } else {
+                    Api::all_with(client.clone(), &ar)
+                };
+                api.patch(
+                    &name,
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&doc),
+                )
+                .await
+                .map_err(|source| Error::Kube {
+                    what: format!("apply {} {name}", api_info.kind),
+                    source,
+                })?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
