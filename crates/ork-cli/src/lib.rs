@@ -188,6 +188,12 @@ pub fn runtime_main() -> ExitCode {
         Ok(RuntimeCli {
             cmd: RuntimeCmd::Run(a),
         }) => {
+            if !cmd::online::in_pod() {
+                eprintln!(
+                    "ork-runtime runs in a pod; outside one, use the developer binary: ork run -f KATALOG"
+                );
+                return ExitCode::from(exit::USAGE);
+            }
             let limits = match ork_limits::Limits::from_env() {
                 Ok(l) => l,
                 Err(e) => {
