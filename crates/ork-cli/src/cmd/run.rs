@@ -108,6 +108,8 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
     rt.block_on(async {
         #[cfg(feature = "dev")]
         let mut local_plane = None;
+        // `--local` (developer binary only) replaces it
+        #[cfg_attr(not(feature = "dev"), allow(unused_mut))]
         let mut kubeconfig = a.kubeconfig.clone();
         #[cfg(feature = "dev")]
         if a.local {
