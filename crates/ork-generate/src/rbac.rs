@@ -153,10 +153,15 @@ impl DerivedRule {
             .resources
             .iter()
             .map(|r| {
+                // `deployments.apps`, `websites.demo.orkestra.io/status` (`ork rbac`'s notation)
+                let (res, sub) = match r.split_once('/') {
+                    Some((res, sub)) => (res, format!("/{sub}")),
+                    None => (r.as_str(), String::new()),
+                };
                 if self.api_group.is_empty() {
-                    r.clone()
+                    format!("{res}{sub}")
                 } else {
-                    format!("{r}.{}", self.api_group)
+                    format!("{res}.{}{sub}", self.api_group)
                 }
             })
             .collect();
@@ -999,7 +1004,7 @@ fn risk_warnings(rules: &[DerivedRule], operator_ns: &str) -> Vec<String> {
     for r in rules {
         let who = r.component.as_str();
         let at = match &r.scope {
-            Scope::Cluster => "in every namespace".to_string(),
+            Scope::Cluster => "cluster-wide".to_string(),
             Scope::Namespace(n) => format!("in namespace {n}"),
         };
         for v in ["escalate", "bind", "impersonate"] {
@@ -1231,6 +1236,45 @@ impl Derived {
         out.extend(roles.into_iter().map(|(_, _, o)| o));
         out.extend(cluster_bindings);
         out.extend(bindings.into_iter().map(|(_, _, o)| o));
+        out
+    }
+}
+
+/// A finding of the `rbac-*` checks of docs/checks.md on a derived object: the bundle goes
+/// through the same checks as any RBAC (docs/security.md §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// `ClusterRole orkestra-gateway`, `Role orkestra-system/orkestra-runtime-lease`
+    pub object: String,
+    pub check: &'static str,
+    pub severity: ork_policy::checks::Severity,
+    pub message: String,
+}
+
+impl Derived {
+    /// The `rbac-*` checks over [`Derived::objects`], most severe first.
+    pub fn self_scan(&self) -> Vec<Finding> {
+        let ctx = ork_policy::checks::Context::default();
+        let mut out = Vec::new();
+        for o in self.objects() {
+            let kind = o["kind"].as_str().unwrap_or_default().to_string();
+            let name = o["metadata"]["name"].as_str().unwrap_or_default();
+            let object = match o["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            };
+            for f in ork_policy::checks::check_object(&o, &ctx) {
+                if f.check.starts_with("rbac-") {
+                    out.push(Finding {
+                        object: object.clone(),
+                        check: f.check,
+                        severity: f.severity(),
+                        message: f.message.clone(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| b.severity.cmp(&a.severity));
         out
     }
 }

@@ -2,10 +2,10 @@
 pub mod completions;
 #[cfg(feature = "dev")]
 pub mod gate;
-#[cfg(feature = "dev")]
-pub mod generate;
 #[cfg(any(feature = "dev", feature = "gateway"))]
 pub mod gateway;
+#[cfg(feature = "dev")]
+pub mod generate;
 #[cfg(feature = "dev")]
 pub mod init;
 #[cfg(feature = "dev")]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use ork_generate::rbac::{Component, Derived, Options, Scope};
 use ork_io::escape_control;
 use ork_katalog::posture::{crd_posture, summary_lines};
 use ork_katalog::{Diagnostic, Outcome, load_file_with};
@@ -19,7 +20,8 @@ pub struct Args {
         default_value = "katalog.yaml"
     )]
     files: Vec<PathBuf>,
-    /// add the effective configuration with the source of each value
+    /// add the derived permissions, each with the construct that needs it, and the effective
+    /// configuration with the source of each value
     #[arg(long)]
     full: bool,
     /// treat warnings as errors (exit 1)
@@ -34,7 +36,8 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
     let mut code = exit::OK;
     let mut json_out = Vec::new();
     for f in &a.files {
-        let outcome = load_file_with(f, &g.limits);
+        let mut outcome = load_file_with(f, &g.limits);
+        let derived = derive_rbac(&mut outcome);
         let c = if outcome.unreadable {
             exit::USAGE
         } else if outcome.katalog.is_none()
@@ -46,9 +49,9 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
         };
         code = code.max(c);
         if a.output == "json" {
-            json_out.push(to_json(&outcome, a.full));
+            json_out.push(to_json(&outcome, derived.as_ref(), a.full));
         } else {
-            print_text(&outcome, a.full, g.quiet);
+            print_text(&outcome, derived.as_ref(), a.full, g.quiet);
         }
     }
     if a.output == "json" {
@@ -62,7 +65,93 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
     code
 }
 
-fn print_text(o: &Outcome, full: bool, quiet: bool) {
+/// The derived-artefacts stage (docs/security.md §2.6): the RBAC of both components for the
+/// operator namespace the posture resolved. A Katalog whose RBAC would need a wildcard is
+/// invalid: its errors join the diagnostics.
+fn derive_rbac(o: &mut Outcome) -> Option<Derived> {
+    let k = o.katalog.as_ref()?;
+    let namespace = k.posture.as_ref()?.operator_namespace.clone();
+    let opts = Options {
+        namespace,
+        component: Component::Both,
+    };
+    match ork_generate::rbac::derive(k, &opts) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            o.diagnostics.extend(e.diagnostics(k));
+            o.katalog = None;
+            None
+        }
+    }
+}
+
+/// `--full`: each rule next to the construct that needs it, grouped by ServiceAccount and
+/// role, then the warnings of docs/security.md §2.2 and the `rbac-*` self-scan.
+fn print_permissions(d: &Derived) {
+    println!("permissions");
+    for c in [Component::Runtime, Component::Gateway] {
+        let mut rules: Vec<_> = d.rules().iter().filter(|r| r.component == c).collect();
+        if rules.is_empty() {
+            continue;
+        }
+        rules.sort_by(|a, b| (&a.scope, &a.role).cmp(&(&b.scope, &b.role)));
+        println!(
+            "  {}  ServiceAccount {}/{}",
+            c.as_str(),
+            escape_control(d.namespace()),
+            c.service_account().unwrap_or_default()
+        );
+        let mut holder = String::new();
+        for r in rules {
+            if r.holder() != holder {
+                holder = r.holder();
+                println!("    {}", escape_control(&holder));
+            }
+            println!(
+                "      {}  ← {}",
+                escape_control(&r.describe()),
+                escape_control(&r.because)
+            );
+        }
+    }
+    for w in d.warnings() {
+        println!("  ⚠ warning: {}", escape_control(w));
+    }
+    let findings = d.self_scan();
+    println!(
+        "  rbac self-scan: {} finding{}",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    for f in findings {
+        println!(
+            "    {} {} {}: {}",
+            f.severity.as_str(),
+            f.check,
+            escape_control(&f.object),
+            escape_control(&f.message)
+        );
+    }
+}
+
+fn permissions_json(d: &Derived) -> Value {
+    let rules: Vec<Value> = d
+        .rules()
+        .iter()
+        .map(|r| {
+            let (kind, ns) = match &r.scope {
+                Scope::Cluster => ("ClusterRole", None),
+                Scope::Namespace(n) => ("Role", Some(n.as_str())),
+            };
+            json!({"component": r.component.as_str(), "kind": kind, "namespace": ns, "role": r.role,
+                   "apiGroups": [r.api_group], "resources": r.resources, "verbs": r.verbs,
+                   "resourceNames": r.resource_names, "reason": r.because})
+        })
+        .collect();
+    rules.into()
+}
+
+fn print_text(o: &Outcome, derived: Option<&Derived>, full: bool, quiet: bool) {
     if let Some(k) = &o.katalog
         && let Some(r) = &k.posture
         && !quiet
@@ -108,6 +197,9 @@ fn print_text(o: &Outcome, full: bool, quiet: bool) {
             }
         }
         if full {
+            if let Some(d) = derived {
+                print_permissions(d);
+            }
             println!("configuration");
             for s in &r.settings {
                 println!(
@@ -152,7 +244,7 @@ fn diag_json(d: &Diagnostic) -> Value {
     json!({"file": d.file, "line": d.line, "column": d.column, "path": d.path, "message": d.message, "hint": d.hint})
 }
 
-fn to_json(o: &Outcome, full: bool) -> Value {
+fn to_json(o: &Outcome, derived: Option<&Derived>, full: bool) -> Value {
     let errors: Vec<Value> = o.errors().map(diag_json).collect();
     let warnings: Vec<Value> = o.warnings().map(diag_json).collect();
     let (Some(k), Some(r)) = (
@@ -175,6 +267,15 @@ fn to_json(o: &Outcome, full: bool) -> Value {
     let mut out =
         json!({"katalog": k.metadata.name, "crds": crds, "warnings": warnings, "errors": errors});
     if full {
+        if let Some(d) = derived {
+            out["permissions"] = permissions_json(d);
+            out["permissionWarnings"] = json!(d.warnings());
+            out["rbacFindings"] = d
+                .self_scan()
+                .iter()
+                .map(|f| json!({"object": f.object, "check": f.check, "severity": f.severity.as_str(), "message": f.message}))
+                .collect();
+        }
         out["config"] = serde_json::to_value(&r.settings).unwrap_or(Value::Null);
     }
     out

@@ -180,7 +180,7 @@ fn secrets_only_when_the_katalog_has_secret_entries() {
     assert!(
         with.warnings()
             .iter()
-            .any(|w| w.contains("reads Secrets in every namespace")),
+            .any(|w| w.contains("reads Secrets cluster-wide")),
         "{:?}",
         with.warnings()
     );
