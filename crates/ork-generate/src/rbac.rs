@@ -526,9 +526,13 @@ fn children_of(k: &PreparedKatalog, crd: &PreparedCrd, b: &mut Builder) -> Vec<C
         // deleted (docs/katalog.md §6.3); create-once kinds, `once` Secrets and plain onCreate
         // entries never are, and a PVC never is (data outlives configuration)
         let pvc = group.is_empty() && resource == "persistentvolumeclaims";
+        let rotates = e.kind == ChildKind::Secrets && e.fields.get("rotateAfter").is_some();
         let why = if e.op == WriteOp::Apply && !pvc {
             verbs.push("delete".into());
             "server-side apply; deleted when its entry stops rendering it"
+        } else if rotates {
+            verbs.push("delete".into());
+            "created once, deleted and created again after rotateAfter"
         } else if pvc {
             "never deleted"
         } else {

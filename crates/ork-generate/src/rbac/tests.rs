@@ -223,6 +223,17 @@ fn delete_only_for_applied_kinds_and_never_for_pvcs() {
     assert_eq!(verbs_on(cr, "", "serviceaccounts"), base, "create-once");
     assert_eq!(verbs_on(cr, "batch", "jobs"), base, "create-once");
     assert_eq!(verbs_on(cr, "", "secrets"), base, "once Secrets");
+    // a rotated Secret is deleted and created again (docs/katalog.md §6.3)
+    let d = derived(
+        &one(
+            "      operatorBox: {onReconcile: {secrets: [{name: s, once: true, rotateAfter: 24h}]}}\n",
+        ),
+        Component::Runtime,
+    );
+    let objs = d.objects();
+    let cr = object(&objs, "ClusterRole", None, "orkestra-runtime")
+        .unwrap_or_else(|| panic!("ClusterRole"));
+    assert!(verbs_on(cr, "", "secrets").contains("delete"));
     // never update (server-side apply), never delete on the CRs, never CRD writes
     for v in cr["rules"].as_array().into_iter().flatten() {
         assert!(
