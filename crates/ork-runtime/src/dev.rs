@@ -93,7 +93,13 @@ pub async fn apply_crs(
             plural: api_info.plural.clone(),
         };
         for file in &crd.cr_files {
-            for doc in docs(&katalog.dir.join(file)).map_err(Error::Setting)? {
+            for mut doc in docs(&katalog.dir.join(file)).map_err(Error::Setting)? {
+                // server-owned fields an example may carry (a uid for `ork template`)
+                if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    for k in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+                        meta.remove(k);
+                    }
+                }
                 if doc.get("kind").and_then(Value::as_str) != Some(api_info.kind.as_str()) {
                     continue;
                 }

@@ -1,0 +1,815 @@
+//! The runtime against the real control plane (etcd, kube-apiserver, kube-controller-manager):
+//! every example Katalog end to end, the guards that stop a cycle before any write, and the
+//! runtime running as its own ServiceAccount under the RBAC `ork generate rbac` derives.
+
+// the API helpers the Gateway's tests use, shared rather than written twice
+#[path = "../../ork-gateway/tests/support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::{As, e, eventually, send};
+use ork_testenv::ControlPlane;
+use serde_json::{Value, json};
+
+const RUNTIME_SA: &str = "system:serviceaccount:orkestra-system:orkestra";
+const OPERATOR_NS: &str = "orkestra-system";
+
+struct Env {
+    #[allow(dead_code)]
+    cp: ControlPlane,
+    admin: kube::Client,
+    /// the admin's credentials impersonating the runtime's ServiceAccount: the runtime runs as
+    /// itself, under the RBAC derived from each Katalog
+    as_runtime: kube::Client,
+    dir: tempfile::TempDir,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+type TestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
+fn yaml_docs(path: &Path) -> Result<Vec<Value>, String> {
+    let src = std::fs::read_to_string(path).map_err(|x| format!("{}: {x}", path.display()))?;
+    let docs = ork_yaml::parse_stream(&src).map_err(|x| format!("{}: {x}", path.display()))?;
+    Ok(docs.iter().map(ork_yaml::Node::to_json).collect())
+}
+
+/// A Katalog as the runtime loads it, and the same prepared.
+fn load(path: &Path) -> Result<(ork_katalog::Katalog, Arc<ork_policy::PreparedKatalog>), String> {
+    let o = ork_katalog::load_file(path);
+    let k = o
+        .katalog
+        .ok_or_else(|| format!("{}: {:?}", path.display(), o.diagnostics))?;
+    let p = ork_policy::PreparedKatalog::new(&k).map_err(e)?;
+    Ok((k, Arc::new(p)))
+}
+
+/// Applies the Katalog's derived runtime RBAC as the admin.
+async fn grant(env: &Env, k: &ork_katalog::Katalog) -> Result<(), String> {
+    let derived = ork_generate::rbac::derive(
+        k,
+        &ork_generate::rbac::Options {
+            namespace: OPERATOR_NS.into(),
+            component: ork_generate::rbac::Component::Runtime,
+        },
+    )
+    .map_err(|x| x.to_string())?;
+    for obj in derived.objects() {
+        cluster::apply(&env.admin, &obj).await?;
+    }
+    Ok(())
+}
+
+/// The CRDs of a Katalog: its crdFile, else a permissive one from apiTypes.
+async fn crds(
+    env: &Env,
+    k: &ork_katalog::Katalog,
+    p: &ork_policy::PreparedKatalog,
+) -> Result<(), String> {
+    if k.crds.iter().all(|c| c.entry.crd_file.is_none()) {
+        return cluster::crds(&env.admin, p).await;
+    }
+    let docs = |path: &Path| yaml_docs(path);
+    ork_runtime::dev::apply_crds(&env.admin, k, docs, Duration::from_secs(30))
+        .await
+        .map(|_| ())
+        .map_err(e)
+}
+
+/// Starts the runtime as its ServiceAccount.
+async fn runtime(
+    env: &Env,
+    k: &ork_katalog::Katalog,
+    p: Arc<ork_policy::PreparedKatalog>,
+    identity: &str,
+) -> Result<ork_runtime::Running, String> {
+    let mut cfg = ork_runtime::Config::new(identity.into());
+    cfg.namespace = OPERATOR_NS.into();
+    cfg.health_addr = "127.0.0.1:0".into();
+    let r = ork_runtime::start(cfg, env.as_runtime.clone(), k, p)
+        .await
+        .map_err(e)?;
+    let start = std::time::Instant::now();
+    eventually("the runtime leads", Duration::from_secs(20), || async {
+        Ok(r.leading())
+    })
+    .await?;
+    if start.elapsed() > Duration::from_secs(3) {
+        println!("    slow: leading after {} ms", start.elapsed().as_millis());
+    }
+    Ok(r)
+}
+
+/// The CR of `file` (first document), moved to `ns`, without the fields `ork template` uses.
+fn cr_in(file: &Path, ns: &str) -> Result<Value, String> {
+    let mut cr = yaml_docs(file)?.into_iter().next().ok_or("no CR in file")?;
+    cr["metadata"]["namespace"] = json!(ns);
+    if let Some(m) = cr["metadata"].as_object_mut() {
+        m.remove("uid");
+    }
+    Ok(cr)
+}
+
+async fn get(env: &Env, path: &str) -> Result<Option<Value>, String> {
+    let a = send(&env.admin, "GET", path, None, &As::admin()).await?;
+    match a.status {
+        200 => Ok(Some(a.body)),
+        404 => Ok(None),
+        s => Err(format!("GET {path}: {s} {}", a.message())),
+    }
+}
+
+async fn must(env: &Env, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    let a = send(&env.admin, method, path, body, &As::admin()).await?;
+    if a.ok() {
+        Ok(a.body)
+    } else {
+        Err(format!("{method} {path}: {} {}", a.status, a.message()))
+    }
+}
+
+async fn merge_patch(env: &Env, path: &str, body: &Value) -> Result<Value, String> {
+    let a = send_with(
+        &env.admin,
+        "PATCH",
+        path,
+        body,
+        "application/merge-patch+json",
+    )
+    .await?;
+    Ok(a)
+}
+
+async fn send_with(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    body: &Value,
+    content_type: &str,
+) -> Result<Value, String> {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(kube::client::Body::from(body.to_string().into_bytes()))
+        .map_err(e)?;
+    let resp = client.send(req).await.map_err(e)?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect_bytes().await.map_err(e)?;
+    if status.is_success() {
+        serde_json::from_slice(&bytes).map_err(e)
+    } else {
+        Err(format!(
+            "{method} {path}: {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    }
+}
+
+fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
+}
+
+fn ready_reason(obj: &Value) -> String {
+    condition(obj, "Ready")
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until the object at `path` satisfies `f`; returns it.
+async fn until(
+    env: &Env,
+    what: &str,
+    path: &str,
+    secs: u64,
+    f: impl Fn(&Value) -> bool,
+) -> Result<Value, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let got = get(env, path).await?;
+        if let Some(v) = &got
+            && f(v)
+        {
+            if start.elapsed() > Duration::from_secs(3) {
+                println!("    slow: {what} took {} ms", start.elapsed().as_millis());
+            }
+            return Ok(v.clone());
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let shown = got
+                .map(|v| {
+                    json!({"metadata": {"labels": v["metadata"]["labels"], "finalizers": v["metadata"]["finalizers"]},
+                           "status": v["status"]})
+                    .to_string()
+                })
+                .unwrap_or_else(|| "absent".into());
+            return Err(format!("{what}: not true after {secs}s; last: {shown}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn gone(env: &Env, what: &str, path: &str, secs: u64) -> Result<(), String> {
+    eventually(what, Duration::from_secs(secs), || async {
+        Ok(get(env, path).await?.is_none())
+    })
+    .await
+}
+
+/// The events about `name` in `ns` with `reason`.
+async fn events(env: &Env, ns: &str, name: &str, reason: &str) -> Result<usize, String> {
+    let list = must(
+        env,
+        "GET",
+        &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"),
+        None,
+    )
+    .await?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|ev| ev["regarding"]["name"] == name && ev["reason"] == reason)
+        .count())
+}
+
+/// Marks a Job finished through its status subresource: no kubelet runs it here.
+async fn finish_job(env: &Env, ns: &str, name: &str, ok: bool) -> Result<(), String> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let status = if ok {
+        json!({"status": {"startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
+            "terminating": 0, "uncountedTerminatedPods": {},
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "done", "lastTransitionTime": now, "lastProbeTime": now},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "done", "lastTransitionTime": now, "lastProbeTime": now}]}})
+    } else {
+        json!({"status": {"startTime": now, "failed": 1, "active": 0, "ready": 0, "terminating": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "failed", "lastTransitionTime": now, "lastProbeTime": now},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "failed", "lastTransitionTime": now, "lastProbeTime": now}]}})
+    };
+    let path = format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}/status");
+    // the job controller may race the first write: retry briefly
+    let mut last = String::new();
+    for _ in 0..20 {
+        match merge_patch(env, &path, &status).await {
+            Ok(_) => return Ok(()),
+            Err(x) => last = x,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last)
+}
+
+fn owned_by(obj: &Value, uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| r["uid"] == uid && r["controller"] == true && r["blockOwnerDeletion"] == true)
+}
+
+fn labelled(obj: &Value, cr: &str, uid: &str) -> bool {
+    let l = &obj["metadata"]["labels"];
+    l["orkestra.orkspace.io/managed"] == "true"
+        && l["orkestra-owner"] == cr
+        && l["orkestra.orkspace.io/owner-uid"] == uid
+}
+
+async fn namespace(env: &Env, ns: &str) -> Result<(), String> {
+    cluster::namespace(&env.admin, ns, &[]).await
+}
+
+fn website(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let path = repo().join("examples/website/katalog.yaml");
+        let (k, p) = load(&path)?;
+        crds(env, &k, &p).await?;
+        grant(env, &k).await?;
+        let ns = "web";
+        namespace(env, ns).await?;
+        let rt = runtime(env, &k, p, "website-a").await?;
+        let cr = cr_in(&repo().join("examples/website/cr.yaml"), ns)?;
+        let base = format!("/apis/demo.orkestra.io/v1alpha1/namespaces/{ns}/websites");
+        must(env, "POST", &base, Some(&cr)).await?;
+        let cr_path = format!("{base}/my-site");
+        let stored = until(env, "Ready=True", &cr_path, 30, |v| {
+            ready_reason(v) == "True/ReconcileSucceeded"
+        })
+        .await?;
+        let uid = stored["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut errors = Vec::new();
+        if !stored["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "orkestra.orkspace.io/cleanup"))
+        {
+            errors.push("no finalizer".to_string());
+        }
+        if stored["status"]["phase"] != "Running" {
+            errors.push(format!("phase {}", stored["status"]["phase"]));
+        }
+        if stored["metadata"]["labels"]["orkestra.orkspace.io/managed"] != "true" {
+            errors.push("CR not labelled managed".into());
+        }
+        let deploy_path = format!("/apis/apps/v1/namespaces/{ns}/deployments/my-site");
+        let children = [
+            deploy_path.clone(),
+            format!("/api/v1/namespaces/{ns}/services/my-site-svc"),
+            format!("/api/v1/namespaces/{ns}/serviceaccounts/my-site-sa"),
+        ];
+        for c in &children {
+            match get(env, c).await? {
+                Some(v) if owned_by(&v, &uid) && labelled(&v, "my-site", &uid) => {}
+                Some(v) => errors.push(format!("{c}: not owned or labelled: {}", v["metadata"])),
+                None => errors.push(format!("{c}: missing")),
+            }
+        }
+        if get(
+            env,
+            &format!("/api/v1/namespaces/{ns}/services/my-site-public"),
+        )
+        .await?
+        .is_some()
+        {
+            errors.push("public Service exists while exposePublicly is unset".into());
+        }
+        // a hand edit of an applied child is reverted
+        merge_patch(env, &deploy_path, &json!({"spec": {"replicas": 7}})).await?;
+        until(env, "replicas restored", &deploy_path, 20, |v| {
+            v["spec"]["replicas"] == 2
+        })
+        .await?;
+        // a spec change reaches the children
+        merge_patch(
+            env,
+            &cr_path,
+            &json!({"spec": {"image": "nginxinc/nginx-unprivileged:1.27"}}),
+        )
+        .await?;
+        until(env, "image updated", &deploy_path, 20, |v| {
+            v.pointer("/spec/template/spec/containers/0/image")
+                == Some(&json!("nginxinc/nginx-unprivileged:1.27"))
+        })
+        .await?;
+        // an entry whose condition turns true creates its child; false deletes it
+        let public = format!("/api/v1/namespaces/{ns}/services/my-site-public");
+        merge_patch(env, &cr_path, &json!({"spec": {"exposePublicly": true}})).await?;
+        until(env, "public Service created", &public, 20, |v| {
+            owned_by(v, &uid)
+        })
+        .await?;
+        merge_patch(env, &cr_path, &json!({"spec": {"exposePublicly": false}})).await?;
+        gone(env, "public Service deleted", &public, 20).await?;
+        if events(env, ns, "my-site", "WebsiteReconciled").await? == 0 {
+            errors.push("no WebsiteReconciled event".into());
+        }
+        // deletion: the onDelete job runs, the finalizer goes, the GC removes the children
+        must(env, "DELETE", &cr_path, None).await?;
+        let job_path = format!("/apis/batch/v1/namespaces/{ns}/jobs/my-site-cleanup");
+        until(env, "onDelete job created", &job_path, 20, |v| {
+            owned_by(v, &uid)
+        })
+        .await?;
+        until(env, "Ready=False/Deleting", &cr_path, 20, |v| {
+            ready_reason(v) == "False/Deleting"
+        })
+        .await?;
+        finish_job(env, ns, "my-site-cleanup", true).await?;
+        gone(env, "CR removed after cleanup", &cr_path, 30).await?;
+        gone(env, "Deployment collected", &deploy_path, 60).await?;
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+fn pipeline(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let path = repo().join("examples/pipeline/katalog.yaml");
+        let (k, p) = load(&path)?;
+        crds(env, &k, &p).await?;
+        grant(env, &k).await?;
+        let ns = "pipes";
+        namespace(env, ns).await?;
+        let rt = runtime(env, &k, p, "pipeline-a").await?;
+        let cr = cr_in(&repo().join("examples/pipeline/cr.yaml"), ns)?;
+        let base = format!("/apis/demo.orkestra.io/v1alpha1/namespaces/{ns}/pipelines");
+        must(env, "POST", &base, Some(&cr)).await?;
+        let cr_path = format!("{base}/build-and-test");
+        let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
+        until(env, "phase Running/build", &cr_path, 30, |v| {
+            v["status"]["phase"] == "Running/build"
+        })
+        .await?;
+        until(
+            env,
+            "build job",
+            &format!("{jobs}/build-and-test-build"),
+            20,
+            |_| true,
+        )
+        .await?;
+        finish_job(env, ns, "build-and-test-build", true).await?;
+        until(env, "phase Running/test", &cr_path, 30, |v| {
+            v["status"]["phase"] == "Running/test"
+        })
+        .await?;
+        until(
+            env,
+            "test job",
+            &format!("{jobs}/build-and-test-test"),
+            20,
+            |_| true,
+        )
+        .await?;
+        finish_job(env, ns, "build-and-test-test", true).await?;
+        let done = until(env, "phase Succeeded", &cr_path, 30, |v| {
+            v["status"]["phase"] == "Succeeded"
+        })
+        .await?;
+        let mut errors = Vec::new();
+        if done["status"]["image"] != "busybox:1.36" {
+            errors.push(format!("status.image {}", done["status"]["image"]));
+        }
+        // a second pipeline whose build fails ends Failed
+        let mut bad = cr.clone();
+        bad["metadata"]["name"] = json!("breaks");
+        must(env, "POST", &base, Some(&bad)).await?;
+        let bad_path = format!("{base}/breaks");
+        until(
+            env,
+            "build job",
+            &format!("{jobs}/breaks-build"),
+            30,
+            |_| true,
+        )
+        .await?;
+        finish_job(env, ns, "breaks-build", false).await?;
+        until(env, "phase Failed", &bad_path, 30, |v| {
+            v["status"]["phase"] == "Failed"
+        })
+        .await?;
+        for name in ["build-and-test", "breaks"] {
+            let p = format!("{base}/{name}");
+            must(env, "DELETE", &p, None).await?;
+            until(
+                env,
+                "cleanup job",
+                &format!("{jobs}/{name}-cleanup"),
+                20,
+                |_| true,
+            )
+            .await?;
+            finish_job(env, ns, &format!("{name}-cleanup"), true).await?;
+            gone(env, "pipeline removed", &p, 30).await?;
+        }
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+fn platform(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let path = repo().join("examples/platform/katalog.yaml");
+        let (k, p) = load(&path)?;
+        crds(env, &k, &p).await?;
+        grant(env, &k).await?;
+        let ns = "plat";
+        namespace(env, ns).await?;
+        let rt = runtime(env, &k, p, "platform-a").await?;
+        let base = format!("/apis/admission.orkestra.io/v1alpha1/namespaces/{ns}/platforms");
+        let good = cr_in(&repo().join("examples/platform/cr-valid.yaml"), ns)?;
+        let bad = cr_in(&repo().join("examples/platform/cr-bad.yaml"), ns)?;
+        must(env, "POST", &base, Some(&good)).await?;
+        must(env, "POST", &base, Some(&bad)).await?;
+        let good_v = until(env, "shop Ready", &format!("{base}/shop"), 30, |v| {
+            ready_reason(v) == "True/ReconcileSucceeded"
+        })
+        .await?;
+        let bad_v = until(
+            env,
+            "legacy ValidationFailed",
+            &format!("{base}/legacy"),
+            30,
+            |v| ready_reason(v) == "False/ValidationFailed",
+        )
+        .await?;
+        let mut errors = Vec::new();
+        // mutations default replicas to 2 in memory; the Deployment gets them, the CR keeps its spec
+        match get(
+            env,
+            &format!("/apis/apps/v1/namespaces/{ns}/deployments/shop-platform"),
+        )
+        .await?
+        {
+            Some(d) if d["spec"]["replicas"] == 2 => {}
+            other => errors.push(format!("shop-platform: {other:?}")),
+        }
+        if good_v["spec"].get("replicas").is_some() {
+            errors.push("the stored spec was mutated at reconcile time".into());
+        }
+        if condition(&good_v, "ValidationWarning").map(|c| c["status"].clone())
+            != Some(json!("False"))
+        {
+            errors.push(format!(
+                "shop ValidationWarning: {:?}",
+                condition(&good_v, "ValidationWarning")
+            ));
+        }
+        if get(
+            env,
+            &format!("/apis/apps/v1/namespaces/{ns}/deployments/legacy-platform"),
+        )
+        .await?
+        .is_some()
+        {
+            errors.push("a denied CR got a Deployment".into());
+        }
+        if condition(&bad_v, "ValidationFailed").map(|c| c["reason"].clone())
+            != Some(json!("DenyRuleViolation"))
+        {
+            errors.push(format!(
+                "legacy ValidationFailed: {:?}",
+                condition(&bad_v, "ValidationFailed")
+            ));
+        }
+        if events(env, ns, "legacy", "PlatformValidationFailed").await? == 0 {
+            errors.push("no PlatformValidationFailed event".into());
+        }
+        for name in ["shop", "legacy"] {
+            let p = format!("{base}/{name}");
+            must(env, "DELETE", &p, None).await?;
+            until(
+                env,
+                "cleanup job",
+                &format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}-cleanup"),
+                20,
+                |_| true,
+            )
+            .await?;
+            finish_job(env, ns, &format!("{name}-cleanup"), true).await?;
+            gone(env, "platform removed", &p, 30).await?;
+        }
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+fn protected_apps(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let path = repo().join("examples/protected-apps/katalog.yaml");
+        let (k, p) = load(&path)?;
+        crds(env, &k, &p).await?;
+        grant(env, &k).await?;
+        let ns = "apps";
+        namespace(env, ns).await?;
+        let rt = runtime(env, &k, p, "apps-a").await?;
+        let mut cr = cr_in(&repo().join("examples/protected-apps/cr.yaml"), ns)?;
+        // a tenant's exemption label is removed by the label manager
+        cr["metadata"]["labels"] = json!({"orkestra.io/strict-mode-exempt": "true"});
+        let base = format!("/apis/security.orkestra.io/v1/namespaces/{ns}/apps");
+        must(env, "POST", &base, Some(&cr)).await?;
+        let cr_path = format!("{base}/demo");
+        let v = until(env, "demo Ready", &cr_path, 30, |v| {
+            ready_reason(v) == "True/ReconcileSucceeded"
+        })
+        .await?;
+        let mut errors = Vec::new();
+        let labels = &v["metadata"]["labels"];
+        if labels["orkestra.io/deletion-protection"] != "true" {
+            errors.push(format!("protection label missing: {labels}"));
+        }
+        if labels.get("orkestra.io/strict-mode-exempt").is_some() {
+            errors.push("exemption label kept".into());
+        }
+        let cm = format!("/api/v1/namespaces/{ns}/configmaps/demo-config");
+        until(env, "configmap", &cm, 10, |c| {
+            c["data"]["greeting"] == "hello"
+        })
+        .await?;
+        // the protection label removed by hand (no Gateway here) is put back
+        merge_patch(
+            env,
+            &cr_path,
+            &json!({"metadata": {"labels": {"orkestra.io/deletion-protection": null}}}),
+        )
+        .await?;
+        until(env, "protection label restored", &cr_path, 20, |v| {
+            v["metadata"]["labels"]["orkestra.io/deletion-protection"] == "true"
+        })
+        .await?;
+        // without the Gateway a delete goes through to the runtime's cleanup
+        must(env, "DELETE", &cr_path, None).await?;
+        until(
+            env,
+            "cleanup job",
+            &format!("/apis/batch/v1/namespaces/{ns}/jobs/demo-cleanup"),
+            20,
+            |_| true,
+        )
+        .await?;
+        finish_job(env, ns, "demo-cleanup", true).await?;
+        gone(env, "app removed", &cr_path, 30).await?;
+        gone(env, "configmap collected", &cm, 60).await?;
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+const GUARDED: &str = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: guarded}
+spec:
+  crds:
+    widget:
+      apiTypes: {group: guard.example.io, version: v1, kind: Widget, plural: widgets}
+      operatorBox:
+        runtime: {allowedNamespaces: ["team-*"]}
+        onCreate:
+          configMaps: [{name: "{{ .metadata.name }}-config", data: {a: "1"}, reconcile: true}]
+          deployments:
+            - {name: "{{ .metadata.name }}", image: "nginxinc/nginx-unprivileged:1.25", reconcile: true,
+               when: [{field: spec.privileged, notExists: true}]}
+            - {name: "{{ .metadata.name }}-root", image: "nginx:1.25", reconcile: true,
+               securityContext: {privileged: true, runAsNonRoot: false, allowPrivilegeEscalation: true},
+               when: [{field: spec.privileged, exists: true}]}
+"#;
+
+fn guards(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let file = env.dir.path().join("guarded.yaml");
+        std::fs::write(&file, GUARDED).map_err(e)?;
+        let (k, p) = load(&file)?;
+        crds(env, &k, &p).await?;
+        grant(env, &k).await?;
+        for ns in ["team-a", "elsewhere"] {
+            namespace(env, ns).await?;
+        }
+        let rt = runtime(env, &k, p, "guarded-a").await?;
+        let widgets = |ns: &str| format!("/apis/guard.example.io/v1/namespaces/{ns}/widgets");
+        let mut errors = Vec::new();
+        // outside the permitted namespaces: no writes at all, a Warning event
+        let w = json!({"apiVersion": "guard.example.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "elsewhere"}, "spec": {}});
+        must(env, "POST", &widgets("elsewhere"), Some(&w)).await?;
+        eventually(
+            "NamespaceNotPermitted event",
+            Duration::from_secs(20),
+            || async { Ok(events(env, "elsewhere", "w", "NamespaceNotPermitted").await? > 0) },
+        )
+        .await?;
+        let stored = get(env, &format!("{}/w", widgets("elsewhere")))
+            .await?
+            .ok_or("w vanished")?;
+        if stored["metadata"].get("finalizers").is_some() || stored.get("status").is_some() {
+            errors.push(format!(
+                "a CR outside its namespaces was written: {}",
+                stored["metadata"]
+            ));
+        }
+        if get(env, "/api/v1/namespaces/elsewhere/configmaps/w-config")
+            .await?
+            .is_some()
+        {
+            errors.push("a CR outside its namespaces got children".into());
+        }
+        // a rendered Deployment that breaks the level: no children at all
+        let root = json!({"apiVersion": "guard.example.io/v1", "kind": "Widget", "metadata": {"name": "root", "namespace": "team-a"}, "spec": {"privileged": true}});
+        must(env, "POST", &widgets("team-a"), Some(&root)).await?;
+        until(
+            env,
+            "PodSecurityViolation",
+            &format!("{}/root", widgets("team-a")),
+            30,
+            |v| ready_reason(v) == "False/PodSecurityViolation",
+        )
+        .await?;
+        for c in [
+            "/api/v1/namespaces/team-a/configmaps/root-config",
+            "/apis/apps/v1/namespaces/team-a/deployments/root-root",
+        ] {
+            if get(env, c).await?.is_some() {
+                errors.push(format!("{c} written despite the pod-security violation"));
+            }
+        }
+        // a foreign object at a child's name is left alone
+        let foreign = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine-config", "namespace": "team-a"}, "data": {"owner": "someone else"}});
+        must(
+            env,
+            "POST",
+            "/api/v1/namespaces/team-a/configmaps",
+            Some(&foreign),
+        )
+        .await?;
+        let mine = json!({"apiVersion": "guard.example.io/v1", "kind": "Widget", "metadata": {"name": "mine", "namespace": "team-a"}, "spec": {}});
+        must(env, "POST", &widgets("team-a"), Some(&mine)).await?;
+        let v = until(
+            env,
+            "ChildConflict",
+            &format!("{}/mine", widgets("team-a")),
+            30,
+            |v| ready_reason(v) == "False/ChildConflict",
+        )
+        .await?;
+        let cm = get(env, "/api/v1/namespaces/team-a/configmaps/mine-config")
+            .await?
+            .ok_or("foreign ConfigMap gone")?;
+        if cm["data"] != json!({"owner": "someone else"})
+            || cm["metadata"].get("ownerReferences").is_some()
+        {
+            errors.push(format!("the foreign ConfigMap was touched: {cm}"));
+        }
+        if get(env, "/apis/apps/v1/namespaces/team-a/deployments/mine")
+            .await?
+            .is_some()
+        {
+            errors.push("writes went on after a ChildConflict".into());
+        }
+        let _ = v;
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let tests: &[(&str, ork_testenv::harness::Test<Env>)] = &[
+        ("website", website),
+        ("pipeline", pipeline),
+        ("platform", platform),
+        ("protected_apps", protected_apps),
+        ("guards", guards),
+    ];
+    ork_testenv::harness::run(
+        tests,
+        Duration::from_secs(240),
+        async {
+            let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
+            let admin = cp.client().await.map_err(e)?;
+            namespace_for(&admin, OPERATOR_NS).await?;
+            let as_runtime = cluster::impersonating(
+                &cp.kubeconfig,
+                RUNTIME_SA,
+                &[
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:orkestra-system",
+                    "system:authenticated",
+                ],
+            )
+            .await?;
+            let dir = tempfile::tempdir().map_err(e)?;
+            println!("control plane ready in {} ms", cp.startup.as_millis());
+            Ok(Env {
+                cp,
+                admin,
+                as_runtime,
+                dir,
+            })
+        },
+        |_| {},
+    )
+}
+
+async fn namespace_for(admin: &kube::Client, ns: &str) -> Result<(), String> {
+    cluster::namespace(admin, ns, &[]).await
+}
