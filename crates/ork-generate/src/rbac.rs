@@ -1278,7 +1278,7 @@ impl Derived {
                 }
             }
         }
-        out.sort_by(|a, b| b.severity.cmp(&a.severity));
+        out.sort_by_key(|f| std::cmp::Reverse(f.severity));
         out
     }
 }
