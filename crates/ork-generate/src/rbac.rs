@@ -1,4 +1,4 @@
-//! RBAC derived from the Katalog (docs/security.md §2.2, docs/cli.md §6): the ServiceAccounts of
+//! RBAC derived from the Katalog (docs/security.md §2.2, docs/cli.md §6.1): the ServiceAccounts of
 //! the runtime and the Gateway and exactly the permissions each needs for what this Katalog asks
 //! of it, nothing more.
 //!
@@ -781,7 +781,7 @@ fn binding_children(
 
 /// The Gateway's needs, from what its code does (crates/ork-gateway, crates/ork-tls): where
 /// docs/security.md §2.2's table grants more than the code uses, the code wins (list in
-/// docs/cli.md §6).
+/// docs/cli.md §6.1).
 fn gateway(k: &PreparedKatalog, b: &mut Builder) {
     let s = &k.settings;
     if !s.gateway {
