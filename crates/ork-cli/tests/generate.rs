@@ -344,3 +344,54 @@ fn generated_rbac_passes_ork_rbac() {
         }
     }
 }
+
+/// The Gateway's rules name exactly the configurations the Gateway writes, by kind: a renamed
+/// or added configuration fails here before it fails in a cluster.
+#[test]
+fn gateway_rules_name_the_gateways_own_configurations() {
+    let k = ork_katalog::load_file(Path::new(&katalog("protected-apps")))
+        .katalog
+        .unwrap_or_else(|| panic!("protected-apps does not load"));
+    let opts = ork_generate::rbac::Options {
+        component: ork_generate::rbac::Component::Gateway,
+        ..Default::default()
+    };
+    let d = ork_generate::rbac::derive(&k, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let named = |resource: &str| -> Vec<String> {
+        d.rules()
+            .iter()
+            .filter(|r| {
+                r.resources.iter().any(|x| x == resource) && r.verbs.iter().any(|v| v == "patch")
+            })
+            .flat_map(|r| r.resource_names.clone())
+            .collect()
+    };
+    let mut want: Vec<(String, String)> = ork_gateway::webhooks::all_configurations()
+        .into_iter()
+        .map(|(kind, name)| (kind.plural().to_string(), name.to_string()))
+        .collect();
+    for plural in [
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+    ] {
+        want.push((plural.into(), ork_policy::prepared::GUARD_POLICY.into()));
+    }
+    for (plural, name) in &want {
+        assert!(
+            named(plural).contains(name),
+            "{plural} {name} is not granted: {:?}",
+            named(plural)
+        );
+    }
+    for plural in [
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+    ] {
+        for n in named(plural) {
+            assert!(
+                want.contains(&(plural.to_string(), n.clone())),
+                "{plural} {n} is granted but the Gateway never writes it"
+            );
+        }
+    }
+}
