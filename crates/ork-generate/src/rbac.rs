@@ -709,6 +709,14 @@ fn role_children(e: &PreparedEntry, path: &str, b: &mut Builder) -> Vec<ChildRul
                     .chain(&resources)
                     .chain(&verbs)
                     .any(|x| x.contains('*'));
+                if resources.is_empty() || verbs.is_empty() {
+                    b.problems.push(Unbounded {
+                        path: rpath,
+                        message: "a roles rule without resources or verbs grants nothing and cannot be copied into the runtime's role".into(),
+                        hint: Some("list the resources and verbs the Role needs".into()),
+                    });
+                    continue;
+                }
                 if wild {
                     b.problems.push(Unbounded {
                         path: rpath,

@@ -343,6 +343,10 @@ fn a_katalog_that_would_need_a_wildcard_is_an_error() {
             "spec.crds.app.operatorBox.onCreate.roles[0].rules[0]",
         ),
         (
+            "      operatorBox: {onCreate: {roles: [{name: r, rules: [{resources: [pods], verbs: []}]}]}}\n",
+            "spec.crds.app.operatorBox.onCreate.roles[0].rules[0]",
+        ),
+        (
             "      operatorBox: {onCreate: {custom: [{apiVersion: \"{{ .spec.api }}\", kind: Widget, plural: widgets, metadata: {name: w}}]}}\n",
             "spec.crds.app.operatorBox.onCreate.custom[0].apiVersion",
         ),
