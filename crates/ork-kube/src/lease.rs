@@ -48,6 +48,14 @@ impl Elector {
         }
     }
 
+    /// How long the Lease lasts and how often it is renewed. A standby takes over at most
+    /// `duration + renew` after the holder's last renewal.
+    pub fn with_timing(mut self, duration: Duration, renew: Duration) -> Elector {
+        self.duration = duration;
+        self.renew = renew;
+        self
+    }
+
     fn spec(&self, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),

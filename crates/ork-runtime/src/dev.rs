@@ -13,6 +13,21 @@ use crate::Error;
 
 const MANAGER: &str = "ork-dev";
 
+/// Creates the operator namespace (where the Lease lives) when it does not exist.
+pub async fn operator_namespace(client: &kube::Client, name: &str) -> Result<(), Error> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    api.patch(name, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::Kube {
+            what: format!("create namespace {name}"),
+            source,
+        })
+}
+
 /// Applies every enabled entry's CRD and waits (up to `timeout`) until each is Established.
 pub async fn apply_crds(
     client: &kube::Client,
@@ -93,7 +108,8 @@ pub async fn apply_crs(
             plural: api_info.plural.clone(),
         };
         for file in &crd.cr_files {
-            for mut doc in docs(&katalog.dir.join(file)).map_err(Error::Setting)? {
+            // crFiles are resolved against the Katalog's directory when it loads
+            for mut doc in docs(file).map_err(Error::Setting)? {
                 // server-owned fields an example may carry (a uid for `ork template`)
                 if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
                     for k in ["uid", "resourceVersion", "creationTimestamp", "generation"] {

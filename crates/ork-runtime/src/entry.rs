@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::children::api_resource;
 use crate::cycle::{self, EntryCtx};
+use crate::metrics::Health;
 
 /// True when the CRD `name` exists and is Established.
 pub async fn established(client: &kube::Client, name: &str) -> Result<bool, kube::Error> {
@@ -62,13 +63,23 @@ pub async fn run(ctx: Arc<EntryCtx>, workers: u16, mut stop: watch::Receiver<boo
     };
     let writer = Writer::new(ctx.ar.clone());
     let reader = writer.as_reader();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
-    )
-    .applied_objects()
-    .predicate_filter(spec_and_metadata, PredicateConfig::default());
-    let mut controller = Controller::for_stream_with(stream, reader.clone(), ctx.ar.clone())
+    // the first complete list marks the entry started. Not `Store::wait_until_ready`: the
+    // controller waits on it too, and its one-shot wakes a single waiter
+    let health = ctx.health.clone();
+    let probes = ctx.metrics.clone();
+    let name = crd.name.clone();
+    let watch = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect(move |e| {
+            if matches!(e, Ok(watcher::Event::InitDone)) && health.get() == Health::Pending {
+                health.started(&probes.metrics);
+                tracing::info!(crd = %name, "started");
+            }
+        });
+    let stream = reflector::reflector(writer, watch)
+        .applied_objects()
+        .predicate_filter(spec_and_metadata, PredicateConfig::default());
+    let mut controller = Controller::for_stream_with(stream, reader, ctx.ar.clone())
         .with_config(ControllerConfig::default().concurrency(workers));
     let managed = watcher::Config::default().labels(&format!("{}=true", ork_render::MANAGED));
     for (d, _, _) in &ctx.kinds {
@@ -89,15 +100,6 @@ pub async fn run(ctx: Arc<EntryCtx>, workers: u16, mut stop: watch::Receiver<boo
         let _ = stop.changed().await;
     };
     controller = controller.graceful_shutdown_on(shutdown);
-    let health = ctx.health.clone();
-    let probes = ctx.metrics.clone();
-    let name = crd.name.clone();
-    tokio::spawn(async move {
-        if reader.wait_until_ready().await.is_ok() {
-            health.started(&probes.metrics);
-            tracing::info!(crd = %name, "started");
-        }
-    });
     controller
         .run(cycle::reconcile, cycle::error_policy, ctx.clone())
         .for_each(|r| async move {

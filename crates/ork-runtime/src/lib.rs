@@ -289,7 +289,9 @@ pub async fn start(
         LEASE,
         cfg.identity.clone(),
         labels,
-    );
+    )
+    // a standby takes over within 12 s of a leader's crash (docs/katalog.md §6.1)
+    .with_timing(Duration::from_secs(10), Duration::from_secs(2));
     let (leading_tx, mut leading) = watch::channel(false);
     let (stop_lease, stop_lease_rx) = watch::channel(false);
     let elector = tokio::spawn(elector.run(leading_tx, stop_lease_rx));

@@ -4,7 +4,6 @@
 
 // the API helpers the Gateway's tests use, shared rather than written twice
 #[path = "../../ork-gateway/tests/support/cluster.rs"]
-#[allow(dead_code)]
 mod cluster;
 
 use std::future::Future;
@@ -321,6 +320,9 @@ fn website(env: &Env) -> TestFuture<'_> {
             .unwrap_or_default()
             .to_string();
         let mut errors = Vec::new();
+        if rt.health().get("website") != Some(&ork_runtime::metrics::Health::Healthy) {
+            errors.push(format!("health {:?}", rt.health()));
+        }
         if !stored["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| f.iter().any(|x| x == "orkestra.orkspace.io/cleanup"))

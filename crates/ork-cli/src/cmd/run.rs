@@ -151,6 +151,12 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
             cfg.namespace = ns.clone();
         }
         cfg.health_addr = a.health_addr.clone();
+        if mode == Mode::Developer
+            && let Err(e) = ork_runtime::dev::operator_namespace(&client, &cfg.namespace).await
+        {
+            eprintln!("ork run: {e}");
+            return exit::NEGATIVE;
+        }
         if mode == Mode::Developer && !a.no_apply {
             let docs = |p: &Path| documents(p, limits);
             if let Err(e) =
