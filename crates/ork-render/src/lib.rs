@@ -385,7 +385,10 @@ pub fn declared_kinds(
                 }
             }
         };
-        let deletes = e.op == Op::Apply && e.kind != ChildKind::PersistentVolumeClaims;
+        // PersistentVolumeClaims are never deleted, `custom:` ones included
+        let pvc =
+            declared.resource == "persistentvolumeclaims" && !declared.api_version.contains('/');
+        let deletes = e.op == Op::Apply && !pvc;
         match out.iter_mut().find(|(d, _, _)| *d == declared) {
             Some(slot) => slot.2 |= deletes,
             None => out.push((declared, e.kind, deletes)),

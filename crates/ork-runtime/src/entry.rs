@@ -5,6 +5,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -52,11 +53,30 @@ fn spec_and_metadata(o: &DynamicObject) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Runs the entry until `stop` changes; the health goes to started once the CR watch is
-/// synced and the workers run.
-pub async fn run(ctx: Arc<EntryCtx>, workers: u16, mut stop: watch::Receiver<bool>) {
+/// Runs the entry until `stop` changes. A namespace-pinned entry (its `namespace`, or an
+/// allow-list of exact names: `PreparedCrd::pinned_namespaces`) runs one controller per
+/// namespace, so it watches only where its derived RBAC lets it; otherwise one controller
+/// watches the whole cluster. The health goes to started once every watch has listed.
+pub async fn run(ctx: Arc<EntryCtx>, workers: u16, stop: watch::Receiver<bool>) {
+    let scopes: Vec<Option<String>> = match ctx.crd().pinned_namespaces() {
+        Some(list) => list.into_iter().map(Some).collect(),
+        None => vec![None],
+    };
+    let unsynced = Arc::new(AtomicUsize::new(scopes.len()));
+    let controllers = scopes
+        .into_iter()
+        .map(|ns| controller(ctx.clone(), ns, workers, stop.clone(), unsynced.clone()));
+    futures::future::join_all(controllers).await;
+}
+
+async fn controller(
+    ctx: Arc<EntryCtx>,
+    ns: Option<String>,
+    workers: u16,
+    mut stop: watch::Receiver<bool>,
+    unsynced: Arc<AtomicUsize>,
+) {
     let crd = ctx.crd();
-    let ns = crd.namespace.clone();
     let api: Api<DynamicObject> = match &ns {
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ctx.ar),
         None => Api::all_with(ctx.client.clone(), &ctx.ar),
@@ -68,12 +88,16 @@ pub async fn run(ctx: Arc<EntryCtx>, workers: u16, mut stop: watch::Receiver<boo
     let health = ctx.health.clone();
     let probes = ctx.metrics.clone();
     let name = crd.name.clone();
+    let mut listed = false;
     let watch = watcher(api, watcher::Config::default())
         .default_backoff()
         .inspect(move |e| {
-            if matches!(e, Ok(watcher::Event::InitDone)) && health.get() == Health::Pending {
-                health.started(&probes.metrics);
-                tracing::info!(crd = %name, "started");
+            if matches!(e, Ok(watcher::Event::InitDone)) && !listed {
+                listed = true;
+                if unsynced.fetch_sub(1, Ordering::SeqCst) == 1 && health.get() == Health::Pending {
+                    health.started(&probes.metrics);
+                    tracing::info!(crd = %name, "started");
+                }
             }
         });
     let stream = reflector::reflector(writer, watch)

@@ -39,7 +39,7 @@ use crate::cycle::{Backoff, EntryCtx};
 use crate::metrics::{EntryHealth, Health, Metrics, Probes};
 
 /// The Lease one runtime replica holds while it reconciles.
-pub const LEASE: &str = "orkestra-runtime";
+pub const LEASE: &str = ork_katalog::names::RUNTIME_LEASE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,7 +79,7 @@ impl Config {
             namespace: std::env::var("ORK_NAMESPACE")
                 .ok()
                 .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "orkestra-system".into()),
+                .unwrap_or_else(|| ork_katalog::names::DEFAULT_OPERATOR_NAMESPACE.into()),
             identity,
             health_addr: ":8080".into(),
             drain: Duration::from_secs(30),
@@ -276,13 +276,10 @@ pub async fn start(
     ));
 
     // the single writer
-    let labels = BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "orkestra".to_string()),
-        (
-            "app.kubernetes.io/component".to_string(),
-            "runtime".to_string(),
-        ),
-    ]);
+    let labels = ork_katalog::names::CONTROL_PLANE_LABELS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let elector = ork_kube::lease::Elector::new(
         client.clone(),
         &cfg.namespace,

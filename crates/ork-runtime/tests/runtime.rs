@@ -774,6 +774,66 @@ fn guards(env: &Env) -> TestFuture<'_> {
     })
 }
 
+const PINNED: &str = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: pinned}
+spec:
+  crds:
+    gadget:
+      apiTypes: {group: pinned.example.io, version: v1, kind: Gadget, plural: gadgets}
+      operatorBox:
+        runtime: {allowedNamespaces: [pinned-a, pinned-b]}
+        onCreate:
+          configMaps: [{name: "{{ .metadata.name }}-config", data: {a: "1"}, reconcile: true}]
+"#;
+
+/// An allow-list of exact names pins the entry: its RBAC is Roles in those namespaces only,
+/// and the runtime watches each of them rather than the cluster.
+fn pinned(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let file = env.dir.path().join("pinned.yaml");
+        std::fs::write(&file, PINNED).map_err(e)?;
+        let (k, p) = load(&file)?;
+        crds(env, &k, &p).await?;
+        for ns in ["pinned-a", "pinned-b"] {
+            namespace(env, ns).await?;
+        }
+        grant(env, &k).await?;
+        let rt = runtime(env, &k, p, "pinned-a").await?;
+        eventually("gadget healthy", Duration::from_secs(20), || async {
+            Ok(rt.health().get("gadget") == Some(&ork_runtime::metrics::Health::Healthy))
+        })
+        .await?;
+        let g = json!({"apiVersion": "pinned.example.io/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "pinned-b"}, "spec": {}});
+        must(
+            env,
+            "POST",
+            "/apis/pinned.example.io/v1/namespaces/pinned-b/gadgets",
+            Some(&g),
+        )
+        .await?;
+        until(
+            env,
+            "g Ready",
+            "/apis/pinned.example.io/v1/namespaces/pinned-b/gadgets/g",
+            30,
+            |v| ready_reason(v) == "True/ReconcileSucceeded",
+        )
+        .await?;
+        until(
+            env,
+            "g-config",
+            "/api/v1/namespaces/pinned-b/configmaps/g-config",
+            10,
+            |_| true,
+        )
+        .await?;
+        rt.shutdown().await;
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     let tests: &[(&str, ork_testenv::harness::Test<Env>)] = &[
         ("website", website),
@@ -781,6 +841,7 @@ fn main() -> ExitCode {
         ("platform", platform),
         ("protected_apps", protected_apps),
         ("guards", guards),
+        ("pinned", pinned),
     ];
     ork_testenv::harness::run(
         tests,
