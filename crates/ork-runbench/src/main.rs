@@ -90,9 +90,13 @@ async fn crd(client: &kube::Client, kind: &str, plural: &str) -> Res<()> {
         "customresourcedefinitions",
     );
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_ar);
-    api.patch(&name, &PatchParams::apply("bench").force(), &Patch::Apply(&crd))
-        .await
-        .map_err(e)?;
+    api.patch(
+        &name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .map_err(e)?;
     let start = Instant::now();
     loop {
         let o = api.get(&name).await.map_err(e)?;
@@ -194,7 +198,10 @@ fn latencies(
     let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
     let mut ms: Vec<f64> = created
         .iter()
-        .filter_map(|(n, t)| seen.get(n).map(|r| r.duration_since(*t).as_secs_f64() * 1000.0))
+        .filter_map(|(n, t)| {
+            seen.get(n)
+                .map(|r| r.duration_since(*t).as_secs_f64() * 1000.0)
+        })
         .collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     json!({"p50_ms": percentile(&ms, 0.5), "p99_ms": percentile(&ms, 0.99), "max_ms": percentile(&ms, 1.0)})
@@ -240,6 +247,24 @@ impl Runtime {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// User plus system CPU time so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let Some(pid) = self.child.id() else {
+            return 0.0;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|t| t.parse::<f64>().ok()))
+            .sum();
+        ticks / 100.0
     }
 
     async fn kill(mut self) {
@@ -293,13 +318,24 @@ async fn wait_all(seen: &Arc<Mutex<HashMap<String, Instant>>>, n: usize, secs: u
 /// The plain client's work for one CR: the two children by server-side apply with the same
 /// owner reference and labels the runtime writes, then the status.
 async fn plain_reconcile(client: kube::Client, cr: Value) -> Res<()> {
-    let name = cr["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let ns = cr["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-    let uid = cr["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let name = cr["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let ns = cr["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let uid = cr["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let owner = json!([{"apiVersion": format!("{GROUP}/v1"), "kind": "Plain", "name": name, "uid": uid,
         "controller": true, "blockOwnerDeletion": true}]);
-    let labels = json!({"orkestra.orkspace.io/managed": "true", "orkestra-owner": name,
-        "orkestra.orkspace.io/owner-uid": uid});
+    // labels of the same size as the runtime's, but not its managed label: the runtime's
+    // watches must not see the plain client's children
+    let labels = json!({"bench.orkestra.io/plain": "true", "bench.orkestra.io/owner": name,
+        "bench.orkestra.io/owner-uid": uid});
     let pp = PatchParams::apply("plain-kube-rs").force();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": format!("{name}-config"), "namespace": ns, "labels": labels, "ownerReferences": owner},
@@ -313,7 +349,9 @@ async fn plain_reconcile(client: kube::Client, cr: Value) -> Res<()> {
         "spec": {"clusterIP": "None", "ports": [{"name": "p80", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
                  "selector": {"orkestra-owner": name}}});
     let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
-    svcs.patch(&name, &pp, &Patch::Apply(&svc)).await.map_err(e)?;
+    svcs.patch(&name, &pp, &Patch::Apply(&svc))
+        .await
+        .map_err(e)?;
     let crs: Api<DynamicObject> = Api::namespaced_with(client, &ns, &ar("Plain", "plains"));
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconcileSucceeded",
         "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
@@ -330,17 +368,29 @@ async fn audit_children(client: &kube::Client, ns: &str, n: usize) -> Res<Value>
     let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for c in cms.list(&lp).await.map_err(e)?.items {
-        let owner = c.metadata.labels.unwrap_or_default().remove("orkestra-owner").unwrap_or_default();
+        let owner = c
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .remove("orkestra-owner")
+            .unwrap_or_default();
         per.entry(owner).or_default().0 += 1;
     }
     for s in svcs.list(&lp).await.map_err(e)?.items {
-        let owner = s.metadata.labels.unwrap_or_default().remove("orkestra-owner").unwrap_or_default();
+        let owner = s
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .remove("orkestra-owner")
+            .unwrap_or_default();
         per.entry(owner).or_default().1 += 1;
     }
     let duplicates = per.values().filter(|(c, s)| *c > 1 || *s > 1).count();
     let complete = per.values().filter(|(c, s)| *c == 1 && *s == 1).count();
-    Ok(json!({"owners": per.len(), "complete": complete, "duplicates": duplicates,
-              "missing": n.saturating_sub(complete)}))
+    Ok(
+        json!({"owners": per.len(), "complete": complete, "duplicates": duplicates,
+              "missing": n.saturating_sub(complete)}),
+    )
 }
 
 async fn main_async(a: Args) -> Res<Value> {
@@ -379,7 +429,16 @@ async fn main_async(a: Args) -> Res<Value> {
             Box::pin(plain_reconcile(c2.clone(), v))
         };
         let start = Instant::now();
-        let created = create_all(&client, &kind_ar, "Plain", ns, a.crs, a.workers, Some(&then)).await?;
+        let created = create_all(
+            &client,
+            &kind_ar,
+            "Plain",
+            ns,
+            a.crs,
+            a.workers,
+            Some(&then),
+        )
+        .await?;
         wait_all(&seen, a.crs, 600).await?;
         let secs = start.elapsed().as_secs_f64();
         report["plain"] = json!({"seconds": secs, "latency": latencies(&created, &seen)});
@@ -402,14 +461,20 @@ async fn main_async(a: Args) -> Res<Value> {
         // keep watching them a little: the resync and the children's watch events
         tokio::time::sleep(Duration::from_secs(5)).await;
         let peak = rt.peak_rss_mib();
+        let cpu = rt.cpu_seconds();
         let audit = audit_children(&client, ns, a.crs).await?;
         rt.kill().await;
         report["ork"] = json!({"seconds": secs, "latency": latencies(&created, &seen),
-            "peak_rss_mib": peak, "idle_rss_mib": idle, "children": audit});
-        eprintln!("ork run: {} CRs Ready in {secs:.2}s, peak RSS {peak:.1} MiB", a.crs);
+            "peak_rss_mib": peak, "idle_rss_mib": idle, "cpu_seconds": cpu, "children": audit});
+        eprintln!(
+            "ork run: {} CRs Ready in {secs:.2}s, peak RSS {peak:.1} MiB",
+            a.crs
+        );
         // leave the namespace's CRs to the garbage collector
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind_ar);
-        let _ = api.delete_collection(&Default::default(), &ListParams::default()).await;
+        let _ = api
+            .delete_collection(&Default::default(), &ListParams::default())
+            .await;
     }
 
     if runs.contains(&"kill") {
@@ -444,7 +509,10 @@ async fn main_async(a: Args) -> Res<Value> {
         rt2.kill().await;
         report["kill"] = json!({"killed_after_ready": at, "converged_seconds_after_kill": converged,
             "children": audit});
-        eprintln!("kill -9 at {at} Ready; all {} Ready {converged:.2}s after the kill; {audit}", a.crs);
+        eprintln!(
+            "kill -9 at {at} Ready; all {} Ready {converged:.2}s after the kill; {audit}",
+            a.crs
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
@@ -452,7 +520,10 @@ async fn main_async(a: Args) -> Res<Value> {
 
 fn main() -> std::process::ExitCode {
     let a = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(x) => {
             eprintln!("{x}");
@@ -461,7 +532,10 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(main_async(a)) {
         Ok(report) => {
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(x) => {

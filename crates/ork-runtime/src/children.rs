@@ -10,6 +10,8 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     Preconditions,
 };
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::Store;
 use ork_katalog::ChildKind;
 use ork_render::{Child, DeclaredKind, Failure, Op};
 use serde_json::{Value, json};
@@ -43,8 +45,54 @@ impl Written {
     }
 }
 
+/// The metadata of every managed child of an entry's declared kinds, kept by the same
+/// metadata-only watches that enqueue their owners: which children a CR controls, whether
+/// ork applied them and at which resourceVersion, with no request per cycle. Per declared
+/// kind, one store per watched scope.
+pub struct ChildCache {
+    pub stores: Vec<Vec<Store<PartialObjectMeta<DynamicObject>>>>,
+}
+
+impl ChildCache {
+    pub(crate) fn owned(
+        &self,
+        kinds: &[(DeclaredKind, ChildKind, bool)],
+        uid: &str,
+    ) -> Vec<(usize, Value)> {
+        let mut out = Vec::new();
+        for (i, stores) in self.stores.iter().enumerate() {
+            let Some((d, _, _)) = kinds.get(i) else {
+                continue;
+            };
+            for store in stores {
+                for meta in store.state() {
+                    let mine = meta
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(ork_render::OWNER_UID))
+                        .is_some_and(|u| u == uid);
+                    if !mine {
+                        continue;
+                    }
+                    let v = json!({"apiVersion": d.api_version, "kind": d.kind,
+                                   "metadata": serde_json::to_value(&meta.metadata).unwrap_or(Value::Null)});
+                    if controlled_by(&v, uid) {
+                        out.push((i, v));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 pub struct Target<'a> {
     pub client: &'a kube::Client,
+    /// the entry's child cache; `None` lists from the API server
+    pub cache: Option<&'a ChildCache>,
+    /// whether status fields or `requeue` read `.children`, so bodies are read back
+    pub bodies: bool,
     /// the CR's uid, namespace (None: cluster-scoped), kind and name
     pub uid: &'a str,
     pub namespace: Option<&'a str>,
@@ -127,12 +175,18 @@ fn object_key(v: &Value) -> String {
     }
 }
 
-/// The children this CR controls today, per declared kind, listed by the owner-uid label
-/// from the API server's watch cache.
+/// The children this CR controls today, per declared kind: from the entry's cache, or, when
+/// `.children` needs their bodies, listed by the owner-uid label from the API server's watch
+/// cache.
 pub async fn owned(
     t: &Target<'_>,
     kinds: &[(DeclaredKind, ChildKind, bool)],
 ) -> Result<Vec<(usize, Value)>, WriteError> {
+    if !t.bodies
+        && let Some(cache) = t.cache
+    {
+        return Ok(cache.owned(kinds, t.uid));
+    }
     let mut out = Vec::new();
     let selector = format!("{}={}", ork_render::OWNER_UID, t.uid);
     for (i, (d, _, _)) in kinds.iter().enumerate() {

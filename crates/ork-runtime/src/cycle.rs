@@ -59,6 +59,97 @@ pub struct EntryCtx {
     pub resync: Duration,
     pub backoff: Backoff,
     pub failures: Mutex<HashMap<String, u32>>,
+    /// set once the entry's watches exist (`entry::run`)
+    pub cache: std::sync::OnceLock<crate::children::ChildCache>,
+    /// status fields or `requeue` read `.children`: read bodies back
+    pub bodies: bool,
+    /// no template, condition or status field reads `.status`: a cycle's own status write
+    /// cannot change the next render, so an unchanged CR with unchanged children is skipped
+    pub memo_ok: bool,
+    /// per CR, what the last full cycle left
+    pub memo: Mutex<HashMap<String, Memo>>,
+}
+
+/// What a full cycle left: the CR's spec and metadata hash and its children's versions.
+pub struct Memo {
+    cr: Option<u64>,
+    children: std::collections::BTreeMap<String, String>,
+    at: Instant,
+}
+
+fn child_versions<'a>(
+    children: impl Iterator<Item = &'a Value>,
+) -> std::collections::BTreeMap<String, String> {
+    children
+        .map(|v| {
+            let t = |p: &str| {
+                v.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (
+                format!(
+                    "{}/{}/{}/{}",
+                    t("/apiVersion"),
+                    t("/kind"),
+                    t("/metadata/namespace"),
+                    t("/metadata/name")
+                ),
+                t("/metadata/resourceVersion"),
+            )
+        })
+        .collect()
+}
+
+impl EntryCtx {
+    /// True when the last full cycle of this CR saw the same CR and the same children, not
+    /// longer than half a resync ago: the writes would change nothing.
+    fn unchanged(&self, cr: &DynamicObject) -> bool {
+        if !self.memo_ok || self.bodies {
+            return false;
+        }
+        let Some(cache) = self.cache.get() else {
+            return false;
+        };
+        let memo = match self.memo.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let Some(m) = memo.get(&key(cr)) else {
+            return false;
+        };
+        if m.at.elapsed() > self.resync / 2 || m.cr != crate::entry::spec_and_metadata(cr) {
+            return false;
+        }
+        let uid = cr.uid().unwrap_or_default();
+        let now = cache.owned(&self.kinds, &uid);
+        child_versions(now.iter().map(|(_, v)| v)) == m.children
+    }
+
+    fn remember(&self, cr: &DynamicObject, written: &Written) {
+        if !self.memo_ok || self.bodies {
+            return;
+        }
+        let m = Memo {
+            cr: crate::entry::spec_and_metadata(cr),
+            children: child_versions(written.existing.iter().map(|(_, v)| v)),
+            at: Instant::now(),
+        };
+        let mut memo = match self.memo.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        memo.insert(key(cr), m);
+    }
+
+    fn forget(&self, cr: &DynamicObject) {
+        let mut memo = match self.memo.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        memo.remove(&key(cr));
+    }
 }
 
 impl EntryCtx {
@@ -89,9 +180,15 @@ impl EntryCtx {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &cr.object_ref(&self.ar)).await {
-            tracing::warn!(crd = %self.crd().name, cr = %key(cr), error = %e, "event not recorded");
-        }
+        // published in the background: an event is a report, never a reason to hold a worker
+        let recorder = self.recorder.clone();
+        let reference = cr.object_ref(&self.ar);
+        let (crd, cr) = (self.crd().name.clone(), key(cr));
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&ev, &reference).await {
+                tracing::warn!(crd = %crd, cr = %cr, error = %e, "event not recorded");
+            }
+        });
     }
 
     fn key_failures(&self, k: &str, failed: bool) -> u32 {
@@ -144,6 +241,7 @@ pub async fn reconcile(cr: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Act
     let result = match &outcome {
         Ok((_, Kind::Success)) => "success",
         Ok((_, Kind::Input)) => "input_error",
+        Ok((_, Kind::Unchanged)) => "unchanged",
         Err(_) => "error",
     };
     ctx.m()
@@ -175,6 +273,8 @@ pub fn error_policy(cr: Arc<DynamicObject>, _e: &CycleError, ctx: Arc<EntryCtx>)
 
 enum Kind {
     Success,
+    /// skipped: nothing changed since the last full cycle
+    Unchanged,
     /// an input error: not retried until something changes (or the resync)
     Input,
 }
@@ -184,6 +284,9 @@ async fn cycle(cr: &DynamicObject, ctx: &EntryCtx) -> Result<(Action, Kind), Cyc
     let value = serde_json::to_value(cr).map_err(|e| CycleError(e.to_string()))?;
     if cr.metadata.deletion_timestamp.is_some() {
         return deletion(cr, &value, ctx).await;
+    }
+    if ctx.unchanged(cr) {
+        return Ok((Action::requeue(ctx.resync), Kind::Unchanged));
     }
     let name = cr.name_any();
     let ns = cr.namespace();
@@ -199,15 +302,20 @@ async fn cycle(cr: &DynamicObject, ctx: &EntryCtx) -> Result<(Action, Kind), Cyc
     // step 3: the label manager's one merge patch
     let now = now_rfc3339();
     let want = managed_metadata(&ctx.k, crd, &value, &now);
+    let mut as_written = None;
     if let Some(patch) = metadata_patch(&value["metadata"], &want) {
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| CycleError(format!("metadata patch: {e}")))?;
+        as_written = Some(
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| CycleError(format!("metadata patch: {e}")))?,
+        );
     }
     // step 6: writes
     let uid = cr.uid().unwrap_or_default();
     let target = Target {
         client: &ctx.client,
+        cache: ctx.cache.get(),
+        bodies: ctx.bodies,
         uid: &uid,
         namespace: ns.as_deref(),
         kind: &crd.api.kind,
@@ -272,7 +380,13 @@ async fn cycle(cr: &DynamicObject, ctx: &EntryCtx) -> Result<(Action, Kind), Cyc
         }
     }
     if let Some(e) = api_error {
+        ctx.forget(cr);
         return Err(CycleError(e.to_string()));
+    }
+    if outcome.is_ok() && !changed_fields {
+        ctx.remember(as_written.as_ref().unwrap_or(cr), &written);
+    } else {
+        ctx.forget(cr);
     }
     let next = if changed_fields {
         // a declared status field changed: the next state of the machine is due now
@@ -456,6 +570,8 @@ async fn deletion(
     let uid = cr.uid().unwrap_or_default();
     let target = Target {
         client: &ctx.client,
+        cache: None,
+        bodies: true,
         uid: &uid,
         namespace: ns.as_deref(),
         kind,

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::utils::{PredicateConfig, WatchStreamExt};
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
-use crate::children::api_resource;
+use crate::children::{ChildCache, api_resource};
 use crate::cycle::{self, EntryCtx};
 use crate::metrics::Health;
 
@@ -35,7 +36,7 @@ pub async fn established(client: &kube::Client, name: &str) -> Result<bool, kube
 
 /// What changes a CR's cycle: everything but `status`, `resourceVersion` and
 /// `managedFields`, so ork's own status writes never re-trigger it.
-fn spec_and_metadata(o: &DynamicObject) -> Option<u64> {
+pub(crate) fn spec_and_metadata(o: &DynamicObject) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     o.metadata.generation.hash(&mut h);
     o.metadata.labels.hash(&mut h);
@@ -62,16 +63,72 @@ pub async fn run(ctx: Arc<EntryCtx>, workers: u16, stop: watch::Receiver<bool>) 
         Some(list) => list.into_iter().map(Some).collect(),
         None => vec![None],
     };
+    // one metadata-only watch per child kind and scope feeds both the queue and the cache
+    let managed = watcher::Config::default().labels(&format!("{}=true", ork_render::MANAGED));
+    let mut streams: Vec<Vec<(ApiResource, MetaStream)>> =
+        scopes.iter().map(|_| Vec::new()).collect();
+    let mut stores = Vec::new();
+    for (d, _, _) in &ctx.kinds {
+        let ar = api_resource(d);
+        let mut kind_stores = Vec::new();
+        for (i, ns) in scopes.iter().enumerate() {
+            let api: Api<PartialObjectMeta<DynamicObject>> = match (ns, d.namespaced) {
+                (Some(ns), true) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
+                _ => Api::all_with(ctx.client.clone(), &ar),
+            };
+            let writer = Writer::new(ar.clone());
+            kind_stores.push(writer.as_reader());
+            let stream = reflector::reflector(
+                writer,
+                watcher(api, managed.clone())
+                    .default_backoff()
+                    .modify(compact),
+            )
+            .touched_objects()
+            .boxed();
+            if let Some(slot) = streams.get_mut(i) {
+                slot.push((ar.clone(), stream));
+            }
+        }
+        stores.push(kind_stores);
+    }
+    let _ = ctx.cache.set(ChildCache { stores });
     let unsynced = Arc::new(AtomicUsize::new(scopes.len()));
-    let controllers = scopes
-        .into_iter()
-        .map(|ns| controller(ctx.clone(), ns, workers, stop.clone(), unsynced.clone()));
+    let controllers = scopes.into_iter().zip(streams).map(|(ns, children)| {
+        controller(
+            ctx.clone(),
+            ns,
+            children,
+            workers,
+            stop.clone(),
+            unsynced.clone(),
+        )
+    });
     futures::future::join_all(controllers).await;
 }
+
+/// Keeps what the cycle reads of a child's metadata: ork's own Apply entry of managedFields
+/// (without its field set) says ork applied it; every other entry is dropped, which keeps
+/// the cache small.
+fn compact(m: &mut PartialObjectMeta<DynamicObject>) {
+    if let Some(fields) = m.metadata.managed_fields.as_mut() {
+        fields.retain(|f| {
+            f.manager.as_deref() == Some(crate::children::MANAGER)
+                && f.operation.as_deref() == Some("Apply")
+        });
+        for f in fields.iter_mut() {
+            f.fields_v1 = None;
+        }
+    }
+}
+
+type MetaStream =
+    futures::stream::BoxStream<'static, Result<PartialObjectMeta<DynamicObject>, watcher::Error>>;
 
 async fn controller(
     ctx: Arc<EntryCtx>,
     ns: Option<String>,
+    children: Vec<(ApiResource, MetaStream)>,
     workers: u16,
     mut stop: watch::Receiver<bool>,
     unsynced: Arc<AtomicUsize>,
@@ -91,6 +148,8 @@ async fn controller(
     let mut listed = false;
     let watch = watcher(api, watcher::Config::default())
         .default_backoff()
+        // no cycle reads a CR's managedFields; they are most of its metadata
+        .modify(|o: &mut DynamicObject| o.metadata.managed_fields = None)
         .inspect(move |e| {
             if matches!(e, Ok(watcher::Event::InitDone)) && !listed {
                 listed = true;
@@ -105,14 +164,8 @@ async fn controller(
         .predicate_filter(spec_and_metadata, PredicateConfig::default());
     let mut controller = Controller::for_stream_with(stream, reader, ctx.ar.clone())
         .with_config(ControllerConfig::default().concurrency(workers));
-    let managed = watcher::Config::default().labels(&format!("{}=true", ork_render::MANAGED));
-    for (d, _, _) in &ctx.kinds {
-        let ar = api_resource(d);
-        let child_api: Api<DynamicObject> = match (&ns, d.namespaced) {
-            (Some(ns), true) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
-            _ => Api::all_with(ctx.client.clone(), &ar),
-        };
-        controller = controller.owns_with(child_api, ar, managed.clone());
+    for (ar, stream) in children {
+        controller = controller.owns_stream_with(stream, ar);
     }
     let resync = ctx.resync;
     let ticks = futures::stream::unfold((), move |()| async move {

@@ -174,6 +174,31 @@ fn plans(katalog: &Katalog, k: &PreparedKatalog) -> Result<Vec<Plan>, Error> {
     Ok(out)
 }
 
+/// True when the entry's status fields or `requeue` read `.children`: only then does a cycle
+/// read its children's bodies back (the metadata cache answers everything else).
+fn reads_children(katalog: &Katalog, entry: &str) -> bool {
+    let Some(raw) = katalog
+        .raw
+        .pointer(&format!("/spec/crds/{entry}/operatorBox"))
+    else {
+        return true;
+    };
+    ["status", "reconciler"]
+        .iter()
+        .filter_map(|k| raw.get(*k))
+        .any(|v| v.to_string().contains("children"))
+}
+
+/// True when anything of the entry may read the CR's `.status` (templates, conditions,
+/// rules, status fields): then a cycle's own status write can change the next one.
+fn reads_status(katalog: &Katalog, entry: &str) -> bool {
+    let Some(raw) = katalog.raw.pointer(&format!("/spec/crds/{entry}")) else {
+        return true;
+    };
+    let text = raw.to_string();
+    text.contains(".status") || text.contains("status.") || text.contains("\"status\"]")
+}
+
 /// A running runtime.
 pub struct Running {
     pub health_addr: SocketAddr,
@@ -301,6 +326,14 @@ pub async fn start(
             instance: Some(cfg.identity.clone()),
         },
     );
+    let bodies: HashMap<String, bool> = plans
+        .iter()
+        .map(|p| (p.name.clone(), reads_children(katalog, &p.name)))
+        .collect();
+    let statuses: HashMap<String, bool> = plans
+        .iter()
+        .map(|p| (p.name.clone(), reads_status(katalog, &p.name)))
+        .collect();
     let probes_s = probes.clone();
     let mut stop_s = stop_rx.clone();
     let supervisor = tokio::spawn(async move {
@@ -348,6 +381,10 @@ pub async fn start(
                 resync: p.resync,
                 backoff: p.backoff,
                 failures: Mutex::new(HashMap::new()),
+                cache: std::sync::OnceLock::new(),
+                bodies: bodies.get(&p.name).copied().unwrap_or(true),
+                memo_ok: !statuses.get(&p.name).copied().unwrap_or(true),
+                memo: Mutex::new(HashMap::new()),
             });
             let crd_name = format!("{}.{}", crd.api.plural, crd.api.group);
             let stop = stop_s.clone();

@@ -785,7 +785,9 @@ spec:
       operatorBox:
         runtime: {allowedNamespaces: [pinned-a, pinned-b]}
         onCreate:
-          configMaps: [{name: "{{ .metadata.name }}-config", data: {a: "1"}, reconcile: true}]
+          configMaps:
+            - {name: "{{ .metadata.name }}-config", data: {a: "1"}, reconcile: true}
+            - {name: "{{ .metadata.name }}-extra", data: {b: "2"}, reconcile: true, when: [{field: spec.extra, exists: true}]}
 "#;
 
 /// An allow-list of exact names pins the entry: its RBAC is Roles in those namespaces only,
