@@ -460,11 +460,22 @@ async fn main_async(a: Args) -> Res<Value> {
         let secs = start.elapsed().as_secs_f64();
         // keep watching them a little: the resync and the children's watch events
         tokio::time::sleep(Duration::from_secs(5)).await;
+        // one CR at a time on the idle runtime: write to Ready without a queue in front
+        let mut single = HashMap::new();
+        for i in a.crs..a.crs + 50 {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind_ar);
+            let obj: DynamicObject = serde_json::from_value(cr("App", ns, i)).map_err(e)?;
+            let t = Instant::now();
+            api.create(&PostParams::default(), &obj).await.map_err(e)?;
+            single.insert(format!("app-{i:05}"), t);
+            wait_all(&seen, i + 1, 60).await?;
+        }
         let peak = rt.peak_rss_mib();
         let cpu = rt.cpu_seconds();
         let audit = audit_children(&client, ns, a.crs).await?;
         rt.kill().await;
         report["ork"] = json!({"seconds": secs, "latency": latencies(&created, &seen),
+            "latency_one_at_a_time": latencies(&single, &seen),
             "peak_rss_mib": peak, "idle_rss_mib": idle, "cpu_seconds": cpu, "children": audit});
         eprintln!(
             "ork run: {} CRs Ready in {secs:.2}s, peak RSS {peak:.1} MiB",
