@@ -93,6 +93,81 @@ fn leads(r: &Replica) -> bool {
         .is_some_and(|(s, b)| s == 200 && b.starts_with("leader") && b.contains("website: healthy"))
 }
 
+/// `ork run --local`: a control plane of its own, the CRDs and CRs applied, reconciled, and
+/// everything stopped on SIGTERM.
+#[test]
+fn run_local_brings_its_own_control_plane_and_stops_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let state = dir.path().join("local");
+    let port = free_port();
+    let mut child = ork()
+        .args(["run", "--local", "-f"])
+        .arg(repo().join("examples/protected-apps/katalog.yaml"))
+        .args([
+            "--health-addr",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("ORK_LOCAL_DIR", &state)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let up = std::panic::catch_unwind(|| {
+        wait_until("ork run --local leads with app healthy", 90, || {
+            probe(port, "/readyz").is_some_and(|(s, b)| s == 200 && b.contains("app: healthy"))
+        })
+    });
+    // the example CR was applied and reconciled: its ConfigMap exists in the local cluster
+    let kubeconfig = state.join("kubeconfig");
+    let reconciled = up.is_ok() && {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let client = ork_testenv::client_for(&kubeconfig)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(client, "default");
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if cms.get_opt("demo-config").await.ok().flatten().is_some() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        })
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(up.is_ok(), "never ready: {err}");
+    assert!(reconciled, "demo-config never appeared: {err}");
+    assert!(status.success(), "exit {status:?}: {err}");
+    // the control plane it started is gone with it
+    let apiserver_left = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .any(|c| String::from_utf8_lossy(&c).contains(&*state.to_string_lossy()));
+    assert!(
+        !apiserver_left,
+        "a control plane process of {} survived",
+        state.display()
+    );
+}
+
 #[test]
 fn an_invalid_katalog_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

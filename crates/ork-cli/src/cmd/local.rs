@@ -12,7 +12,7 @@ use crate::exit;
 pub struct Args {
     #[command(subcommand)]
     action: Action,
-    /// state directory (default ~/.cache/ork/local)
+    /// state directory (default $ORK_LOCAL_DIR, else ~/.cache/ork/local)
     #[arg(long, global = true)]
     dir: Option<PathBuf>,
     /// Kubernetes version (default the pinned one)
@@ -65,10 +65,7 @@ fn running(pid: u32, start: u64) -> bool {
 }
 
 pub fn run(a: &Args) -> u8 {
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| ork_testenv::cache_dir().join("local"));
+    let dir = a.dir.clone().unwrap_or_else(default_dir);
     match a.action {
         Action::Up => up(&dir, a.version.clone()),
         Action::Down => down(&dir),
@@ -87,6 +84,15 @@ pub fn run(a: &Args) -> u8 {
         },
         Action::Status => status(&dir),
     }
+}
+
+/// `$ORK_LOCAL_DIR`, else `~/.cache/ork/local`: where `ork local` and `ork run --local` keep
+/// the control plane's state.
+pub(crate) fn default_dir() -> PathBuf {
+    std::env::var_os("ORK_LOCAL_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ork_testenv::cache_dir().join("local"))
 }
 
 /// The kubeconfig of a control plane `ork local up` left running in `dir`, if every one of

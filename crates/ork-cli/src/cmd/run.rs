@@ -113,7 +113,7 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
         let mut kubeconfig = a.kubeconfig.clone();
         #[cfg(feature = "dev")]
         if a.local {
-            let dir = ork_testenv::cache_dir().join("local");
+            let dir = super::local::default_dir();
             match super::local::running_kubeconfig(&dir) {
                 Some(k) => {
                     tracing::info!(kubeconfig = %k.display(), "using the running local control plane");
