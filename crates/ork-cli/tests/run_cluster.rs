@@ -93,16 +93,26 @@ fn leads(r: &Replica) -> bool {
         .is_some_and(|(s, b)| s == 200 && b.starts_with("leader") && b.contains("website: healthy"))
 }
 
-/// `ork run --local`: a control plane of its own, the CRDs and CRs applied, reconciled, and
-/// everything stopped on SIGTERM.
+/// `ork run --local`: a control plane of its own, the CRDs and CRs applied, reconciled; an
+/// invalid edit of the Katalog rejected with the last good one still running, a valid one
+/// applied; everything stopped on SIGTERM.
 #[test]
-fn run_local_brings_its_own_control_plane_and_stops_it() {
+fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let state = dir.path().join("local");
+    for f in ["katalog.yaml", "crd.yaml", "cr.yaml"] {
+        std::fs::copy(
+            repo().join("examples/protected-apps").join(f),
+            dir.path().join(f),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let katalog = dir.path().join("katalog.yaml");
+    let good = std::fs::read_to_string(&katalog).unwrap_or_else(|e| panic!("{e}"));
     let port = free_port();
     let mut child = ork()
         .args(["run", "--local", "-f"])
-        .arg(repo().join("examples/protected-apps/katalog.yaml"))
+        .arg(&katalog)
         .args([
             "--health-addr",
             &format!("127.0.0.1:{port}"),

@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cycle::{Backoff, EntryCtx};
-use crate::metrics::{EntryHealth, Health, Metrics, Probes};
+use crate::metrics::{EntryHealth, Health, Metrics, Probes, ResultLabel};
 
 /// The Lease one runtime replica holds while it reconciles.
 pub const LEASE: &str = ork_katalog::names::RUNTIME_LEASE;
@@ -210,6 +210,48 @@ pub struct Running {
     health: JoinHandle<()>,
     stop_lease: watch::Sender<bool>,
     drain: Duration,
+    generations: Arc<watch::Sender<Arc<Generation>>>,
+}
+
+/// Replaces the running Katalog (docs/cli.md §11); cheap to clone, usable while the runtime
+/// runs.
+#[derive(Clone)]
+pub struct Reloader {
+    generations: Arc<watch::Sender<Arc<Generation>>>,
+    probes: Arc<Probes>,
+}
+
+impl Reloader {
+    /// The entries finish their in-flight cycles and start again with `katalog`, on the same
+    /// Lease. The caller validated it; a Katalog whose settings do not parse is refused and
+    /// the running one kept.
+    pub fn reload(&self, katalog: &Katalog, k: Arc<PreparedKatalog>) -> Result<(), Error> {
+        let result = Generation::new(katalog, k, &self.probes);
+        let label = ResultLabel {
+            result: if result.is_ok() {
+                "applied"
+            } else {
+                "rejected"
+            },
+        };
+        self.probes
+            .metrics
+            .katalog_reload
+            .get_or_create(&label)
+            .inc();
+        self.generations.send_replace(Arc::new(result?));
+        Ok(())
+    }
+
+    /// Counts a Katalog the caller rejected because it does not validate.
+    pub fn rejected(&self) {
+        let label = ResultLabel { result: "rejected" };
+        self.probes
+            .metrics
+            .katalog_reload
+            .get_or_create(&label)
+            .inc();
+    }
 }
 
 impl Running {
@@ -225,6 +267,14 @@ impl Running {
             Err(p) => p.into_inner().clone(),
         };
         g.into_iter().map(|(k, v)| (k, v.get())).collect()
+    }
+
+    /// A handle that replaces the Katalog while the runtime runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            generations: self.generations.clone(),
+            probes: self.probes.clone(),
+        }
     }
 
     /// Resolves when the runtime hits a fatal error (a lost Lease).
@@ -258,30 +308,127 @@ impl Running {
     }
 }
 
+/// One Katalog's worth of entries: what a reload replaces.
+struct Generation {
+    k: Arc<PreparedKatalog>,
+    plans: Vec<Plan>,
+    healths: HashMap<String, Arc<EntryHealth>>,
+    bodies: HashMap<String, bool>,
+    statuses: HashMap<String, bool>,
+}
+
+impl Generation {
+    /// Parses the entries' settings once and registers their health (replacing the previous
+    /// Katalog's entries on `/readyz`).
+    fn new(
+        katalog: &Katalog,
+        k: Arc<PreparedKatalog>,
+        probes: &Probes,
+    ) -> Result<Generation, Error> {
+        let plans = plans(katalog, &k)?;
+        let mut healths = HashMap::new();
+        let mut entries = BTreeMap::new();
+        for p in &plans {
+            let h = Arc::new(EntryHealth::new(&p.name, p.threshold));
+            h.record(true, &probes.metrics);
+            healths.insert(p.name.clone(), h.clone());
+            entries.insert(p.name.clone(), h);
+        }
+        match probes.entries.lock() {
+            Ok(mut g) => *g = entries,
+            Err(poisoned) => *poisoned.into_inner() = entries,
+        }
+        let bodies = plans
+            .iter()
+            .map(|p| (p.name.clone(), reads_children(katalog, &p.name)))
+            .collect();
+        let statuses = plans
+            .iter()
+            .map(|p| (p.name.clone(), reads_status(katalog, &p.name)))
+            .collect();
+        Ok(Generation {
+            k,
+            plans,
+            healths,
+            bodies,
+            statuses,
+        })
+    }
+
+    /// Spawns every entry (each waits for its CRD and dependencies) until `stop`.
+    fn spawn(
+        &self,
+        client: &kube::Client,
+        recorder: &Recorder,
+        probes: &Arc<Probes>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let k = &self.k;
+        let mut tasks = Vec::new();
+        for p in &self.plans {
+            let Some(crd) = k.crds.get(p.index) else {
+                continue;
+            };
+            let ar = ApiResource {
+                group: crd.api.group.clone(),
+                version: crd.api.version.clone(),
+                api_version: crd.api.api_version(),
+                kind: crd.api.kind.clone(),
+                plural: crd.api.plural.clone(),
+            };
+            let Some(health) = self.healths.get(&p.name).cloned() else {
+                continue;
+            };
+            let deps: Vec<(watch::Receiver<Health>, Health, String)> = p
+                .depends_on
+                .iter()
+                .filter_map(|(n, need)| Some((self.healths.get(n)?.subscribe(), *need, n.clone())))
+                .collect();
+            let ctx = Arc::new(EntryCtx {
+                client: client.clone(),
+                k: k.clone(),
+                crd_index: p.index,
+                ar,
+                kinds: ork_render::declared_kinds(k, crd),
+                recorder: recorder.clone(),
+                metrics: probes.clone(),
+                health,
+                resync: p.resync,
+                backoff: p.backoff,
+                failures: Mutex::new(HashMap::new()),
+                cache: std::sync::OnceLock::new(),
+                bodies: self.bodies.get(&p.name).copied().unwrap_or(true),
+                memo_ok: !self.statuses.get(&p.name).copied().unwrap_or(true),
+                memo: Mutex::new(HashMap::new()),
+            });
+            let crd_name = format!("{}.{}", crd.api.plural, crd.api.group);
+            let stop = stop.clone();
+            let workers = p.workers;
+            tasks.push(tokio::spawn(async move {
+                start_entry(ctx, crd_name, deps, workers, stop).await;
+            }));
+        }
+        tasks
+    }
+}
+
 /// Starts the runtime: the health port at once, then the Lease; the entries start on the
-/// leader, in `dependsOn` order, each once its CRD is Established.
+/// leader, in `dependsOn` order, each once its CRD is Established. [`Running::reload`]
+/// replaces the Katalog: the entries drain and start again with the new one, on the same
+/// Lease.
 pub async fn start(
     cfg: Config,
     client: kube::Client,
     katalog: &Katalog,
     k: Arc<PreparedKatalog>,
 ) -> Result<Running, Error> {
-    let plans = plans(katalog, &k)?;
     let probes = Arc::new(Probes {
         metrics: Metrics::new(),
         entries: Mutex::new(BTreeMap::new()),
         leading: Default::default(),
         loaded: Default::default(),
     });
-    let mut healths: HashMap<String, Arc<EntryHealth>> = HashMap::new();
-    for p in &plans {
-        let h = Arc::new(EntryHealth::new(&p.name, p.threshold));
-        h.record(true, &probes.metrics);
-        healths.insert(p.name.clone(), h.clone());
-        if let Ok(mut g) = probes.entries.lock() {
-            g.insert(p.name.clone(), h);
-        }
-    }
+    let first = Generation::new(katalog, k, &probes)?;
     probes.loaded.store(true, Ordering::SeqCst);
     let listener = ork_kube::health::bind(&cfg.health_addr)
         .await
@@ -326,14 +473,8 @@ pub async fn start(
             instance: Some(cfg.identity.clone()),
         },
     );
-    let bodies: HashMap<String, bool> = plans
-        .iter()
-        .map(|p| (p.name.clone(), reads_children(katalog, &p.name)))
-        .collect();
-    let statuses: HashMap<String, bool> = plans
-        .iter()
-        .map(|p| (p.name.clone(), reads_status(katalog, &p.name)))
-        .collect();
+    let (generations, mut next) = watch::channel(Arc::new(first));
+    let generations = Arc::new(generations);
     let probes_s = probes.clone();
     let mut stop_s = stop_rx.clone();
     let supervisor = tokio::spawn(async move {
@@ -348,66 +489,46 @@ pub async fn start(
             }
         }
         probes_s.leading.store(true, Ordering::SeqCst);
-        tracing::info!(lease = LEASE, "leading; starting the entries");
-        let mut tasks = Vec::new();
-        for p in plans {
-            let Some(crd) = k.crds.get(p.index) else {
-                continue;
+        loop {
+            let generation = next.borrow_and_update().clone();
+            tracing::info!(
+                lease = LEASE,
+                entries = generation.plans.len(),
+                "leading; starting the entries"
+            );
+            let (stop_entries, entries_stop) = watch::channel(false);
+            let tasks = generation.spawn(&client, &recorder, &probes_s, &entries_stop);
+            let mut all = futures::future::join_all(tasks);
+            let lost = async {
+                loop {
+                    if leading.changed().await.is_err() || !*leading.borrow() {
+                        return;
+                    }
+                }
             };
-            let ar = ApiResource {
-                group: crd.api.group.clone(),
-                version: crd.api.version.clone(),
-                api_version: crd.api.api_version(),
-                kind: crd.api.kind.clone(),
-                plural: crd.api.plural.clone(),
-            };
-            let Some(health) = healths.get(&p.name).cloned() else {
-                continue;
-            };
-            let deps: Vec<(watch::Receiver<Health>, Health, String)> = p
-                .depends_on
-                .iter()
-                .filter_map(|(n, need)| Some((healths.get(n)?.subscribe(), *need, n.clone())))
-                .collect();
-            let ctx = Arc::new(EntryCtx {
-                client: client.clone(),
-                k: k.clone(),
-                crd_index: p.index,
-                ar,
-                kinds: ork_render::declared_kinds(&k, crd),
-                recorder: recorder.clone(),
-                metrics: probes_s.clone(),
-                health,
-                resync: p.resync,
-                backoff: p.backoff,
-                failures: Mutex::new(HashMap::new()),
-                cache: std::sync::OnceLock::new(),
-                bodies: bodies.get(&p.name).copied().unwrap_or(true),
-                memo_ok: !statuses.get(&p.name).copied().unwrap_or(true),
-                memo: Mutex::new(HashMap::new()),
-            });
-            let crd_name = format!("{}.{}", crd.api.plural, crd.api.group);
-            let stop = stop_s.clone();
-            let workers = p.workers;
-            tasks.push(tokio::spawn(async move {
-                start_entry(ctx, crd_name, deps, workers, stop).await;
-            }));
-        }
-        let lost = async {
-            loop {
-                if leading.changed().await.is_err() || !*leading.borrow() {
+            tokio::select! {
+                _ = &mut all => return,
+                _ = stop_s.changed() => {
+                    // SIGTERM: the entries finish their in-flight cycles
+                    let _ = stop_entries.send(true);
+                    all.await;
                     return;
                 }
-            }
-        };
-        let all = futures::future::join_all(tasks);
-        tokio::select! {
-            _ = all => {}
-            _ = lost => {
-                probes_s.leading.store(false, Ordering::SeqCst);
-                if !*stop_s.borrow() {
-                    tracing::error!(lease = LEASE, "lost the Lease");
-                    let _ = fatal_tx.send(Some("lost the Lease".into()));
+                r = next.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    tracing::info!("Katalog reloaded; restarting the entries");
+                    let _ = stop_entries.send(true);
+                    all.await;
+                }
+                _ = lost => {
+                    probes_s.leading.store(false, Ordering::SeqCst);
+                    if !*stop_s.borrow() {
+                        tracing::error!(lease = LEASE, "lost the Lease");
+                        let _ = fatal_tx.send(Some("lost the Lease".into()));
+                    }
+                    return;
                 }
             }
         }
@@ -422,6 +543,7 @@ pub async fn start(
         health,
         stop_lease,
         drain: cfg.drain,
+        generations,
     })
 }
 

@@ -836,6 +836,145 @@ fn pinned(env: &Env) -> TestFuture<'_> {
     })
 }
 
+const SECRETS: &str = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: secrets}
+spec:
+  crds:
+    vault:
+      apiTypes: {group: secrets.example.io, version: v1, kind: Vault, plural: vaults}
+      operatorBox:
+        onCreate:
+          secrets:
+            - {name: "{{ .metadata.name }}-kept", once: true, data: {token: "{{ randomAlphanumeric 24 }}"}}
+            - {name: "{{ .metadata.name }}-rotated", once: true, rotateAfter: 3s, data: {token: "{{ randomAlphanumeric 24 }}"}}
+"#;
+
+/// `once` Secrets are created once and never updated; with `rotateAfter` they are recreated
+/// when older; their values never reach the CR's status or events.
+fn once_secrets(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let file = env.dir.path().join("secrets.yaml");
+        std::fs::write(&file, SECRETS).map_err(e)?;
+        let (k, p) = load(&file)?;
+        crds(env, &k, &p).await?;
+        let ns = "vaults";
+        namespace(env, ns).await?;
+        grant(env, &k).await?;
+        let rt = runtime(env, &k, p, "secrets-a").await?;
+        let base = format!("/apis/secrets.example.io/v1/namespaces/{ns}/vaults");
+        let v = json!({"apiVersion": "secrets.example.io/v1", "kind": "Vault", "metadata": {"name": "v", "namespace": ns}, "spec": {"n": 1}});
+        must(env, "POST", &base, Some(&v)).await?;
+        let cr_path = format!("{base}/v");
+        until(env, "v Ready", &cr_path, 30, |v| {
+            ready_reason(v) == "True/ReconcileSucceeded"
+        })
+        .await?;
+        let kept_path = format!("/api/v1/namespaces/{ns}/secrets/v-kept");
+        let rotated_path = format!("/api/v1/namespaces/{ns}/secrets/v-rotated");
+        let kept = get(env, &kept_path).await?.ok_or("v-kept missing")?;
+        let rotated = get(env, &rotated_path).await?.ok_or("v-rotated missing")?;
+        let mut errors = Vec::new();
+        if rotated["metadata"]["annotations"]["orkestra.orkspace.io/generated-at"]
+            .as_str()
+            .is_none()
+        {
+            errors.push("no generated-at annotation on the rotated Secret".to_string());
+        }
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        // a spec change re-runs the cycle: the kept Secret stays, the old rotated one is replaced
+        merge_patch(env, &cr_path, &json!({"spec": {"n": 2}})).await?;
+        let uid = |v: &Value| v["metadata"]["uid"].clone();
+        until(env, "v-rotated recreated", &rotated_path, 20, |v| {
+            uid(v) != uid(&rotated)
+        })
+        .await?;
+        let kept_now = get(env, &kept_path).await?.ok_or("v-kept gone")?;
+        if uid(&kept_now) != uid(&kept) || kept_now["data"] != kept["data"] {
+            errors.push("the once Secret without rotateAfter was replaced or updated".into());
+        }
+        let cr = get(env, &cr_path).await?.ok_or("v gone")?;
+        for secret in [&kept, &rotated] {
+            let token = secret["data"]["token"].as_str().unwrap_or("-");
+            if cr.to_string().contains(token) {
+                errors.push("a Secret value reached the CR".into());
+            }
+        }
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
+/// A new Katalog replaces the running one on the same Lease: the entries restart and the
+/// existing CRs get what the new Katalog renders.
+fn reload(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let v1 = PINNED.replace("metadata: {name: pinned}", "metadata: {name: reloaded}");
+        let v2 = v1.replace(
+            "            - {name: \"{{ .metadata.name }}-extra\"",
+            "            - {name: \"{{ .metadata.name }}-v2\", data: {c: \"3\"}, reconcile: true}\n            - {name: \"{{ .metadata.name }}-extra\"",
+        );
+        if v2 == v1 {
+            return Err("the v2 Katalog did not change".into());
+        }
+        let (f1, f2) = (
+            env.dir.path().join("v1.yaml"),
+            env.dir.path().join("v2.yaml"),
+        );
+        std::fs::write(&f1, &v1).map_err(e)?;
+        std::fs::write(&f2, &v2).map_err(e)?;
+        let (k1, p1) = load(&f1)?;
+        let (k2, p2) = load(&f2)?;
+        crds(env, &k1, &p1).await?;
+        for ns in ["pinned-a", "pinned-b"] {
+            namespace(env, ns).await?;
+        }
+        grant(env, &k2).await?;
+        let rt = runtime(env, &k1, p1, "reload-a").await?;
+        let g = json!({"apiVersion": "pinned.example.io/v1", "kind": "Gadget", "metadata": {"name": "r", "namespace": "pinned-a"}, "spec": {}});
+        must(
+            env,
+            "POST",
+            "/apis/pinned.example.io/v1/namespaces/pinned-a/gadgets",
+            Some(&g),
+        )
+        .await?;
+        until(
+            env,
+            "r-config",
+            "/api/v1/namespaces/pinned-a/configmaps/r-config",
+            30,
+            |_| true,
+        )
+        .await?;
+        if get(env, "/api/v1/namespaces/pinned-a/configmaps/r-v2")
+            .await?
+            .is_some()
+        {
+            return Err("r-v2 exists before the reload".into());
+        }
+        rt.reloader().reload(&k2, p2).map_err(e)?;
+        until(
+            env,
+            "r-v2 after the reload",
+            "/api/v1/namespaces/pinned-a/configmaps/r-v2",
+            30,
+            |_| true,
+        )
+        .await?;
+        if !rt.leading() {
+            return Err("the reload gave the Lease up".into());
+        }
+        rt.shutdown().await;
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     let tests: &[(&str, ork_testenv::harness::Test<Env>)] = &[
         ("website", website),
@@ -844,6 +983,8 @@ fn main() -> ExitCode {
         ("protected_apps", protected_apps),
         ("guards", guards),
         ("pinned", pinned),
+        ("once_secrets", once_secrets),
+        ("reload", reload),
     ];
     ork_testenv::harness::run(
         tests,

@@ -58,6 +58,47 @@ fn documents(path: &Path, limits: &ork_limits::Limits) -> Result<Vec<serde_json:
     Ok(docs.iter().map(|d| d.to_json()).collect())
 }
 
+/// Re-reads the Katalog every 2 s; a changed one that validates replaces the running one, an
+/// invalid one is logged and the last good one keeps running (docs/cli.md §11).
+async fn watch_katalog(file: PathBuf, limits: ork_limits::Limits, reloader: ork_runtime::Reloader) {
+    let read = |f: &Path| ork_io::read_text(f, &limits).map(|t| t.text).ok();
+    let mut last = read(&file);
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = read(&file);
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        let outcome = ork_katalog::load_file_with(&file, &limits);
+        let prepared = outcome
+            .katalog
+            .as_ref()
+            .map(|k| ork_policy::PreparedKatalog::with_limits(k, limits));
+        match (outcome.katalog, prepared) {
+            (Some(k), Some(Ok(p))) => match reloader.reload(&k, Arc::new(p)) {
+                Ok(()) => {
+                    tracing::info!(katalog = %file.display(), "Katalog changed and valid: entries restarting")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Katalog rejected; the last good one keeps running")
+                }
+            },
+            (_, Some(Err(e))) => {
+                reloader.rejected();
+                tracing::error!(error = %e, "Katalog rejected; the last good one keeps running");
+            }
+            _ => {
+                reloader.rejected();
+                for d in outcome.diagnostics.iter().filter(|d| d.is_error()) {
+                    tracing::error!(diagnostic = %d, "Katalog rejected");
+                }
+                tracing::error!(katalog = %file.display(), "Katalog invalid; the last good one keeps running");
+            }
+        }
+    }
+}
+
 fn identity() -> String {
     std::env::var("POD_NAME")
         .ok()
@@ -174,6 +215,7 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
             }
         };
         tracing::info!(health = %running.health_addr, "runtime started");
+        tokio::spawn(watch_katalog(a.file.clone(), *limits, running.reloader()));
         if mode == Mode::Developer && !a.no_apply {
             let docs = |p: &Path| documents(p, limits);
             match ork_runtime::dev::apply_crs(&client, &katalog, docs, "default").await {
