@@ -153,6 +153,33 @@ fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
             false
         })
     };
+    // hot reload: an invalid Katalog is rejected and the entries keep running
+    let metric = |result: &str| {
+        probe(port, "/metrics").is_some_and(|(_, m)| {
+            m.contains(&format!(
+                "ork_katalog_reload_total{{result=\"{result}\"}} 1"
+            ))
+        })
+    };
+    let healthy =
+        || probe(port, "/readyz").is_some_and(|(s, b)| s == 200 && b.contains("app: healthy"));
+    let rejected = up.is_ok() && reconciled && {
+        std::fs::write(&katalog, good.replace("configMaps:", "configMapz:"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::panic::catch_unwind(|| wait_until("rejected", 20, || metric("rejected"))).is_ok()
+            && healthy()
+    };
+    let applied = rejected && {
+        std::fs::write(
+            &katalog,
+            good.replace("greeting:", "greeting2: hi, greeting:"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::panic::catch_unwind(|| {
+            wait_until("applied and healthy", 30, || metric("applied") && healthy())
+        })
+        .is_ok()
+    };
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -163,6 +190,11 @@ fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
     }
     assert!(up.is_ok(), "never ready: {err}");
     assert!(reconciled, "demo-config never appeared: {err}");
+    assert!(
+        rejected,
+        "the invalid Katalog was not rejected with the old one kept: {err}"
+    );
+    assert!(applied, "the valid Katalog was not applied: {err}");
     assert!(status.success(), "exit {status:?}: {err}");
     // the control plane it started is gone with it
     let apiserver_left = std::fs::read_dir("/proc")
