@@ -400,7 +400,7 @@ fn website(env: &Env) -> TestFuture<'_> {
         .await?;
         finish_job(env, ns, "my-site-cleanup", true).await?;
         gone(env, "CR removed after cleanup", &cr_path, 30).await?;
-        gone(env, "Deployment collected", &deploy_path, 60).await?;
+        gone(env, "Deployment collected", &deploy_path, 90).await?;
         rt.shutdown().await;
         if errors.is_empty() {
             Ok(())
@@ -536,6 +536,13 @@ fn platform(env: &Env) -> TestFuture<'_> {
             Some(d) if d["spec"]["replicas"] == 2 => {}
             other => errors.push(format!("shop-platform: {other:?}")),
         }
+        // a hand edit of an applied child is reverted
+        let shop = format!("/apis/apps/v1/namespaces/{ns}/deployments/shop-platform");
+        merge_patch(env, &shop, &json!({"spec": {"replicas": 5}})).await?;
+        until(env, "shop-platform replicas restored", &shop, 20, |v| {
+            v["spec"]["replicas"] == 2
+        })
+        .await?;
         if good_v["spec"].get("replicas").is_some() {
             errors.push("the stored spec was mutated at reconcile time".into());
         }
@@ -622,6 +629,17 @@ fn protected_apps(env: &Env) -> TestFuture<'_> {
             c["data"]["greeting"] == "hello"
         })
         .await?;
+        merge_patch(env, &cm, &json!({"data": {"greeting": "tampered"}})).await?;
+        until(env, "configmap restored", &cm, 20, |c| {
+            c["data"]["greeting"] == "hello"
+        })
+        .await?;
+        // a spec change reaches the child
+        merge_patch(env, &cr_path, &json!({"spec": {"greeting": "bonjour"}})).await?;
+        until(env, "configmap updated", &cm, 20, |c| {
+            c["data"]["greeting"] == "bonjour"
+        })
+        .await?;
         // the protection label removed by hand (no Gateway here) is put back
         merge_patch(
             env,
@@ -645,7 +663,7 @@ fn protected_apps(env: &Env) -> TestFuture<'_> {
         .await?;
         finish_job(env, ns, "demo-cleanup", true).await?;
         gone(env, "app removed", &cr_path, 30).await?;
-        gone(env, "configmap collected", &cm, 60).await?;
+        gone(env, "configmap collected", &cm, 90).await?;
         rt.shutdown().await;
         if errors.is_empty() {
             Ok(())
