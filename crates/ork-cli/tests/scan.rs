@@ -160,8 +160,15 @@ fn katalog_children_are_scanned_at_their_template_lines() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
     let findings = v["findings"].as_array().cloned().unwrap_or_default();
     assert!(!findings.is_empty());
-    // the rendered Deployment comes from onCreate.deployments[0] (line 18) and carries the
-    // hardened profile: no privilege, root or seccomp finding
+    // the rendered Deployment comes from onCreate.deployments[0] (the line after
+    // `deployments:`) and carries the hardened profile: no privilege, root or seccomp finding
+    let text = std::fs::read_to_string(common::repo().join("examples/website/katalog.yaml"))
+        .unwrap_or_default();
+    let entry_line = text
+        .lines()
+        .position(|l| l.trim() == "deployments:")
+        .map(|i| i as u64 + 2)
+        .unwrap_or_default();
     let deploy: Vec<&serde_json::Value> = findings
         .iter()
         .filter(|f| f["kind"] == "Deployment")
@@ -169,8 +176,8 @@ fn katalog_children_are_scanned_at_their_template_lines() {
     assert!(
         deploy
             .iter()
-            .all(|f| f["line"] == 18 && f["file"] == "examples/website/katalog.yaml"),
-        "{deploy:?}"
+            .all(|f| f["line"] == entry_line && f["file"] == "examples/website/katalog.yaml"),
+        "{entry_line}: {deploy:?}"
     );
     for hardened in [
         "privileged-container",
