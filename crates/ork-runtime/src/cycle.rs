@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use ork_katalog::ChildKind;
 use ork_policy::{PreparedCrd, PreparedKatalog};
@@ -53,7 +53,7 @@ pub struct EntryCtx {
     pub crd_index: usize,
     pub ar: ApiResource,
     pub kinds: Vec<(DeclaredKind, ChildKind, bool)>,
-    pub recorder: Recorder,
+    pub events: crate::events::Events,
     pub metrics: Arc<crate::metrics::Probes>,
     pub health: Arc<EntryHealth>,
     pub resync: Duration,
@@ -180,15 +180,7 @@ impl EntryCtx {
             action: "Reconcile".into(),
             secondary: None,
         };
-        // published in the background: an event is a report, never a reason to hold a worker
-        let recorder = self.recorder.clone();
-        let reference = cr.object_ref(&self.ar);
-        let (crd, cr) = (self.crd().name.clone(), key(cr));
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&ev, &reference).await {
-                tracing::warn!(crd = %crd, cr = %cr, error = %e, "event not recorded");
-            }
-        });
+        self.events.send(ev, cr.object_ref(&self.ar));
     }
 
     fn key_failures(&self, k: &str, failed: bool) -> u32 {

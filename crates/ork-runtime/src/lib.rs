@@ -20,6 +20,7 @@ pub mod children;
 pub mod cycle;
 pub mod dev;
 pub mod entry;
+pub mod events;
 pub mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
@@ -359,7 +360,7 @@ impl Generation {
     fn spawn(
         &self,
         client: &kube::Client,
-        recorder: &Recorder,
+        events: &events::Events,
         probes: &Arc<Probes>,
         stop: &watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
@@ -390,7 +391,7 @@ impl Generation {
                 crd_index: p.index,
                 ar,
                 kinds: ork_render::declared_kinds(k, crd),
-                recorder: recorder.clone(),
+                events: events.clone(),
                 metrics: probes.clone(),
                 health,
                 resync: p.resync,
@@ -466,17 +467,21 @@ pub async fn start(
     let elector = tokio::spawn(elector.run(leading_tx, stop_lease_rx));
 
     let (fatal_tx, fatal) = watch::channel(None);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "ork-runtime".into(),
-            instance: Some(cfg.identity.clone()),
-        },
+    let events = events::Events::start(
+        Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "ork-runtime".into(),
+                instance: Some(cfg.identity.clone()),
+            },
+        ),
+        probes.metrics.events_dropped.clone(),
     );
     let (generations, mut next) = watch::channel(Arc::new(first));
     let generations = Arc::new(generations);
     let probes_s = probes.clone();
     let mut stop_s = stop_rx.clone();
+    let drain = cfg.drain;
     let supervisor = tokio::spawn(async move {
         // a standby waits for the Lease
         loop {
@@ -497,7 +502,8 @@ pub async fn start(
                 "leading; starting the entries"
             );
             let (stop_entries, entries_stop) = watch::channel(false);
-            let tasks = generation.spawn(&client, &recorder, &probes_s, &entries_stop);
+            let tasks = generation.spawn(&client, &events, &probes_s, &entries_stop);
+            let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
             let mut all = futures::future::join_all(tasks);
             let lost = async {
                 loop {
@@ -520,7 +526,12 @@ pub async fn start(
                     }
                     tracing::info!("Katalog reloaded; restarting the entries");
                     let _ = stop_entries.send(true);
-                    all.await;
+                    // in-flight cycles finish, within the drain period; no two generations run
+                    if tokio::time::timeout(drain, &mut all).await.is_err() {
+                        tracing::warn!("cycles still running after the drain period; stopping them");
+                        aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                        all.await;
+                    }
                 }
                 _ = lost => {
                     probes_s.leading.store(false, Ordering::SeqCst);

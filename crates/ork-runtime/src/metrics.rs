@@ -154,6 +154,7 @@ pub struct Metrics {
     pub queue_depth: Family<CrdLabel, Gauge>,
     pub health: Family<CrdState, Gauge>,
     pub katalog_reload: Family<ResultLabel, Counter>,
+    pub events_dropped: Counter,
 }
 
 impl Metrics {
@@ -171,7 +172,7 @@ impl Metrics {
         let katalog_reload = Family::<ResultLabel, Counter>::default();
         registry.register(
             "ork_reconcile",
-            "Reconcile cycles by entry and result (success, error, input_error)",
+            "Reconcile cycles by entry and result (success, error, input_error, unchanged)",
             reconciles.clone(),
         );
         registry.register(
@@ -194,7 +195,14 @@ impl Metrics {
             "Katalog reloads by result (applied, rejected)",
             katalog_reload.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "ork_events_dropped",
+            "Events not published because the queue was full",
+            events_dropped.clone(),
+        );
         Metrics {
+            events_dropped,
             registry,
             reconciles,
             duration,

@@ -31,7 +31,8 @@ pub struct Args {
     /// log format: json | text (default: text on a terminal, else json)
     #[arg(long = "log-format")]
     pub log_format: Option<String>,
-    /// start the project's own control plane, run against it, stop it on exit
+    /// run against the project's own control plane: the one `ork local up` left running, else
+    /// one started here and stopped on exit
     #[arg(long)]
     pub local: bool,
 }
