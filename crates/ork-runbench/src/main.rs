@@ -22,6 +22,7 @@ use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
@@ -159,7 +160,7 @@ fn watch_ready(
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
     let out = seen.clone();
     tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default());
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
             let objs: Vec<DynamicObject> = match ev {
@@ -209,22 +210,22 @@ fn latencies(
 
 struct Runtime {
     child: tokio::process::Child,
+    health: u16,
 }
 
 impl Runtime {
     fn start(ork: &Path, katalog: &Path, kubeconfig: &Path, name: &str) -> Res<Runtime> {
+        let health = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(e)?
+            .port();
         let child = tokio::process::Command::new(ork)
             .args(["run", "-f"])
             .arg(katalog)
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args([
-                "--no-apply",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
+            .args(["--no-apply", "--log-format", "json", "--health-addr"])
+            .arg(format!("127.0.0.1:{health}"))
             .env("POD_NAME", name)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -232,7 +233,29 @@ impl Runtime {
             .kill_on_drop(true)
             .spawn()
             .map_err(e)?;
-        Ok(Runtime { child })
+        Ok(Runtime { child, health })
+    }
+
+    /// `ork_reconcile_total` by result, from the runtime's /metrics.
+    async fn reconciles(&self) -> Value {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut out = String::new();
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.health)).await {
+            let _ = s
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = s.read_to_string(&mut out).await;
+        }
+        let mut m = serde_json::Map::new();
+        for line in out.lines().filter(|l| l.starts_with("ork_reconcile_total{")) {
+            if let (Some(r), Some(v)) = (
+                line.split("result=\"").nth(1).and_then(|x| x.split('"').next()),
+                line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()),
+            ) {
+                m.insert(r.to_string(), json!(v));
+            }
+        }
+        Value::Object(m)
     }
 
     /// Peak resident set (VmHWM), in MiB.
@@ -394,7 +417,8 @@ async fn audit_children(client: &kube::Client, ns: &str, n: usize) -> Res<Value>
 }
 
 async fn main_async(a: Args) -> Res<Value> {
-    let plane;
+    // the control plane lives until the report is written
+    let mut _plane = None;
     let kubeconfig = match &a.kubeconfig {
         Some(k) => k.clone(),
         None => {
@@ -402,8 +426,7 @@ async fn main_async(a: Args) -> Res<Value> {
                 .await
                 .map_err(e)?;
             let k = cp.kubeconfig.clone();
-            plane = Some(cp);
-            let _ = &plane;
+            _plane = Some(cp);
             k
         }
     };
@@ -472,11 +495,13 @@ async fn main_async(a: Args) -> Res<Value> {
         }
         let peak = rt.peak_rss_mib();
         let cpu = rt.cpu_seconds();
+        let cycles = rt.reconciles().await;
         let audit = audit_children(&client, ns, a.crs).await?;
         rt.kill().await;
         report["ork"] = json!({"seconds": secs, "latency": latencies(&created, &seen),
             "latency_one_at_a_time": latencies(&single, &seen),
-            "peak_rss_mib": peak, "idle_rss_mib": idle, "cpu_seconds": cpu, "children": audit});
+            "peak_rss_mib": peak, "idle_rss_mib": idle, "cpu_seconds": cpu, "cycles": cycles,
+            "children": audit});
         eprintln!(
             "ork run: {} CRs Ready in {secs:.2}s, peak RSS {peak:.1} MiB",
             a.crs
