@@ -21,8 +21,8 @@ use clap::Parser;
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
@@ -247,9 +247,14 @@ impl Runtime {
             let _ = s.read_to_string(&mut out).await;
         }
         let mut m = serde_json::Map::new();
-        for line in out.lines().filter(|l| l.starts_with("ork_reconcile_total{")) {
+        for line in out
+            .lines()
+            .filter(|l| l.starts_with("ork_reconcile_total{"))
+        {
             if let (Some(r), Some(v)) = (
-                line.split("result=\"").nth(1).and_then(|x| x.split('"').next()),
+                line.split("result=\"")
+                    .nth(1)
+                    .and_then(|x| x.split('"').next()),
                 line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()),
             ) {
                 m.insert(r.to_string(), json!(v));
