@@ -993,6 +993,77 @@ fn reload(env: &Env) -> TestFuture<'_> {
     })
 }
 
+const HOSTILE: &str = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: hostile}
+spec:
+  crds:
+    box:
+      apiTypes: {group: hostile.example.io, version: v1, kind: Box, plural: boxes}
+      operatorBox:
+        onCreate:
+          configMaps:
+            - {name: "{{ .metadata.name }}-config", reconcile: true,
+               data: {x: "{{ range .spec.a }}{{ range $.spec.a }}{{ range $.spec.a }}x{{ end }}{{ end }}{{ end }}"}}
+"#;
+
+/// A tenant's CR that makes a template explode hits the render budget: Ready=False with the
+/// budget named, no child, and the runtime goes on reconciling the next CR.
+fn hostile_cr(env: &Env) -> TestFuture<'_> {
+    Box::pin(async move {
+        let file = env.dir.path().join("hostile.yaml");
+        std::fs::write(&file, HOSTILE).map_err(e)?;
+        let (k, p) = load(&file)?;
+        crds(env, &k, &p).await?;
+        let ns = "hostile";
+        namespace(env, ns).await?;
+        grant(env, &k).await?;
+        let rt = runtime(env, &k, p, "hostile-a").await?;
+        let base = format!("/apis/hostile.example.io/v1/namespaces/{ns}/boxes");
+        let items: Vec<u32> = (0..300).collect();
+        let bomb = json!({"apiVersion": "hostile.example.io/v1", "kind": "Box", "metadata": {"name": "bomb", "namespace": ns}, "spec": {"a": items}});
+        must(env, "POST", &base, Some(&bomb)).await?;
+        let v = until(
+            env,
+            "bomb TemplateError",
+            &format!("{base}/bomb"),
+            30,
+            |v| ready_reason(v) == "False/TemplateError",
+        )
+        .await?;
+        let message = condition(&v, "Ready")
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let mut errors = Vec::new();
+        if !message.contains("template.") {
+            errors.push(format!("the budget is not named: {message}"));
+        }
+        if get(
+            env,
+            &format!("/api/v1/namespaces/{ns}/configmaps/bomb-config"),
+        )
+        .await?
+        .is_some()
+        {
+            errors.push("a child was written for the exploding CR".into());
+        }
+        let fine = json!({"apiVersion": "hostile.example.io/v1", "kind": "Box", "metadata": {"name": "fine", "namespace": ns}, "spec": {"a": [1, 2]}});
+        must(env, "POST", &base, Some(&fine)).await?;
+        until(env, "fine Ready", &format!("{base}/fine"), 30, |v| {
+            ready_reason(v) == "True/ReconcileSucceeded"
+        })
+        .await?;
+        rt.shutdown().await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n    "))
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let tests: &[(&str, ork_testenv::harness::Test<Env>)] = &[
         ("website", website),
@@ -1003,6 +1074,7 @@ fn main() -> ExitCode {
         ("pinned", pinned),
         ("once_secrets", once_secrets),
         ("reload", reload),
+        ("hostile_cr", hostile_cr),
     ];
     ork_testenv::harness::run(
         tests,
