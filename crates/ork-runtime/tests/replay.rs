@@ -24,27 +24,20 @@
 //! its children deleted before the next.
 
 // the API helpers the Gateway's tests use, shared rather than written twice
-#[path = "../../ork-gateway/tests/support/cluster.rs"]
-mod cluster;
 #[path = "../../../tests/support/decisions.rs"]
 mod decisions;
+mod support;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::{As, e, send};
 use decisions::{Case, Observed};
 use ork_policy::PreparedKatalog;
-use ork_testenv::ControlPlane;
 use serde_json::{Map, Value, json};
-
-const RUNTIME_SA: &str = "system:serviceaccount:orkestra-system:orkestra";
-const OPERATOR_NS: &str = "orkestra-system";
+use support::cluster::{self, As, e, send};
+use support::{Env, TestFuture, condition, derived, get, load, must, runtime};
 
 /// The carrier entry added to a corpus Katalog for its child cases.
 const CARRIER_ENTRY: &str = "replaycarrier";
@@ -66,34 +59,12 @@ const SKIPPED: &[(&str, &str)] = &[];
 /// the layers `decide` reports as skipped. They are left out of `judge` and named in the log.
 const UNOBSERVABLE: &[&str] = &["patch", "code", "skipped"];
 
-struct Env {
-    #[allow(dead_code)]
-    cp: ControlPlane,
-    admin: kube::Client,
-    /// the admin's credentials impersonating the runtime's ServiceAccount: the runtime runs as
-    /// itself, under the RBAC derived from each Katalog
-    as_runtime: kube::Client,
-    dir: tempfile::TempDir,
-}
-
-type TestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
-
 fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
 }
 
 fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
-}
-
-/// A Katalog as the runtime loads it, and the same prepared.
-fn load(path: &Path) -> Result<(ork_katalog::Katalog, Arc<PreparedKatalog>), String> {
-    let o = ork_katalog::load_file(path);
-    let k = o
-        .katalog
-        .ok_or_else(|| format!("{}: {:?}", path.display(), o.diagnostics))?;
-    let p = PreparedKatalog::new(&k).map_err(e)?;
-    Ok((k, Arc::new(p)))
 }
 
 // ---- planning: which case goes how --------------------------------------------------------
@@ -394,42 +365,9 @@ fn check_carrier(
 
 // ---- the cluster ---------------------------------------------------------------------------
 
-async fn get(env: &Env, path: &str) -> Result<Option<Value>, String> {
-    let a = send(&env.admin, "GET", path, None, &As::admin()).await?;
-    match a.status {
-        200 => Ok(Some(a.body)),
-        404 => Ok(None),
-        s => Err(format!("GET {path}: {s} {}", a.message())),
-    }
-}
-
-async fn must(env: &Env, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let a = send(&env.admin, method, path, body, &As::admin()).await?;
-    if a.ok() {
-        Ok(a.body)
-    } else {
-        Err(format!("{method} {path}: {} {}", a.status, a.message()))
-    }
-}
-
-fn derived(k: &ork_katalog::Katalog) -> Result<Vec<Value>, String> {
-    let d = ork_generate::rbac::derive(
-        k,
-        &ork_generate::rbac::Options {
-            namespace: OPERATOR_NS.into(),
-            component: ork_generate::rbac::Component::Runtime,
-        },
-    )
-    .map_err(|x| x.to_string())?;
-    Ok(d.objects())
-}
-
 /// Applies the Katalog's derived runtime RBAC as the admin.
 async fn grant(env: &Env, objs: &[Value]) -> Result<(), String> {
-    for obj in objs {
-        cluster::apply(&env.admin, obj).await?;
-    }
-    Ok(())
+    support::apply_all(env, objs).await
 }
 
 /// Removes the derived roles and bindings again, so the next Katalog's runtime runs on its own
@@ -446,33 +384,6 @@ async fn revoke(env: &Env, objs: &[Value]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Starts the runtime as its ServiceAccount and waits until it leads.
-async fn runtime(
-    env: &Env,
-    k: &ork_katalog::Katalog,
-    p: Arc<PreparedKatalog>,
-    identity: &str,
-) -> Result<ork_runtime::Running, String> {
-    let mut cfg = ork_runtime::Config::new(identity.into());
-    cfg.namespace = OPERATOR_NS.into();
-    cfg.health_addr = "127.0.0.1:0".into();
-    let r = ork_runtime::start(cfg, env.as_runtime.clone(), k, p)
-        .await
-        .map_err(e)?;
-    cluster::eventually("the runtime leads", Duration::from_secs(20), || async {
-        Ok(r.leading())
-    })
-    .await?;
-    Ok(r)
-}
-
-fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == ty)
 }
 
 /// The events about the object with `uid` in `ns` with `reason`: their notes.
@@ -973,32 +884,5 @@ fn reconcile_point(env: &Env) -> TestFuture<'_> {
 
 fn main() -> ExitCode {
     let tests: &[(&str, ork_testenv::harness::Test<Env>)] = &[("reconcile_point", reconcile_point)];
-    ork_testenv::harness::run(
-        tests,
-        Duration::from_secs(180),
-        async {
-            let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
-            let admin = cp.client().await.map_err(e)?;
-            cluster::namespace(&admin, OPERATOR_NS, &[]).await?;
-            let as_runtime = cluster::impersonating(
-                &cp.kubeconfig,
-                RUNTIME_SA,
-                &[
-                    "system:serviceaccounts",
-                    "system:serviceaccounts:orkestra-system",
-                    "system:authenticated",
-                ],
-            )
-            .await?;
-            let dir = tempfile::tempdir().map_err(e)?;
-            println!("control plane ready in {} ms", cp.startup.as_millis());
-            Ok(Env {
-                cp,
-                admin,
-                as_runtime,
-                dir,
-            })
-        },
-        |_| {},
-    )
+    ork_testenv::harness::run(tests, Duration::from_secs(180), support::setup(), |_| {})
 }

@@ -2,39 +2,19 @@
 //! every example Katalog end to end, the guards that stop a cycle before any write, and the
 //! runtime running as its own ServiceAccount under the RBAC `ork generate rbac` derives.
 
-// the API helpers the Gateway's tests use, shared rather than written twice
-#[path = "../../ork-gateway/tests/support/cluster.rs"]
-mod cluster;
+mod support;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::{As, e, eventually, send};
-use ork_testenv::ControlPlane;
 use serde_json::{Value, json};
-
-const RUNTIME_SA: &str = "system:serviceaccount:orkestra-system:orkestra";
-const OPERATOR_NS: &str = "orkestra-system";
-
-struct Env {
-    #[allow(dead_code)]
-    cp: ControlPlane,
-    admin: kube::Client,
-    /// the admin's credentials impersonating the runtime's ServiceAccount: the runtime runs as
-    /// itself, under the RBAC derived from each Katalog
-    as_runtime: kube::Client,
-    dir: tempfile::TempDir,
-}
+use support::cluster::{self, e, eventually};
+use support::{Env, TestFuture, condition, get, load, must, runtime};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
-
-type TestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
 
 fn yaml_docs(path: &Path) -> Result<Vec<Value>, String> {
     let src = std::fs::read_to_string(path).map_err(|x| format!("{}: {x}", path.display()))?;
@@ -42,30 +22,9 @@ fn yaml_docs(path: &Path) -> Result<Vec<Value>, String> {
     Ok(docs.iter().map(ork_yaml::Node::to_json).collect())
 }
 
-/// A Katalog as the runtime loads it, and the same prepared.
-fn load(path: &Path) -> Result<(ork_katalog::Katalog, Arc<ork_policy::PreparedKatalog>), String> {
-    let o = ork_katalog::load_file(path);
-    let k = o
-        .katalog
-        .ok_or_else(|| format!("{}: {:?}", path.display(), o.diagnostics))?;
-    let p = ork_policy::PreparedKatalog::new(&k).map_err(e)?;
-    Ok((k, Arc::new(p)))
-}
-
 /// Applies the Katalog's derived runtime RBAC as the admin.
 async fn grant(env: &Env, k: &ork_katalog::Katalog) -> Result<(), String> {
-    let derived = ork_generate::rbac::derive(
-        k,
-        &ork_generate::rbac::Options {
-            namespace: OPERATOR_NS.into(),
-            component: ork_generate::rbac::Component::Runtime,
-        },
-    )
-    .map_err(|x| x.to_string())?;
-    for obj in derived.objects() {
-        cluster::apply(&env.admin, &obj).await?;
-    }
-    Ok(())
+    support::apply_all(env, &support::derived(k)?).await
 }
 
 /// The CRDs of a Katalog: its crdFile, else a permissive one from apiTypes.
@@ -84,30 +43,6 @@ async fn crds(
         .map_err(e)
 }
 
-/// Starts the runtime as its ServiceAccount.
-async fn runtime(
-    env: &Env,
-    k: &ork_katalog::Katalog,
-    p: Arc<ork_policy::PreparedKatalog>,
-    identity: &str,
-) -> Result<ork_runtime::Running, String> {
-    let mut cfg = ork_runtime::Config::new(identity.into());
-    cfg.namespace = OPERATOR_NS.into();
-    cfg.health_addr = "127.0.0.1:0".into();
-    let r = ork_runtime::start(cfg, env.as_runtime.clone(), k, p)
-        .await
-        .map_err(e)?;
-    let start = std::time::Instant::now();
-    eventually("the runtime leads", Duration::from_secs(20), || async {
-        Ok(r.leading())
-    })
-    .await?;
-    if start.elapsed() > Duration::from_secs(3) {
-        println!("    slow: leading after {} ms", start.elapsed().as_millis());
-    }
-    Ok(r)
-}
-
 /// The CR of `file` (first document), moved to `ns`, without the fields `ork template` uses.
 fn cr_in(file: &Path, ns: &str) -> Result<Value, String> {
     let mut cr = yaml_docs(file)?.into_iter().next().ok_or("no CR in file")?;
@@ -116,24 +51,6 @@ fn cr_in(file: &Path, ns: &str) -> Result<Value, String> {
         m.remove("uid");
     }
     Ok(cr)
-}
-
-async fn get(env: &Env, path: &str) -> Result<Option<Value>, String> {
-    let a = send(&env.admin, "GET", path, None, &As::admin()).await?;
-    match a.status {
-        200 => Ok(Some(a.body)),
-        404 => Ok(None),
-        s => Err(format!("GET {path}: {s} {}", a.message())),
-    }
-}
-
-async fn must(env: &Env, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let a = send(&env.admin, method, path, body, &As::admin()).await?;
-    if a.ok() {
-        Ok(a.body)
-    } else {
-        Err(format!("{method} {path}: {} {}", a.status, a.message()))
-    }
 }
 
 async fn merge_patch(env: &Env, path: &str, body: &Value) -> Result<Value, String> {
@@ -172,13 +89,6 @@ async fn send_with(
             String::from_utf8_lossy(&bytes)
         ))
     }
-}
-
-fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == ty)
 }
 
 fn ready_reason(obj: &Value) -> String {
@@ -1076,36 +986,5 @@ fn main() -> ExitCode {
         ("reload", reload),
         ("hostile_cr", hostile_cr),
     ];
-    ork_testenv::harness::run(
-        tests,
-        Duration::from_secs(240),
-        async {
-            let cp = ControlPlane::from_env_or_start().await.map_err(e)?;
-            let admin = cp.client().await.map_err(e)?;
-            namespace_for(&admin, OPERATOR_NS).await?;
-            let as_runtime = cluster::impersonating(
-                &cp.kubeconfig,
-                RUNTIME_SA,
-                &[
-                    "system:serviceaccounts",
-                    "system:serviceaccounts:orkestra-system",
-                    "system:authenticated",
-                ],
-            )
-            .await?;
-            let dir = tempfile::tempdir().map_err(e)?;
-            println!("control plane ready in {} ms", cp.startup.as_millis());
-            Ok(Env {
-                cp,
-                admin,
-                as_runtime,
-                dir,
-            })
-        },
-        |_| {},
-    )
-}
-
-async fn namespace_for(admin: &kube::Client, ns: &str) -> Result<(), String> {
-    cluster::namespace(admin, ns, &[]).await
+    ork_testenv::harness::run(tests, Duration::from_secs(240), support::setup(), |_| {})
 }
