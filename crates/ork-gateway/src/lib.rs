@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use ork_katalog::Operator;
 use ork_policy::PreparedKatalog;
@@ -346,13 +346,7 @@ async fn peer_caches(
         {
             continue;
         }
-        let ar = ApiResource {
-            group: crd.api.group.clone(),
-            version: crd.api.version.clone(),
-            api_version: crd.api.api_version(),
-            kind: crd.api.kind.clone(),
-            plural: crd.api.plural.clone(),
-        };
+        let ar = ork_kube::api_resource(&crd.api);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use ork_katalog::Katalog;
 use serde_json::Value;
 
@@ -100,13 +100,7 @@ pub async fn apply_crs(
     let mut n = 0;
     for crd in katalog.crds.iter().filter(|c| c.entry.enabled) {
         let api_info = &crd.api;
-        let ar = ApiResource {
-            group: api_info.group.clone(),
-            version: api_info.version.clone(),
-            api_version: api_info.api_version(),
-            kind: api_info.kind.clone(),
-            plural: api_info.plural.clone(),
-        };
+        let ar = ork_kube::api_resource(api_info);
         for file in &crd.cr_files {
             // crFiles are resolved against the Katalog's directory when it loads
             for mut doc in docs(file).map_err(Error::Setting)? {

@@ -29,7 +29,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::ApiResource;
 use kube::runtime::events::{Recorder, Reporter};
 use ork_katalog::Katalog;
 use ork_policy::PreparedKatalog;
@@ -370,13 +369,7 @@ impl Generation {
             let Some(crd) = k.crds.get(p.index) else {
                 continue;
             };
-            let ar = ApiResource {
-                group: crd.api.group.clone(),
-                version: crd.api.version.clone(),
-                api_version: crd.api.api_version(),
-                kind: crd.api.kind.clone(),
-                plural: crd.api.plural.clone(),
-            };
+            let ar = ork_kube::api_resource(&crd.api);
             let Some(health) = self.healths.get(&p.name).cloned() else {
                 continue;
             };
