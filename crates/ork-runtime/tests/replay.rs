@@ -386,20 +386,11 @@ async fn revoke(env: &Env, objs: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-/// The events about the object with `uid` in `ns` with `reason`: their notes.
+/// The notes of the events about the object with `uid` in `ns` with `reason`.
 async fn events(env: &Env, ns: &str, uid: &str, reason: &str) -> Result<Vec<String>, String> {
-    let list = must(
-        env,
-        "GET",
-        &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"),
-        None,
-    )
-    .await?;
-    Ok(list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|ev| ev["regarding"]["uid"] == uid && ev["reason"] == reason)
+    Ok(support::events(env, ns, "/regarding/uid", uid, reason)
+        .await?
+        .iter()
         .map(|ev| ev["note"].as_str().unwrap_or_default().to_string())
         .collect())
 }

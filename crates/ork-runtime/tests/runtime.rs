@@ -143,21 +143,11 @@ async fn gone(env: &Env, what: &str, path: &str, secs: u64) -> Result<(), String
     .await
 }
 
-/// The events about `name` in `ns` with `reason`.
+/// How many events about `name` in `ns` have `reason`.
 async fn events(env: &Env, ns: &str, name: &str, reason: &str) -> Result<usize, String> {
-    let list = must(
-        env,
-        "GET",
-        &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"),
-        None,
-    )
-    .await?;
-    Ok(list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|ev| ev["regarding"]["name"] == name && ev["reason"] == reason)
-        .count())
+    Ok(support::events(env, ns, "/regarding/name", name, reason)
+        .await?
+        .len())
 }
 
 /// Marks a Job finished through its status subresource: no kubelet runs it here.

@@ -49,15 +49,9 @@ pub fn serve(a: &ServeArgs, file: &Path, limits: &ork_limits::Limits) -> u8 {
         return exit::USAGE;
     }
     super::online::init_logging(a.log_format.as_deref());
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::online::tokio_runtime("ork gate") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ork gate: {e}");
-            return exit::NEGATIVE;
-        }
+        Err(code) => return code,
     };
     rt.block_on(async {
         let certificates = match ork_gateway::Certificates::from_env() {

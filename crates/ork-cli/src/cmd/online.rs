@@ -25,6 +25,18 @@ pub(crate) fn init_logging(format: Option<&str>) {
 
 /// A client from `--kubeconfig` and `--context`, else KUBECONFIG, ~/.kube/config or the
 /// in-cluster credentials.
+/// The multi-threaded tokio runtime of an online command; a failure is printed as `cmd: …`
+/// and is the exit code.
+pub(crate) fn tokio_runtime(cmd: &str) -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("{cmd}: {e}");
+            crate::exit::NEGATIVE
+        })
+}
+
 pub(crate) async fn client_for(
     kubeconfig: Option<&Path>,
     context: Option<&str>,

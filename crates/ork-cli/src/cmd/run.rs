@@ -137,15 +137,9 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
         return exit::USAGE;
     }
     super::online::init_logging(a.log_format.as_deref());
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::online::tokio_runtime("ork run") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ork run: {e}");
-            return exit::NEGATIVE;
-        }
+        Err(code) => return code,
     };
     rt.block_on(async {
         #[cfg(feature = "dev")]

@@ -146,3 +146,28 @@ pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
         .iter()
         .find(|c| c["type"] == ty)
 }
+
+/// The events in `ns` about the object `regarding` selects (`/regarding/name` or
+/// `/regarding/uid` equal to `id`) with `reason`.
+pub async fn events(
+    env: &Env,
+    ns: &str,
+    regarding: &str,
+    id: &str,
+    reason: &str,
+) -> Result<Vec<Value>, String> {
+    let list = must(
+        env,
+        "GET",
+        &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"),
+        None,
+    )
+    .await?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|ev| ev.pointer(regarding) == Some(&Value::from(id)) && ev["reason"] == reason)
+        .cloned()
+        .collect())
+}
