@@ -4,6 +4,7 @@
 
 pub mod coerce;
 mod decode;
+pub mod document;
 pub mod diag;
 pub mod kinds;
 pub mod model;

@@ -65,7 +65,7 @@ pub struct Field {
     pub required: bool,
 }
 
-const fn f(name: &'static str, ty: Ty, default: &'static str, doc: &'static str) -> Field {
+pub const fn f(name: &'static str, ty: Ty, default: &'static str, doc: &'static str) -> Field {
     Field {
         name,
         ty,
@@ -74,7 +74,7 @@ const fn f(name: &'static str, ty: Ty, default: &'static str, doc: &'static str)
         required: false,
     }
 }
-const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+pub const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
     Field {
         name,
         ty,
@@ -83,7 +83,7 @@ const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
         required: true,
     }
 }
-const fn later(name: &'static str) -> Field {
+pub const fn later(name: &'static str) -> Field {
     Field {
         name,
         ty: Ty::Later,

@@ -1,0 +1,1 @@
+//! `ork e2e` (skeleton).

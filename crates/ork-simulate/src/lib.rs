@@ -1,0 +1,1 @@
+//! `ork simulate` (skeleton).

@@ -1,0 +1,1 @@
+//! Webhook configurations and the guard policy (skeleton; filled by the move from ork-gateway).
