@@ -18,7 +18,9 @@ pub mod registrar;
 pub mod review;
 pub mod server;
 pub mod state;
-pub mod webhooks;
+/// The configurations and the guard the Gateway registers live in `ork-webhooks`, so
+/// `ork generate webhooks` emits exactly what a running Gateway applies.
+pub use ork_webhooks as webhooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
