@@ -1,1 +1,14 @@
-//! E2E scenario files (skeleton).
+//! E2E scenario files (docs/e2e.md), without a cluster: the typed model ([`model`]), its strict
+//! decoding with file:line:column and did-you-mean ([`load::load_paths`], the Katalog's own
+//! decoder over the table in [`schema`]), `assert` field paths ([`path`]) and the report
+//! formats ([`report`]). `ork e2e` runs what this loads against an API server; `ork simulate`
+//! replays it in memory; `ork validate` checks it offline.
+
+pub mod load;
+pub mod model;
+pub mod path;
+pub mod report;
+pub mod schema;
+
+pub use load::{load_paths, read_objects};
+pub use model::*;
