@@ -7,6 +7,7 @@
 //! backstop are asked of the one decision core, `ork_policy::decide`, at `Point::Reconcile`.
 
 mod profiles;
+pub mod reconcile;
 pub mod status;
 
 use base64::Engine as _;

@@ -19,7 +19,7 @@ pub const MANAGED_SINCE: &str = "orkestra.orkspace.io/managed-since";
 /// `message` of a condition: at most 1024 bytes (docs/katalog.md §6.4).
 const MAX_MESSAGE: usize = 1024;
 
-fn cut(s: &str) -> String {
+pub(crate) fn cut(s: &str) -> String {
     if s.len() <= MAX_MESSAGE {
         return s.to_string();
     }

@@ -3,8 +3,7 @@
 //! control, deleting applied children no entry renders any more, and reading back what exists
 //! for `.children`.
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+use std::collections::HashSet;
 
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -13,13 +12,11 @@ use kube::api::{
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
 use ork_katalog::ChildKind;
-use ork_render::{Child, DeclaredKind, Failure, Op};
+use ork_render::{Child, DeclaredKind, Failure};
 use serde_json::{Value, json};
 
-/// Field manager of every child write.
-pub const MANAGER: &str = "ork-runtime";
-/// When a `once` Secret with `rotateAfter` was generated.
-pub const GENERATED_AT: &str = "orkestra.orkspace.io/generated-at";
+use ork_render::reconcile::{self as rec, CrRef, Stale, Step};
+pub use ork_render::reconcile::{GENERATED_AT, MANAGER, controlled_by};
 
 /// What went wrong while writing.
 pub enum WriteError {
@@ -129,50 +126,12 @@ fn text<'v>(v: &'v Value, p: &str) -> &'v str {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// True when `obj` carries this CR's controller ownerReference.
-pub fn controlled_by(obj: &Value, uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid) && r["controller"] == true)
-}
-
-/// True when ork wrote `obj` by server-side apply (not only created it).
-fn applied_by_ork(obj: &Value) -> bool {
-    obj.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|m| m["manager"] == MANAGER && m["operation"] == "Apply")
-}
-
 fn api_failure(entry: &str, what: &str, e: kube::Error) -> WriteError {
-    WriteError::Api(
-        Failure {
-            reason: "ReconcileError",
-            message: format!("{entry}: {what}: {e}"),
-        },
-        e,
-    )
-}
-
-fn conflict(entry: &str, c: &Child, cr_kind: &str, cr_name: &str) -> WriteError {
-    WriteError::Input(Failure {
-        reason: "ChildConflict",
-        message: format!(
-            "{entry}: {} {} exists and is not controlled by {cr_kind} {cr_name}; ork never adopts or overwrites it",
-            text(&c.object, "/kind"),
-            object_key(&c.object)
-        ),
-    })
+    WriteError::Api(rec::api_failure(entry, what, &e.to_string()), e)
 }
 
 fn object_key(v: &Value) -> String {
-    match text(v, "/metadata/namespace") {
-        "" => text(v, "/metadata/name").to_string(),
-        ns => format!("{ns}/{}", text(v, "/metadata/name")),
-    }
+    rec::object_key(v)
 }
 
 /// The children this CR controls today, per declared kind: from the entry's cache, or, when
@@ -211,34 +170,19 @@ pub async fn owned(
 }
 
 /// Writes `children` in order; an API error stops the remaining writes. Then deletes the
-/// applied children no active entry renders, and returns every existing child.
+/// applied children no active entry renders, and returns every existing child. What to write
+/// and what is stale is decided by `ork_render::reconcile`, the same as `ork simulate`.
 pub async fn write_all(
     t: &Target<'_>,
     kinds: &[(DeclaredKind, ChildKind, bool)],
     children: &[Child],
 ) -> Result<Written, WriteError> {
     let owned = owned(t, kinds).await?;
-    let mut index: BTreeMap<(String, String, String), Value> = owned
-        .iter()
-        .map(|(i, v)| {
-            (
-                (
-                    kinds[*i].0.resource.clone(),
-                    text(v, "/metadata/namespace").to_string(),
-                    text(v, "/metadata/name").to_string(),
-                ),
-                v.clone(),
-            )
-        })
-        .collect();
+    let mut index = rec::index_owned(kinds, &owned);
     let mut w = Written::default();
-    let mut rendered: HashSet<(String, String, String)> = HashSet::new();
+    let mut rendered = HashSet::new();
     for c in children {
-        let key = (
-            c.resource.clone(),
-            text(&c.object, "/metadata/namespace").to_string(),
-            text(&c.object, "/metadata/name").to_string(),
-        );
+        let key = rec::child_key(&c.resource, &c.object);
         rendered.insert(key.clone());
         let known = index.remove(&key);
         let obj = write_one(t, c, known, &mut w).await?;
@@ -247,46 +191,50 @@ pub async fn write_all(
         }
     }
     // applied children of kinds that delete, owned, no longer rendered
-    for (i, v) in &owned {
-        let (d, kind, deletes) = &kinds[*i];
-        let key = (
-            d.resource.clone(),
-            text(v, "/metadata/namespace").to_string(),
-            text(v, "/metadata/name").to_string(),
-        );
-        if rendered.contains(&key) {
+    for (i, v, fate) in rec::stale(kinds, &owned, &rendered) {
+        let (d, kind, _) = &kinds[i];
+        if fate == Stale::Keep {
+            w.existing.push((*kind, v.clone()));
             continue;
         }
-        if *deletes && applied_by_ork(v) {
-            let ar = api_resource(d);
-            let ns = Some(key.1.as_str()).filter(|s| !s.is_empty());
-            let api = api_for(t.client, &ar, ns);
-            let dp = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: v
-                        .pointer("/metadata/uid")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    resource_version: None,
-                }),
-                ..DeleteParams::background()
-            };
-            match api.delete(&key.2, &dp).await {
-                Ok(_) => w.deleted += 1,
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                Err(e) => {
-                    return Err(api_failure(
-                        "children",
-                        &format!("delete {} {}", d.kind, object_key(v)),
-                        e,
-                    ));
-                }
+        let ar = api_resource(d);
+        let ns = Some(text(v, "/metadata/namespace")).filter(|s| !s.is_empty());
+        let api = api_for(t.client, &ar, ns);
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: v
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(text(v, "/metadata/name"), &dp).await {
+            Ok(_) => w.deleted += 1,
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => {
+                return Err(api_failure(
+                    "children",
+                    &format!("delete {} {}", d.kind, object_key(v)),
+                    e,
+                ));
             }
-        } else {
-            w.existing.push((*kind, v.clone()));
         }
     }
     Ok(w)
+}
+
+fn conflict(c: &Child, t: &Target<'_>) -> WriteError {
+    WriteError::Input(rec::conflict(c, cr_ref(t)))
+}
+
+fn cr_ref<'a>(t: &Target<'a>) -> CrRef<'a> {
+    CrRef {
+        uid: t.uid,
+        kind: t.kind,
+        name: t.name,
+    }
 }
 
 /// Writes one child; returns it as it stands afterwards (None: not written and absent).
@@ -313,127 +261,94 @@ async fn write_one(
             .map_err(|e| api_failure(&c.entry, &format!("read {}", object_key(&c.object)), e))?
             .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null)),
     };
-    if let Some(cur) = &current
-        && !controlled_by(cur, t.uid)
-    {
-        return Err(conflict(&c.entry, c, t.kind, t.name));
-    }
-    match c.op {
-        Op::Create => {
-            if let Some(cur) = current {
-                if !rotation_due(c, &cur) {
-                    return Ok(Some(cur));
-                }
-                let dp = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        uid: cur
-                            .pointer("/metadata/uid")
-                            .and_then(Value::as_str)
-                            .map(str::to_string),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                api.delete(&name, &dp)
-                    .await
-                    .map_err(|e| api_failure(&c.entry, "rotate", e))?;
-                w.deleted += 1;
-            }
-            let mut body = c.object.clone();
-            if c.rotate_after.is_some() {
-                body["metadata"]["annotations"][GENERATED_AT] = json!(now_rfc3339());
-            }
-            let obj: DynamicObject = serde_json::from_value(body).map_err(|e| {
-                WriteError::Input(Failure {
-                    reason: "InvalidValue",
-                    message: format!("{}: {e}", c.entry),
-                })
-            })?;
-            let pp = PostParams {
-                dry_run: false,
-                field_manager: Some(MANAGER.to_string()),
+    let step =
+        rec::step(c, current.as_ref(), cr_ref(t), chrono::Utc::now()).map_err(WriteError::Input)?;
+    let body = match step {
+        Step::Keep => return Ok(current),
+        Step::Apply => return apply(&api, c, current.as_ref(), w).await,
+        Step::Create(body) => body,
+        Step::Rotate { uid, body } => {
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
             };
-            match api.create(&pp, &obj).await {
-                Ok(o) => {
-                    w.created += 1;
-                    Ok(Some(serde_json::to_value(&o).unwrap_or(Value::Null)))
-                }
-                // created meanwhile: whose is it?
-                Err(kube::Error::Api(s)) if s.code == 409 => {
-                    let cur = api
-                        .get_opt(&name)
-                        .await
-                        .map_err(|e| api_failure(&c.entry, "read", e))?
-                        .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null));
-                    match cur {
-                        Some(v) if controlled_by(&v, t.uid) => Ok(Some(v)),
-                        _ => Err(conflict(&c.entry, c, t.kind, t.name)),
-                    }
-                }
-                Err(e) => Err(api_failure(
-                    &c.entry,
-                    &format!("create {}", object_key(&c.object)),
-                    e,
-                )),
+            api.delete(&name, &dp)
+                .await
+                .map_err(|e| api_failure(&c.entry, "rotate", e))?;
+            w.deleted += 1;
+            body
+        }
+    };
+    let obj: DynamicObject = serde_json::from_value(body).map_err(|e| {
+        WriteError::Input(Failure {
+            reason: "InvalidValue",
+            message: format!("{}: {e}", c.entry),
+        })
+    })?;
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(MANAGER.to_string()),
+    };
+    match api.create(&pp, &obj).await {
+        Ok(o) => {
+            w.created += 1;
+            Ok(Some(serde_json::to_value(&o).unwrap_or(Value::Null)))
+        }
+        // created meanwhile: whose is it?
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let cur = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_failure(&c.entry, "read", e))?
+                .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null));
+            match cur {
+                Some(v) if controlled_by(&v, t.uid) => Ok(Some(v)),
+                _ => Err(conflict(c, t)),
             }
         }
-        Op::Apply => {
-            let mut pp = PatchParams::apply(MANAGER);
-            pp.force = c.force;
-            let before = current
-                .as_ref()
-                .map(|v| text(v, "/metadata/resourceVersion").to_string());
-            match api.patch(&name, &pp, &Patch::Apply(&c.object)).await {
-                Ok(o) => {
-                    let v = serde_json::to_value(&o).unwrap_or(Value::Null);
-                    match before {
-                        None => w.created += 1,
-                        Some(rv) if rv != text(&v, "/metadata/resourceVersion") => w.changed += 1,
-                        Some(_) => {}
-                    }
-                    Ok(Some(v))
-                }
-                Err(kube::Error::Api(s)) if s.code == 409 && !c.force => {
-                    Err(WriteError::Input(Failure {
-                        reason: "ChildConflict",
-                        message: format!(
-                            "{}: server-side apply conflict on {} {} (forceConflict: false): {}",
-                            c.entry,
-                            text(&c.object, "/kind"),
-                            object_key(&c.object),
-                            s.message
-                        ),
-                    }))
-                }
-                Err(e) => Err(api_failure(
-                    &c.entry,
-                    &format!("apply {}", object_key(&c.object)),
-                    e,
-                )),
-            }
-        }
+        Err(e) => Err(api_failure(
+            &c.entry,
+            &format!("create {}", object_key(&c.object)),
+            e,
+        )),
     }
 }
 
-fn rotation_due(c: &Child, cur: &Value) -> bool {
-    let Some(after) = c.rotate_after else {
-        return false;
-    };
-    let at = cur
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(GENERATED_AT))
-        .and_then(Value::as_str)
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-    match at {
-        Some(t) => {
-            let age = chrono::Utc::now().signed_duration_since(t);
-            age.to_std().unwrap_or(Duration::ZERO) > after
+/// Server-side apply of one child as ork's field manager.
+async fn apply(
+    api: &Api<DynamicObject>,
+    c: &Child,
+    current: Option<&Value>,
+    w: &mut Written,
+) -> Result<Option<Value>, WriteError> {
+    let mut pp = PatchParams::apply(MANAGER);
+    pp.force = c.force;
+    let before = current.map(|v| text(v, "/metadata/resourceVersion").to_string());
+    let name = text(&c.object, "/metadata/name");
+    match api.patch(name, &pp, &Patch::Apply(&c.object)).await {
+        Ok(o) => {
+            let v = serde_json::to_value(&o).unwrap_or(Value::Null);
+            match before {
+                None => w.created += 1,
+                Some(rv) if rv != text(&v, "/metadata/resourceVersion") => w.changed += 1,
+                Some(_) => {}
+            }
+            Ok(Some(v))
         }
-        // no record of its age: rotate, so the clock starts
-        None => true,
+        Err(kube::Error::Api(s)) if s.code == 409 && !c.force => {
+            Err(WriteError::Input(rec::apply_conflict(c, &s.message)))
+        }
+        Err(e) => Err(api_failure(
+            &c.entry,
+            &format!("apply {}", object_key(&c.object)),
+            e,
+        )),
     }
 }
 
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    rec::stamp(chrono::Utc::now())
 }

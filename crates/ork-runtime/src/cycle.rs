@@ -15,7 +15,8 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use ork_katalog::ChildKind;
 use ork_policy::{PreparedCrd, PreparedKatalog};
-use ork_render::status::{FINALIZER, managed_metadata, status_after};
+use ork_render::reconcile::{self, Cleanup};
+use ork_render::status::{managed_metadata, status_after};
 use ork_render::{DeclaredKind, NOT_PERMITTED, Options};
 use ork_template::Ctx;
 use serde_json::{Map, Value, json};
@@ -295,7 +296,7 @@ async fn cycle(cr: &DynamicObject, ctx: &EntryCtx) -> Result<(Action, Kind), Cyc
     let now = now_rfc3339();
     let want = managed_metadata(&ctx.k, crd, &value, &now);
     let mut as_written = None;
-    if let Some(patch) = metadata_patch(&value["metadata"], &want) {
+    if let Some(patch) = reconcile::metadata_patch(&value["metadata"], &want) {
         as_written = Some(
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -448,46 +449,6 @@ fn requeue_after(ctx: &EntryCtx, cr: &Value, stored: &Value, children: &Value) -
     }
 }
 
-/// The merge patch that makes `have` (the CR's metadata) carry what `want` says, or `None`
-/// when nothing differs. Carries the resourceVersion, so a concurrent write makes it fail and
-/// the cycle retry rather than overwrite.
-fn metadata_patch(have: &Value, want: &Value) -> Option<Value> {
-    let mut patch = Map::new();
-    for key in ["labels", "annotations"] {
-        let empty = Map::new();
-        let h = have.get(key).and_then(Value::as_object).unwrap_or(&empty);
-        let w = want.get(key).and_then(Value::as_object).unwrap_or(&empty);
-        let mut m = Map::new();
-        for (k, v) in w {
-            if h.get(k) != Some(v) {
-                m.insert(k.clone(), v.clone());
-            }
-        }
-        for k in h.keys() {
-            if !w.contains_key(k) {
-                m.insert(k.clone(), Value::Null);
-            }
-        }
-        if !m.is_empty() {
-            patch.insert(key.into(), Value::Object(m));
-        }
-    }
-    if have.get("finalizers") != want.get("finalizers") {
-        patch.insert(
-            "finalizers".into(),
-            want.get("finalizers").cloned().unwrap_or(Value::Null),
-        );
-    }
-    if patch.is_empty() {
-        return None;
-    }
-    patch.insert(
-        "resourceVersion".into(),
-        have.get("resourceVersion").cloned().unwrap_or(Value::Null),
-    );
-    Some(json!({ "metadata": patch }))
-}
-
 /// Patches `/status` when it differs; returns whether a declared status field changed.
 async fn write_status(
     ctx: &EntryCtx,
@@ -496,42 +457,17 @@ async fn write_status(
     cr: &Value,
     status: Option<Map<String, Value>>,
 ) -> Result<bool, CycleError> {
-    let Some(new) = status else {
+    let Some(w) = reconcile::status_write(ctx.crd(), cr, status) else {
         return Ok(false);
     };
-    if ctx.crd().api.status_subresource == Some(false) {
-        return Ok(false);
-    }
-    let empty = Map::new();
-    let old = cr
-        .get("status")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    if *old == new {
-        return Ok(false);
-    }
-    let mut body = new.clone();
-    for k in old.keys() {
-        if !new.contains_key(k) {
-            body.insert(k.clone(), Value::Null);
-        }
-    }
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({ "status": body })),
-    )
-    .await
-    .map_err(|e| CycleError(format!("status patch: {e}")))?;
-    let old_v = Value::Object(old.clone());
-    let new_v = Value::Object(new);
-    Ok(ctx.crd().status_fields.iter().any(|f| {
-        let p = format!("/{}", f.path.replace('.', "/"));
-        old_v.pointer(&p) != new_v.pointer(&p)
-    }))
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&w.body))
+        .await
+        .map_err(|e| CycleError(format!("status patch: {e}")))?;
+    Ok(w.declared_changed)
 }
 
-/// §6.5: onDelete jobs, then the guarded finalizer removal.
+/// §6.5: onDelete jobs, then the guarded finalizer removal. The state machine, the status
+/// and the patch come from `ork_render::reconcile`, the same as `ork simulate`.
 async fn deletion(
     cr: &DynamicObject,
     value: &Value,
@@ -539,22 +475,14 @@ async fn deletion(
 ) -> Result<(Action, Kind), CycleError> {
     let crd = ctx.crd();
     let kind = &crd.api.kind;
-    let Some(pos) = cr.finalizers().iter().position(|f| f == FINALIZER) else {
+    let Some(removal) = reconcile::finalizer_removal(value) else {
         return Ok((Action::await_change(), Kind::Success));
     };
     let name = cr.name_any();
     let ns = cr.namespace();
     let api = ctx.api(ns.as_deref());
     let now = now_rfc3339();
-    let ready_reason = value
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Ready")
-        .and_then(|c| c["reason"].as_str())
-        .unwrap_or("")
-        .to_string();
+    let ready_reason = reconcile::ready_reason(value);
     if ready_reason != "Deleting" && ready_reason != "CleanupFailed" {
         ctx.event(cr, false, &format!("{kind}Deleting"), "running onDelete")
             .await;
@@ -584,65 +512,18 @@ async fn deletion(
                     }
                     Err(WriteError::Api(_, e)) => return Err(CycleError(e.to_string())),
                 };
-                let status = w
-                    .existing
-                    .first()
-                    .and_then(|(_, v)| v.pointer("/status/conditions"))
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let has = |t: &str| {
-                    status
-                        .iter()
-                        .any(|c| c["type"] == t && c["status"] == "True")
-                };
-                if has("Failed") {
-                    state = Cleanup::Failed(format!("{}: the Job failed", job.entry));
+                if !state.with_job(&job.entry, w.existing.first().map(|(_, v)| v)) {
                     break;
-                }
-                if !has("Complete") {
-                    state = Cleanup::Running;
                 }
             }
             state
         }
     };
-    let state = match state {
-        Cleanup::Running if timed_out(cr, crd) => Cleanup::Failed(format!(
-            "onDelete did not complete within {}",
-            crd.on_delete_timeout.as_deref().unwrap_or("5m")
-        )),
-        s => s,
-    };
-    let (reason, message) = match &state {
-        Cleanup::Done => ("Deleting", String::new()),
-        Cleanup::Running => ("Deleting", "waiting for onDelete jobs".to_string()),
-        Cleanup::Failed(m) => ("CleanupFailed", m.clone()),
-    };
-    if crd.status_conditions && crd.api.status_subresource != Some(false) && ready_reason != reason
-    {
-        let generation = value
-            .pointer("/metadata/generation")
-            .cloned()
-            .unwrap_or(json!(1));
-        let mut conditions: Vec<Value> = value
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| c["type"] != "Ready")
-            .cloned()
-            .collect();
-        conditions.push(json!({"type": "Ready", "status": "False", "reason": reason,
-            "message": cut(&message, 1024), "observedGeneration": generation,
-            "lastTransitionTime": now}));
+    let state = state.with_timeout(crd, value, chrono::Utc::now());
+    if let Some(body) = reconcile::deletion_status(crd, value, &state, &now) {
         // the object may already be gone; a failed status write does not stop the cleanup
         if let Err(e) = api
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"status": {"conditions": conditions}})),
-            )
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
             .await
         {
             tracing::debug!(cr = %key(cr), error = %e, "status during deletion not written");
@@ -657,13 +538,8 @@ async fn deletion(
             Ok((Action::requeue(ctx.backoff.after(n)), Kind::Input))
         }
         Cleanup::Done => {
-            // guarded by a test op: other finalizers, and a concurrent change, stay untouched
-            let ops = json!([
-                {"op": "test", "path": format!("/metadata/finalizers/{pos}"), "value": FINALIZER},
-                {"op": "remove", "path": format!("/metadata/finalizers/{pos}")}
-            ]);
             let patch: json_patch::Patch =
-                serde_json::from_value(ops).map_err(|e| CycleError(e.to_string()))?;
+                serde_json::from_value(removal).map_err(|e| CycleError(e.to_string()))?;
             match api
                 .patch(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
                 .await
@@ -685,23 +561,4 @@ async fn deletion(
             }
         }
     }
-}
-
-enum Cleanup {
-    Done,
-    Running,
-    Failed(String),
-}
-
-fn timed_out(cr: &DynamicObject, crd: &PreparedCrd) -> bool {
-    let timeout = crd
-        .on_delete_timeout
-        .as_deref()
-        .and_then(|t| ork_template::duration::parse_duration(t).ok())
-        .unwrap_or(Duration::from_secs(300));
-    let Some(since) = &cr.metadata.deletion_timestamp else {
-        return false;
-    };
-    let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(since.0);
-    elapsed.as_secs_f64() > timeout.as_secs_f64()
 }
