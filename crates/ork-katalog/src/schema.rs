@@ -930,6 +930,12 @@ macro_rules! pod_fields {
             f("imagePullSecrets", Ty::StrList, "", "Secret names"),
             f("nodeSelector", Ty::StrMap, "", "node labels"),
             f("workingDirectory", S, "", "container working directory"),
+            f(
+                "automountServiceAccountToken",
+                BOOLS,
+                "false under hardened",
+                "mount the ServiceAccount token: true for a pod that calls the API",
+            ),
             f("volumes", Ty::Any, "", "Kubernetes volumes"),
             f("volumeMounts", Ty::Any, "", "Kubernetes volume mounts"),
             f(
@@ -966,9 +972,9 @@ const fn cat<const A: usize, const B: usize, const C: usize>(
     out
 }
 
-static DEPLOYMENT: [Field; 29] = cat::<9, 20, 29>(
+static DEPLOYMENT: [Field; 30] = cat::<9, 21, 30>(
     COMMON,
-    cat::<7, 13, 20>(
+    cat::<7, 14, 21>(
         [
             req("image", S, "container image"),
             f("replicas", COUNT, "1", "pod count"),
@@ -1005,9 +1011,9 @@ static VCT: &[Field] = &[
     ),
 ];
 
-static STATEFULSET: [Field; 31] = cat::<9, 22, 31>(
+static STATEFULSET: [Field; 32] = cat::<9, 23, 32>(
     COMMON,
-    cat::<9, 13, 22>(
+    cat::<9, 14, 23>(
         [
             req("image", S, "container image"),
             f("tag", S, "", "appended as :tag when image has none"),
@@ -1033,13 +1039,13 @@ static STATEFULSET: [Field; 31] = cat::<9, 22, 31>(
     ),
 );
 
-static JOB: [Field; 23] = cat::<9, 14, 23>(
+static JOB: [Field; 24] = cat::<9, 15, 24>(
     COMMON,
-    cat::<1, 13, 14>([req("image", S, "container image")], pod_fields!()),
+    cat::<1, 14, 15>([req("image", S, "container image")], pod_fields!()),
 );
-static JOB_EXTRA: [Field; 24] = cat::<23, 1, 24>(JOB, [f("backoffLimit", COUNT, "3", "retries")]);
+static JOB_EXTRA: [Field; 25] = cat::<24, 1, 25>(JOB, [f("backoffLimit", COUNT, "3", "retries")]);
 
-static CRONJOB: [Field; 31] = cat::<24, 7, 31>(
+static CRONJOB: [Field; 32] = cat::<25, 7, 32>(
     JOB_EXTRA,
     [
         req(

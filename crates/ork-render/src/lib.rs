@@ -1075,7 +1075,11 @@ impl Renderer<'_> {
             Some(v) => Some(self.leaves(&v, "podSecurity")?),
             None => None,
         };
-        let (csc, podsc) = match profiles::resolve(self.k, sc.as_ref(), psc.as_ref()) {
+        let profiles::Resolved {
+            container: csc,
+            pod: podsc,
+            pod_spec: profile_pod_spec,
+        } = match profiles::resolve(self.k, sc.as_ref(), psc.as_ref()) {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 return Err(fail(
@@ -1099,6 +1103,17 @@ impl Renderer<'_> {
         }
         if podsc.as_object().is_some_and(|m| !m.is_empty()) {
             pod.insert("securityContext".into(), podsc);
+        }
+        // the entry's own choice wins over what its profile sets
+        match self.coerced("automountServiceAccountToken", Coerce::Bool)? {
+            Some(v) => {
+                pod.insert("automountServiceAccountToken".into(), v);
+            }
+            None => {
+                if let Value::Object(m) = profile_pod_spec {
+                    pod.extend(m);
+                }
+            }
         }
         if let Some(v) = self.tree("volumes")?
             && v.as_array().is_some_and(|a| !a.is_empty())

@@ -27,6 +27,17 @@ pub fn builtin(profile: BuiltinProfile) -> (Value, Value) {
     }
 }
 
+/// The pod-spec fields outside `securityContext` a built-in profile sets. `hardened` keeps the
+/// ServiceAccount token out of the pod: most workloads never call the API server, and a mounted
+/// token is the first thing an intruder in the container would use (docs/security.md §2.7). An
+/// entry that calls the API sets `automountServiceAccountToken: true`, which wins.
+pub fn builtin_pod_spec(profile: BuiltinProfile) -> Value {
+    match profile {
+        BuiltinProfile::Hardened => json!({"automountServiceAccountToken": false}),
+        BuiltinProfile::Baseline | BuiltinProfile::Restricted | BuiltinProfile::None => json!({}),
+    }
+}
+
 /// Explicit security fields (strings after templating) → typed Kubernetes fields.
 pub fn typed_fields(v: &Value) -> Result<Value, String> {
     let Some(m) = v.as_object() else {
@@ -114,6 +125,16 @@ pub fn overlay(base: &mut Value, over: &Value) {
 /// A failure to resolve a profile at render time (fail closed).
 pub struct UnknownProfile(pub String);
 
+/// What the profiles of one workload entry set.
+pub struct Resolved {
+    /// the container's `securityContext`
+    pub container: Value,
+    /// the pod's `securityContext`
+    pub pod: Value,
+    /// other pod-spec fields of the pod side's built-in profile ([`builtin_pod_spec`])
+    pub pod_spec: Value,
+}
+
 /// The container and pod security contexts of one workload entry. The Katalog's default
 /// profile applies where the entry declares none; a profile name that resolves to nothing fails
 /// closed (`UnknownSecurityProfile`): nothing is applied for the CR.
@@ -121,35 +142,38 @@ pub fn resolve(
     k: &PreparedKatalog,
     container: Option<&Value>,
     pod: Option<&Value>,
-) -> Result<Result<(Value, Value), String>, UnknownProfile> {
+) -> Result<Result<Resolved, String>, UnknownProfile> {
     let names = |list: &'_ [Value]| -> Vec<String> {
         list.iter()
             .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
             .collect()
     };
+    // the fields of one side, and the built-in profile they start from (None: a user profile,
+    // or `none` with exactly the explicit fields)
     let pick = |block: Option<&Value>,
                 is_container: bool|
-     -> Result<Result<Value, String>, UnknownProfile> {
+     -> Result<Result<(Value, Option<BuiltinProfile>), String>, UnknownProfile> {
         let users = if is_container {
             &k.profiles.container_security
         } else {
             &k.profiles.pod_security
         };
-        let side = |p: &Profile| -> Result<Value, UnknownProfile> {
+        let side = |p: &Profile| -> Result<(Value, Option<BuiltinProfile>), UnknownProfile> {
             match p {
                 Profile::User(name) => users
                     .iter()
                     .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
                     .ok_or_else(|| UnknownProfile(name.clone()))
-                    .and_then(|u| typed_fields(u).map_err(|_| UnknownProfile(name.clone()))),
+                    .and_then(|u| typed_fields(u).map_err(|_| UnknownProfile(name.clone())))
+                    .map(|v| (v, None)),
                 Profile::Builtin(b) => {
                     let (c, p) = builtin(*b);
-                    Ok(if is_container { c } else { p })
+                    Ok((if is_container { c } else { p }, Some(*b)))
                 }
             }
         };
         let user_names = names(users);
-        let by_name = |name: &str| -> Result<Value, UnknownProfile> {
+        let by_name = |name: &str| -> Result<(Value, Option<BuiltinProfile>), UnknownProfile> {
             let refs: Vec<&str> = user_names.iter().map(String::as_str).collect();
             match Profile::resolve(name, &refs) {
                 Some(p) => side(&p),
@@ -158,7 +182,7 @@ pub fn resolve(
         };
         // the Katalog default applies on both sides; a user default is looked up by name on
         // each side, like an entry's `profile:`
-        let default = || -> Result<Value, UnknownProfile> {
+        let default = || -> Result<(Value, Option<BuiltinProfile>), UnknownProfile> {
             match &k.settings.ps_default {
                 Profile::Builtin(b) => side(&Profile::Builtin(*b)),
                 Profile::User(name) => by_name(name),
@@ -172,24 +196,29 @@ pub fn resolve(
                     Err(e) => return Ok(Err(e)),
                 };
                 match b.get("profile").and_then(Value::as_str).map(str::trim) {
-                    Some(p) if p.eq_ignore_ascii_case("none") => Ok(Ok(explicit)),
+                    Some(p) if p.eq_ignore_ascii_case("none") => Ok(Ok((explicit, None))),
                     Some(p) => Ok(Ok(by_name(p)?)),
                     None => {
-                        let mut base = default()?;
+                        let (mut base, from) = default()?;
                         overlay(&mut base, &explicit);
-                        Ok(Ok(base))
+                        Ok(Ok((base, from)))
                     }
                 }
             }
         }
     };
-    let c = match pick(container, true)? {
+    let (container, _) = match pick(container, true)? {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
     };
-    let p = match pick(pod, false)? {
+    let (pod, from) = match pick(pod, false)? {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
     };
-    Ok(Ok((c, p)))
+    let pod_spec = from.map(builtin_pod_spec).unwrap_or_else(|| json!({}));
+    Ok(Ok(Resolved {
+        container,
+        pod,
+        pod_spec,
+    }))
 }

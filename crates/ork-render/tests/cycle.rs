@@ -111,3 +111,43 @@ fn a_workload_child_without_a_usable_pod_template_is_an_error_not_a_pass() {
     let f = render_cycle(&k, &k.crds[0], &cr, &Options::default()).err();
     assert_eq!(f.map(|f| f.reason), Some("TemplateError"));
 }
+
+/// `hardened` keeps the ServiceAccount token out of the pod (docs/security.md §2.7); an entry
+/// that calls the API turns it back on, and the other profiles leave the field alone.
+#[test]
+fn the_hardened_profile_does_not_mount_the_service_account_token() {
+    let k = prepared(
+        "      operatorBox:
+        onCreate:
+          deployments:
+            - {name: quiet, image: \"x:1\"}
+            - {name: caller, image: \"x:1\", automountServiceAccountToken: \"true\"}
+            - {name: explicit, image: \"x:1\", podSecurity: {runAsUser: \"20000\"}}
+            - {name: restricted, image: \"x:1\", podSecurity: {profile: restricted}}
+            - {name: none, image: \"x:1\", podSecurity: {profile: none}}
+          jobs:
+            - {name: job, image: \"x:1\"}
+",
+    );
+    let cr = json!({"apiVersion": "t.example.io/v1", "kind": "App",
+        "metadata": {"name": "a", "namespace": "n"}});
+    let cycle = render_cycle(&k, &k.crds[0], &cr, &Options::default())
+        .unwrap_or_else(|f| panic!("{}: {}", f.reason, f.message));
+    let automount = |name: &str| {
+        let c = cycle
+            .children
+            .iter()
+            .find(|c| c.object["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no child {name}"));
+        c.object["spec"]["template"]["spec"]
+            .get("automountServiceAccountToken")
+            .cloned()
+    };
+    assert_eq!(automount("quiet"), Some(json!(false)));
+    assert_eq!(automount("caller"), Some(json!(true)));
+    // explicit pod fields are laid over the hardened default, which still applies
+    assert_eq!(automount("explicit"), Some(json!(false)));
+    assert_eq!(automount("restricted"), None);
+    assert_eq!(automount("none"), None);
+    assert_eq!(automount("job"), Some(json!(false)));
+}
