@@ -49,6 +49,10 @@ pub struct Limits {
     /// Rules across all roles read by `ork rbac` (aggregated rules counted once per role that
     /// aggregates them).
     pub rbac_rules: u64,
+    /// Objects `ork simulate`'s in-memory cluster holds at once.
+    pub simulate_objects: u64,
+    /// Reconcile cycles of one `ork simulate` run.
+    pub simulate_cycles: u64,
 }
 
 const KI: u64 = 1 << 10;
@@ -74,6 +78,11 @@ impl Default for Limits {
             rbac_roles: 100_000,
             rbac_bindings: 200_000,
             rbac_rules: 2_000_000,
+            // a CR's children are bounded by forEach.items per entry; 100,000 objects hold ten
+            // CRs at that bound, far beyond any example, within a few hundred MB
+            simulate_objects: 100_000,
+            // a state machine that needs more than 1,000 cycles to settle is a loop
+            simulate_cycles: 1_000,
         }
     }
 }
@@ -128,6 +137,8 @@ budgets! {
     rbac_roles, "rbac.roles", "ORK_LIMIT_RBAC_ROLES", false, "Roles and ClusterRoles read by ork rbac";
     rbac_bindings, "rbac.bindings", "ORK_LIMIT_RBAC_BINDINGS", false, "RoleBindings and ClusterRoleBindings read by ork rbac";
     rbac_rules, "rbac.rules", "ORK_LIMIT_RBAC_RULES", false, "policy rules read by ork rbac, aggregated ones included";
+    simulate_objects, "simulate.objects", "ORK_LIMIT_SIMULATE_OBJECTS", false, "objects ork simulate's in-memory cluster holds";
+    simulate_cycles, "simulate.cycles", "ORK_LIMIT_SIMULATE_CYCLES", false, "reconcile cycles of one ork simulate run";
 }
 
 /// A variable `ORK_LIMIT_*` that does not parse.
