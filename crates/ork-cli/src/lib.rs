@@ -88,6 +88,8 @@ enum DevCmd {
     Local(cmd::local::Args),
     /// Run the operator: reconcile the Katalog's CRs against a cluster
     Run(Box<cmd::run::Args>),
+    /// Run E2E scenarios against a real API server (--local or --kubeconfig)
+    E2e(Box<cmd::e2e::Args>),
     /// Shell completion script
     Completions(cmd::completions::Args),
     /// Version, features and supported Kubernetes range
@@ -118,6 +120,7 @@ pub fn dev_main() -> ExitCode {
         DevCmd::Init(a) => cmd::init::run(&a),
         DevCmd::Local(a) => cmd::local::run(&a),
         DevCmd::Run(a) => cmd::run::run(&a, &cli.global.limits, cmd::run::Mode::Developer),
+        DevCmd::E2e(a) => cmd::e2e::run(&a, &cli.global),
         DevCmd::Completions(a) => cmd::completions::run::<DevCli>(&a),
         DevCmd::Version(a) => cmd::version::run(&a),
     };

@@ -1,6 +1,8 @@
 #[cfg(feature = "dev")]
 pub mod completions;
 #[cfg(feature = "dev")]
+pub mod e2e;
+#[cfg(feature = "dev")]
 pub mod gate;
 #[cfg(any(feature = "dev", feature = "gateway"))]
 pub mod gateway;

@@ -25,7 +25,8 @@ pub struct Args {
     /// the plain listener for /healthz, /readyz and /metrics
     #[arg(long = "health-addr", default_value = ":8080")]
     pub health_addr: String,
-    /// do not apply the Katalog's crdFile CRDs and crFiles CRs (developer binary)
+    /// apply nothing, as `ork-runtime` in a cluster: not the operator namespace, the Katalog's
+    /// crdFile CRDs or its crFiles CRs (developer binary; `ork e2e` runs the runtime so)
     #[arg(long = "no-apply")]
     pub no_apply: bool,
     /// log format: json | text (default: text on a terminal, else json)
@@ -188,7 +189,8 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
         }
         cfg.health_addr = a.health_addr.clone();
         if mode == Mode::Developer
-            && let Err(e) = ork_runtime::dev::operator_namespace(&client, &cfg.namespace).await
+            && !a.no_apply
+            && let Err(e) = ork_runtime::dev::namespace(&client, &cfg.namespace).await
         {
             eprintln!("ork run: {e}");
             return exit::NEGATIVE;
