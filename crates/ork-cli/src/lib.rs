@@ -72,6 +72,8 @@ enum DevCmd {
     Validate(cmd::validate::Args),
     /// Render the children of CRs exactly as the runtime would write them
     Template(cmd::template::Args),
+    /// Run the runtime's reconcile cycles against an in-memory cluster
+    Simulate(Box<cmd::simulate::Args>),
     /// Derive what installs ork for a Katalog: `generate rbac`
     Generate(cmd::generate::Args),
     /// The admission Gateway's decision for one request (`gate check`), offline
@@ -112,6 +114,7 @@ pub fn dev_main() -> ExitCode {
     let code = match cli.cmd {
         DevCmd::Validate(a) => cmd::validate::run(&a, &cli.global),
         DevCmd::Template(a) => cmd::template::run(&a, &cli.global),
+        DevCmd::Simulate(a) => cmd::simulate::run(&a, &cli.global),
         DevCmd::Generate(a) => cmd::generate::run(&a, &cli.global),
         DevCmd::Gate(a) => cmd::gate::run(&a, &cli.global),
         DevCmd::Notes(a) => cmd::notes::run(&a),

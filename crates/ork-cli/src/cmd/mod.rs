@@ -23,6 +23,8 @@ pub mod run;
 #[cfg(feature = "dev")]
 pub mod scan;
 #[cfg(feature = "dev")]
+pub mod simulate;
+#[cfg(feature = "dev")]
 pub mod template;
 #[cfg(feature = "dev")]
 pub mod validate;
