@@ -74,8 +74,10 @@ enum DevCmd {
     Template(cmd::template::Args),
     /// Run the runtime's reconcile cycles against an in-memory cluster
     Simulate(Box<cmd::simulate::Args>),
-    /// Derive what installs ork for a Katalog: `generate rbac`
+    /// Derive what installs ork for a Katalog: rbac, webhooks, crd, bundle
     Generate(cmd::generate::Args),
+    /// What a Katalog change does to a bundle generated earlier: widened permissions first
+    Plan(cmd::plan::Args),
     /// The admission Gateway's decision for one request (`gate check`), offline
     Gate(Box<cmd::gate::Args>),
     /// Function, field and topic reference
@@ -116,6 +118,7 @@ pub fn dev_main() -> ExitCode {
         DevCmd::Template(a) => cmd::template::run(&a, &cli.global),
         DevCmd::Simulate(a) => cmd::simulate::run(&a, &cli.global),
         DevCmd::Generate(a) => cmd::generate::run(&a, &cli.global),
+        DevCmd::Plan(a) => cmd::plan::run(&a, &cli.global),
         DevCmd::Gate(a) => cmd::gate::run(&a, &cli.global),
         DevCmd::Notes(a) => cmd::notes::run(&a),
         DevCmd::Scan(a) => cmd::scan::run(&a, &cli.global),

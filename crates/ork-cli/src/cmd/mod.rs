@@ -17,6 +17,8 @@ pub mod notes;
 #[cfg(any(feature = "dev", feature = "runtime", feature = "gateway"))]
 pub mod online;
 #[cfg(feature = "dev")]
+pub mod plan;
+#[cfg(feature = "dev")]
 pub mod rbac;
 #[cfg(any(feature = "dev", feature = "runtime"))]
 pub mod run;
