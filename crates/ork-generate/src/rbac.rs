@@ -804,7 +804,9 @@ fn gateway(k: &PreparedKatalog, b: &mut Builder) {
     let adm = "admissionregistration.k8s.io";
     // registrar: server-side apply (patch; create when missing), one name-scoped watch per
     // object (list, watch with a metadata.name field selector), delete of configurations whose
-    // feature is off and, on uninstall, of all of them
+    // feature is off and, on uninstall, of all of them. A server-side apply that creates is
+    // authorised as `create` of the named object (the API server passes the name of the PATCH),
+    // so even create is granted by resourceNames: no unnamed write on admission objects
     let mutating: Vec<&str> = WEBHOOK_CONFIGURATIONS
         .iter()
         .copied()
@@ -815,8 +817,8 @@ fn gateway(k: &PreparedKatalog, b: &mut Builder) {
         .copied()
         .filter(|n| *n != MUTATING_CONFIGURATION)
         .collect();
-    let own = ["list", "watch", "patch", "delete"];
-    let why = "the Gateway's admission configurations: applied, watched and restored by name, deleted when their feature is off";
+    let own = ["list", "watch", "create", "patch", "delete"];
+    let why = "the Gateway's admission configurations: applied (created when missing), watched and restored by name, deleted when their feature is off";
     b.push(
         gw,
         Scope::Cluster,
@@ -848,22 +850,7 @@ fn gateway(k: &PreparedKatalog, b: &mut Builder) {
         ],
         &own,
         &[GUARD_POLICY],
-        "the guard policy and its binding (docs/security.md §2.3): applied, watched and restored by name",
-    );
-    b.push(
-        gw,
-        Scope::Cluster,
-        Holder::Main,
-        adm,
-        &[
-            "mutatingwebhookconfigurations",
-            "validatingadmissionpolicies",
-            "validatingadmissionpolicybindings",
-            "validatingwebhookconfigurations",
-        ],
-        &["create"],
-        &[],
-        "the Gateway's admission configurations and guard: server-side apply creates a missing one",
+        "the guard policy and its binding (docs/security.md §2.3): applied (created when missing), watched and restored by name",
     );
     // own_namespace: labels the operator namespace at every start, whatever deletion
     // protection says (a failure is only a warning; the bundle creates and labels it)
@@ -1105,6 +1092,16 @@ fn labels() -> Value {
     )
 }
 
+/// The Gateway's Role and RoleBinding in namespace `default` suppress `default-namespace`
+/// (docs/checks.md §6) with the reason: the namespace is not ork's choice, and moving them
+/// anywhere else would break the restore events they exist for.
+fn default_namespace_reason() -> Value {
+    json!({
+        format!("{}default-namespace", ork_scan::SUPPRESS_PREFIX):
+            "the API server accepts events about cluster-scoped objects (the configurations the Gateway restores) only in namespace default",
+    })
+}
+
 /// A verb with its place in [`VERB_ORDER`].
 type RankedVerb = (usize, String);
 
@@ -1218,12 +1215,16 @@ impl Derived {
                         }));
                     }
                     Scope::Namespace(ns) => {
+                        let mut meta = json!({"name": name, "namespace": ns, "labels": labels()});
+                        if c == Component::Gateway && ns == "default" {
+                            meta["annotations"] = default_namespace_reason();
+                        }
                         roles.push((
                             ns.clone(),
                             name.clone(),
                             json!({
                                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                                "metadata": {"name": name, "namespace": ns, "labels": labels()},
+                                "metadata": meta,
                                 "rules": fold(&rules),
                             }),
                         ));
@@ -1232,7 +1233,7 @@ impl Derived {
                             name.clone(),
                             json!({
                                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                                "metadata": {"name": name, "namespace": ns, "labels": labels()},
+                                "metadata": meta,
                                 "roleRef": role_ref("Role"),
                                 "subjects": subject,
                             }),

@@ -107,12 +107,17 @@ impl Webhook {
     }
 }
 
+/// The port of the Gateway's Service the API server calls; the Service maps it to the webhook
+/// listener (:8443). The bundle's Service and these configurations share this constant.
+pub const SERVICE_PORT: u16 = 443;
+
 /// Where the API server reaches the Gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// `https://HOST:PORT` (`--advertise`: local and test use)
     Url(String),
-    /// the Gateway's Service, port 8443
+    /// the Gateway's Service: port 443, which the Service maps to the Gateway's :8443
+    /// (docs/cli.md §6)
     Service { namespace: String, name: String },
 }
 
@@ -122,7 +127,7 @@ impl Target {
         match self {
             Target::Url(base) => json!({"url": format!("{base}{path}"), "caBundle": ca}),
             Target::Service { namespace, name } => json!({
-                "service": {"namespace": namespace, "name": name, "path": path, "port": 8443},
+                "service": {"namespace": namespace, "name": name, "path": path, "port": SERVICE_PORT},
                 "caBundle": ca,
             }),
         }

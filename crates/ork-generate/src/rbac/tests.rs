@@ -429,7 +429,11 @@ fn gateway_rules_follow_what_the_gateway_does() {
         .flatten()
         .find(|r| r["resources"] == json!(["validatingwebhookconfigurations"]))
         .unwrap_or_else(|| panic!("named configurations"));
-    assert_eq!(named["verbs"], json!(["list", "watch", "patch", "delete"]));
+    // server-side apply creates by name: no unnamed write on admission objects
+    assert_eq!(
+        named["verbs"],
+        json!(["list", "watch", "create", "patch", "delete"])
+    );
     assert_eq!(named["resourceNames"].as_array().map(Vec::len), Some(6));
     assert_eq!(
         verbs_on(cr, adm, "mutatingwebhookconfigurations"),
@@ -466,12 +470,17 @@ fn gateway_rules_follow_what_the_gateway_does() {
         verbs_on(events, "events.k8s.io", "events"),
         set(&["create", "patch"])
     );
-    // the unnamed creates are reported; the named Secret reads are not
-    for what in [
-        "create on leases",
-        "create on secrets",
-        "create on mutatingwebhookconfigurations",
-    ] {
+    assert!(
+        cr["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["apiGroups"] == json!([adm]))
+            .all(|r| r["resourceNames"].as_array().is_some_and(|n| !n.is_empty())),
+        "every admission rule is named: {cr}"
+    );
+    // the unnamed creates (POST) are reported; the named Secret reads are not
+    for what in ["create on leases", "create on secrets"] {
         assert!(
             d.warnings().iter().any(|w| w.contains(what)),
             "{what}: {:?}",
