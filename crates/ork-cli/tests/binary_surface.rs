@@ -60,6 +60,7 @@ fn the_developer_binary_has_the_developer_commands() {
     for cmd in [
         "validate",
         "template",
+        "simulate",
         "generate",
         "notes",
         "init",

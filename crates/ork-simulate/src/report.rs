@@ -72,7 +72,7 @@ pub fn text(run: &Run, assertions: Option<&[Assertion]>, all_ops: bool) -> Strin
     if let Some(a) = assertions {
         for x in a {
             out.push_str(&format!(
-                "{} {}: {}\n",
+                "{} {} — {}\n",
                 if x.passed { "✓" } else { "✗" },
                 x.rule,
                 esc(&x.detail)
