@@ -89,7 +89,7 @@ fn a_denied_cr_prints_nothing_and_exits_1() {
 fn templated_invalid_value_names_the_entry() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let cr = tmp.path().join("cr.yaml");
-    std::fs::write(&cr, "apiVersion: demo.orkestra.io/v1alpha1\nkind: Website\nmetadata: {name: s, namespace: default}\nspec: {image: x, replicas: two}\n")
+    std::fs::write(&cr, "apiVersion: demo.orkestra.io/v1alpha1\nkind: Website\nmetadata: {name: s, namespace: default}\nspec: {image: x, replicas: two, port: 8080}\n")
         .unwrap_or_else(|e| panic!("{e}"));
     let mut c = ork();
     c.arg("template")
@@ -216,7 +216,7 @@ fn template_status_shows_the_cr_after_the_cycle() {
     let status = &cr["status"];
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["phase"], "Running");
-    assert_eq!(status["endpoint"], "my-site.default.svc.cluster.local");
+    assert_eq!(status["endpoint"], "my-site.web.svc.cluster.local");
     // `.children` is empty offline: readyReplicas (type auto) renders empty and is not written
     assert!(status.get("readyReplicas").is_none(), "{status}");
     let ready = &status["conditions"][0];
@@ -272,5 +272,10 @@ fn template_status_keeps_the_stored_spec_unmutated() {
         serde_json::json!({"image": "registry.internal/app:1.0"})
     );
     // the Deployment was rendered from the mutated copy (replicas defaulted to 2)
-    assert_eq!(list["items"][0]["spec"]["replicas"], 2, "{out}");
+    let deployment = list["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["kind"] == "Deployment"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(deployment["spec"]["replicas"], 2, "{out}");
 }

@@ -130,7 +130,8 @@ fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
             probe(port, "/readyz").is_some_and(|(s, b)| s == 200 && b.contains("app: healthy"))
         })
     });
-    // the example CR was applied and reconciled: its ConfigMap exists in the local cluster
+    // the example CR was applied (its namespace created) and reconciled: its ConfigMap exists
+    // in the local cluster
     let kubeconfig = state.join("kubeconfig");
     let reconciled = up.is_ok() && {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,7 +143,7 @@ fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
-                Api::namespaced(client, "default");
+                Api::namespaced(client, "apps");
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(30) {
                 if cms.get_opt("demo-config").await.ok().flatten().is_some() {
@@ -265,7 +266,8 @@ fn two_replicas_one_leader_failover_after_kill_9_and_sigterm_releases() {
         &GroupVersionKind::gvk("demo.orkestra.io", "v1alpha1", "Website"),
         "websites",
     );
-    let sites: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    // the example's namespace, which the developer `ork run` created to apply its CR
+    let sites: Api<DynamicObject> = Api::namespaced_with(client.clone(), "web", &ar);
     let ready = |name: &str| {
         rt.block_on(sites.get_opt(name))
             .ok()
@@ -301,7 +303,7 @@ fn two_replicas_one_leader_failover_after_kill_9_and_sigterm_releases() {
     let _ = a.child.kill();
     let _ = a.child.wait();
     let cr = json!({"apiVersion": "demo.orkestra.io/v1alpha1", "kind": "Website",
-        "metadata": {"name": "after-failover", "namespace": "default"},
+        "metadata": {"name": "after-failover", "namespace": "web"},
         "spec": {"image": "nginxinc/nginx-unprivileged:1.25", "replicas": 1, "port": 8080}});
     let obj: DynamicObject = serde_json::from_value(cr).unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(sites.create(&PostParams::default(), &obj))

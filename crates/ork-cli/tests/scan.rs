@@ -156,10 +156,26 @@ fn lists_stdin_lines_and_bad_input() {
 
 #[test]
 fn katalog_children_are_scanned_at_their_template_lines() {
-    let (_, out, _) = scan(&["examples/website/katalog.yaml", "-o", "json"]);
+    // the example scans clean; a second CR with an untagged image gives its Deployment a finding
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cr = tmp.path().join("untagged.yaml");
+    std::fs::write(
+        &cr,
+        "{apiVersion: demo.orkestra.io/v1alpha1, kind: Website, metadata: {name: untagged, namespace: web}, spec: {image: nginx, replicas: 1, port: 8080}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cr = cr.display().to_string();
+    let (_, out, _) = scan(&["examples/website/katalog.yaml", "--cr", &cr, "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
     let findings = v["findings"].as_array().cloned().unwrap_or_default();
-    assert!(!findings.is_empty());
+    assert_eq!(
+        findings
+            .iter()
+            .map(|f| (f["check"].as_str(), f["name"].as_str()))
+            .collect::<Vec<_>>(),
+        vec![(Some("image-latest-tag"), Some("untagged"))],
+        "{out}"
+    );
     // the rendered Deployment comes from onCreate.deployments[0] (the line after
     // `deployments:`) and carries the hardened profile: no privilege, root or seccomp finding
     let text = std::fs::read_to_string(common::repo().join("examples/website/katalog.yaml"))
@@ -191,7 +207,8 @@ fn katalog_children_are_scanned_at_their_template_lines() {
             "{hardened}: {deploy:?}"
         );
     }
-    assert_eq!(v["summary"]["objects"], 3);
+    // ServiceAccount, NetworkPolicy, Deployment and Service of each of the two CRs
+    assert_eq!(v["summary"]["objects"], 8);
 }
 
 #[test]
@@ -244,7 +261,7 @@ fn a_katalog_without_crs_is_scanned_with_a_cr_from_the_schema_defaults() {
     let (_, out, err) = run(c);
     let v: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    assert_eq!(v["summary"]["objects"], 3, "{out}");
+    assert_eq!(v["summary"]["objects"], 4, "{out}");
     assert!(
         v["findings"]
             .as_array()
@@ -262,6 +279,11 @@ fn a_katalog_cr_that_does_not_render_is_a_finding_not_a_silent_skip() {
     let src =
         std::fs::read_to_string(repo().join("examples/platform/katalog.yaml")).unwrap_or_default();
     std::fs::write(tmp.path().join("katalog.yaml"), src).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        repo().join("examples/platform/cr-valid.yaml"),
+        tmp.path().join("cr-valid.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut c = ork();
     c.arg("scan")
         .arg(tmp.path().join("katalog.yaml"))

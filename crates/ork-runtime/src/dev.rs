@@ -13,8 +13,9 @@ use crate::Error;
 
 const MANAGER: &str = "ork-dev";
 
-/// Creates the operator namespace (where the Lease lives) when it does not exist.
-pub async fn operator_namespace(client: &kube::Client, name: &str) -> Result<(), Error> {
+/// Creates a namespace when it does not exist: the operator namespace (where the Lease lives)
+/// and the namespaces of the `crFiles` CRs, so an example runs on a fresh cluster.
+pub async fn namespace(client: &kube::Client, name: &str) -> Result<(), Error> {
     use k8s_openapi::api::core::v1::Namespace;
     let api: Api<Namespace> = Api::all(client.clone());
     let ns =
@@ -90,7 +91,7 @@ pub async fn apply_crds(
 }
 
 /// Applies every enabled entry's `crFiles`, in order; a CR without a namespace goes to
-/// `default_namespace` when its kind is namespaced.
+/// `default_namespace` when its kind is namespaced, and a CR's namespace is created if absent.
 pub async fn apply_crs(
     client: &kube::Client,
     katalog: &Katalog,
@@ -123,6 +124,7 @@ pub async fn apply_crs(
                         .pointer("/metadata/namespace")
                         .and_then(Value::as_str)
                         .unwrap_or(default_namespace);
+                    namespace(client, ns).await?;
                     Api::namespaced_with(client.clone(), ns, &ar)
                 } else {
                     Api::all_with(client.clone(), &ar)
