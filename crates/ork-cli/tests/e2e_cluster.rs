@@ -233,3 +233,21 @@ fn no_cluster_flag_is_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--local"), "{err}");
 }
+
+#[test]
+fn validate_checks_an_e2e_file_and_what_it_references() {
+    let mut c = ork();
+    c.arg("validate").arg("-f").arg(example().join("e2e.yaml"));
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("E2E, 1 scenario (deletion-protection)"), "{out}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let s = dir.path().join("s");
+    copy_dir(&example(), &s);
+    std::fs::remove_file(s.join("setup.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ork();
+    c.arg("validate").arg("-f").arg(s.join("e2e.yaml"));
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("e2e.yaml:") && err.contains("setup.yaml"), "{err}");
+}

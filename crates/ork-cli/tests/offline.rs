@@ -20,6 +20,12 @@ fn offline_invocations(tmp: &Path) -> Vec<Vec<String>> {
     let s = |p: &Path| p.display().to_string();
     vec![
         vec!["validate".into(), "-f".into(), s(&ex.join("katalog.yaml"))],
+        // an E2E file: its Katalog, CRDs, CRs and setup are read and checked, offline
+        vec![
+            "validate".into(),
+            "-f".into(),
+            s(&repo().join("crates/ork-scenario/tests/fixtures/deletion-protection/e2e.yaml")),
+        ],
         vec![
             "validate".into(),
             "-o".into(),

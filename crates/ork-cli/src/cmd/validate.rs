@@ -36,6 +36,12 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
     let mut code = exit::OK;
     let mut json_out = Vec::new();
     for f in &a.files {
+        if is_e2e(f, &g.limits) {
+            let (c, v) = validate_e2e(f, &g.limits, a.output == "json", g.quiet);
+            code = code.max(c);
+            json_out.extend(v);
+            continue;
+        }
         let mut outcome = load_file_with(f, &g.limits);
         let derived = derive_rbac(&mut outcome);
         let c = if outcome.unreadable {
@@ -63,6 +69,67 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     }
     code
+}
+
+/// An E2E scenario file (docs/e2e.md §1): its first document says `kind: E2E`.
+fn is_e2e(f: &std::path::Path, limits: &ork_limits::Limits) -> bool {
+    let Ok(input) = ork_io::read_text(f, limits) else {
+        return false; // the Katalog loader reports the unreadable file
+    };
+    ork_yaml::parse_stream_with(&input.text, limits)
+        .ok()
+        .and_then(|docs| docs.into_iter().find(|d| !d.is_null()))
+        .is_some_and(|d| d.get("kind").and_then(ork_yaml::Node::as_text) == Some("E2E"))
+}
+
+/// Checks an E2E file and everything it references (imports, Katalogs, CRDs, CRs, setup and
+/// step files) offline, as `ork e2e` does before its first request.
+fn validate_e2e(
+    f: &std::path::Path,
+    limits: &ork_limits::Limits,
+    json: bool,
+    quiet: bool,
+) -> (u8, Option<Value>) {
+    let shown = escape_control(&f.display().to_string()).into_owned();
+    match ork_scenario::load_paths(&[f.to_path_buf()], limits) {
+        Ok(scenarios) => {
+            let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+            if json {
+                return (
+                    exit::OK,
+                    Some(json!({"file": shown, "kind": "E2E", "valid": true, "scenarios": names, "diagnostics": []})),
+                );
+            }
+            if !quiet {
+                let steps: usize = scenarios
+                    .iter()
+                    .flat_map(|s| &s.expect)
+                    .map(|x| x.steps.len() + x.resources.len() + x.commands.len())
+                    .sum();
+                println!(
+                    "✓ {shown}: E2E, {} scenario{} ({}), {steps} checks valid",
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                );
+            }
+            (exit::OK, None)
+        }
+        Err(diags) => {
+            if json {
+                let d: Vec<Value> = diags.iter().map(diag_json).collect();
+                return (
+                    exit::NEGATIVE,
+                    Some(json!({"file": shown, "kind": "E2E", "valid": false, "diagnostics": d})),
+                );
+            }
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!("✗ {shown}: the E2E file is invalid");
+            (exit::NEGATIVE, None)
+        }
+    }
 }
 
 /// The derived-artefacts stage (docs/security.md §2.6): the RBAC of both components for the
