@@ -1,6 +1,6 @@
-//! `ork generate rbac` and `ork validate --full` on the examples (docs/cli.md §3, §6;
-//! docs/security.md §2.2): exit codes, determinism, the namespace, and the generated RBAC read
-//! back through `ork rbac`.
+//! `ork generate` and `ork validate --full` on the examples (docs/cli.md §3, §6;
+//! docs/security.md §2.2): exit codes, determinism, the namespace, the generated RBAC read back
+//! through `ork rbac`, the bundle scanned by `ork scan`; and `ork plan` (docs/cli.md §7).
 
 mod common;
 
@@ -390,4 +390,426 @@ fn gateway_rules_name_the_gateways_own_configurations() {
             );
         }
     }
+}
+
+// ---- generate webhooks | crd | bundle, plan (docs/cli.md §6, §7) -----------------------------
+
+/// Images pinned by digest: the default tags are the one finding `ork scan` keeps
+/// (`image-no-digest`), which a release fixes with `--runtime-image`/`--gateway-image`.
+const PINNED: [&str; 4] = [
+    "--runtime-image",
+    "registry.example/ork-runtime@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "--gateway-image",
+    "registry.example/ork-gateway@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+];
+
+fn bundle_of(args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["generate", "bundle"];
+    all.extend_from_slice(args);
+    ork_in(&repo(), &all, &[])
+}
+
+fn kinds_named(objs: &[Value]) -> Vec<(String, String)> {
+    objs.iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_bundles_deterministically_and_scans_clean() {
+    let dir = tmp();
+    for ex in EXAMPLES {
+        let k = katalog(ex);
+        let (code, first, err) = bundle_of(&["-f", &k]);
+        assert_eq!(code, 0, "{ex}: {err}");
+        let (_, second, _) = bundle_of(&["-f", &k]);
+        assert_eq!(first, second, "{ex}: two runs differ");
+        let objs = docs(&first);
+        assert_eq!(objs[0]["kind"], "Namespace", "{ex}");
+        assert!(
+            first.contains("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  labels:"),
+            "sorted keys"
+        );
+        // ork's own bundle passes its own scanner (docs/security.md §2.1)
+        let mut args = vec!["-f", k.as_str()];
+        args.extend_from_slice(&PINNED);
+        let file = dir.path().join(format!("{ex}.yaml"));
+        let f = file.display().to_string();
+        args.extend_from_slice(&["-o", &f]);
+        let (code, _, err) = bundle_of(&args);
+        assert_eq!(code, 0, "{ex}: {err}");
+        let (code, out, err) = ork_in(&repo(), &["scan", &f], &[]);
+        assert_eq!(code, 0, "{ex}: the bundle has findings:\n{out}{err}");
+        assert!(out.contains(" 0 findings"), "{out}");
+        // with the default tags, only the missing digest is reported
+        let defaults = dir.path().join(format!("{ex}-defaults.yaml"));
+        std::fs::write(&defaults, &first).unwrap_or_else(|e| panic!("{e}"));
+        let (_, json, err) = ork_in(
+            &repo(),
+            &["scan", "-o", "json", &defaults.display().to_string()],
+            &[],
+        );
+        let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let checks: Vec<&str> = v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["check"].as_str())
+            .collect();
+        assert!(
+            !checks.is_empty() && checks.iter().all(|c| *c == "image-no-digest"),
+            "{ex}: {checks:?}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_gets_one_file_per_part_and_no_runtime_means_none() {
+    let dir = tmp();
+    let out = format!("{}/bundle/", dir.path().display());
+    let k = katalog("protected-apps");
+    let (code, _, err) = bundle_of(&["-f", &k, "-o", &out]);
+    assert_eq!(code, 0, "{err}");
+    let names = [
+        "namespace.yaml",
+        "rbac-runtime.yaml",
+        "rbac-gateway.yaml",
+        "katalog-configmap.yaml",
+        "runtime.yaml",
+        "gateway.yaml",
+        "webhooks.yaml",
+        "networkpolicies.yaml",
+    ];
+    let read = |n: &str| std::fs::read_to_string(Path::new(&out).join(n)).unwrap_or_default();
+    let joined: String = names.iter().map(|n| read(n)).collect();
+    let (_, stream, _) = bundle_of(&["-f", &k]);
+    assert_eq!(joined, stream, "the files are the stream, in order");
+    let mut listed: Vec<String> = std::fs::read_dir(&out)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    listed.sort();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let gateway = docs(&read("gateway.yaml"));
+    assert_eq!(
+        kinds_named(&gateway),
+        [
+            ("Deployment".to_string(), "orkestra-gateway".to_string()),
+            ("Service".into(), "orkestra-gateway".into()),
+            ("PodDisruptionBudget".into(), "orkestra-gateway".into())
+        ]
+    );
+
+    // --no-runtime into the same directory: the runtime's files are emptied, not left behind
+    let (code, _, err) = bundle_of(&["-f", &k, "--no-runtime", "-o", &out]);
+    assert_eq!(code, 0, "{err}");
+    for n in ["runtime.yaml", "rbac-runtime.yaml"] {
+        let text = read(n);
+        assert!(docs(&text).is_empty(), "{n}: {text}");
+        assert!(
+            text.starts_with(&format!("# {n}: gateway-only mode")),
+            "{text}"
+        );
+    }
+    let (_, stream, _) = bundle_of(&["-f", &k, "--no-runtime"]);
+    let objs = docs(&stream);
+    assert!(
+        !objs
+            .iter()
+            .any(|o| o["metadata"]["name"] == "orkestra-runtime"
+                || (o["kind"] == "ServiceAccount" && o["metadata"]["name"] == "orkestra")),
+        "{stream}"
+    );
+    assert!(
+        objs.iter()
+            .any(|o| o["kind"] == "ValidatingAdmissionPolicy")
+    );
+    assert!(
+        stream.contains("standalone: true"),
+        "the installed Katalog is gateway-only"
+    );
+}
+
+#[test]
+fn generate_refuses_an_invalid_katalog_and_bad_options_with_exit_2() {
+    let broken = repo()
+        .join("tests/fixtures/broken/01-unknown-key.katalog.yaml")
+        .display()
+        .to_string();
+    for what in ["bundle", "webhooks", "crd"] {
+        let (code, out, err) = ork_in(&repo(), &["generate", what, "-f", &broken], &[]);
+        assert_eq!(code, 2, "{what}: {err}");
+        assert!(out.is_empty(), "{what}: {out}");
+        assert!(err.contains(": error: "), "{what}: {err}");
+    }
+    let k = katalog("website");
+    for bad in [
+        vec!["--metrics-from", "monitoring"],
+        vec!["--no-runtime", "--no-gateway"],
+        vec!["-n", "Not_A_Namespace"],
+        vec!["--runtime-image", "has space"],
+    ] {
+        let mut args = vec!["-f", k.as_str()];
+        args.extend_from_slice(&bad);
+        let (code, _, err) = bundle_of(&args);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+    let (code, _, err) = ork_in(
+        &repo(),
+        &["generate", "crd", "-f", &k, "--crd", "nope"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such entry"), "{err}");
+    let (code, _, err) = bundle_of(&["-f", &k, "-o", "/nonexistent/dir/bundle.yaml"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn webhooks_target_the_service_and_take_a_ca_bundle() {
+    let dir = tmp();
+    let k = katalog("protected-apps");
+    let (code, out, err) = ork_in(
+        &repo(),
+        &["generate", "webhooks", "-f", &k, "-n", "ork-ops"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let objs = docs(&out);
+    assert_eq!(
+        objs.last().map(|o| o["kind"].clone()),
+        Some(Value::from("ValidatingAdmissionPolicyBinding"))
+    );
+    let hook = &objs[0]["webhooks"][0]["clientConfig"];
+    assert_eq!(
+        hook["service"],
+        serde_json::json!({"name": "orkestra-gateway", "namespace": "ork-ops", "path": "/validate", "port": 443})
+    );
+    assert_eq!(hook["caBundle"], "");
+    let (_, bundle, _) = bundle_of(&["-f", &k, "-n", "ork-ops"]);
+    assert!(
+        bundle.contains(&out),
+        "the bundle's webhooks are those of generate webhooks"
+    );
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap_or_else(|e| panic!("{e}"));
+    let c = ca.display().to_string();
+    let (code, out, err) = ork_in(
+        &repo(),
+        &["generate", "webhooks", "-f", &k, "--ca-bundle", &c],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    use base64::Engine as _;
+    let want = base64::engine::general_purpose::STANDARD.encode(pem);
+    assert_eq!(
+        docs(&out)[0]["webhooks"][0]["clientConfig"]["caBundle"],
+        want.as_str()
+    );
+    std::fs::write(
+        &ca,
+        format!("{pem}-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = ork_in(
+        &repo(),
+        &["generate", "webhooks", "-f", &k, "--ca-bundle", &c],
+        &[],
+    );
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("private key"), "{err}");
+    // no Gateway, no configuration
+    let (code, out, err) = ork_in(
+        &repo(),
+        &["generate", "webhooks", "-f", &katalog("website")],
+        &[],
+    );
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("runs no Gateway"), "{err}");
+}
+
+#[test]
+fn crd_prints_one_crd_per_entry() {
+    let (code, out, err) = ork_in(
+        &repo(),
+        &["generate", "crd", "-f", &katalog("platform")],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let objs = docs(&out);
+    assert_eq!(
+        kinds_named(&objs),
+        [(
+            "CustomResourceDefinition".to_string(),
+            "platforms.admission.orkestra.io".to_string()
+        )]
+    );
+    let spec = &objs[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["replicas"]["type"], "integer");
+    assert_eq!(spec["properties"]["replicas"]["default"], 2);
+}
+
+/// A Katalog in a directory of its own, from an example with `edit` applied to its text.
+fn edited(dir: &Path, example: &str, edit: &dyn Fn(&str) -> String) -> String {
+    let src = repo().join("examples").join(example);
+    for f in ["crd.yaml", "cr.yaml"] {
+        if src.join(f).exists() {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let text = std::fs::read_to_string(src.join("katalog.yaml")).unwrap_or_default();
+    let out = edit(&text);
+    assert_ne!(out, text, "the edit changed nothing");
+    let path = dir.join("katalog.yaml");
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("{e}"));
+    path.display().to_string()
+}
+
+fn plan(args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    ork_in(&repo(), &all, &[])
+}
+
+#[test]
+fn plan_reports_no_changes_widening_and_weakening() {
+    let dir = tmp();
+    let k = katalog("protected-apps");
+    let bundle_dir = format!("{}/installed/", dir.path().display());
+    let (code, _, err) = bundle_of(&["-f", &k, "-n", "ork-ops", "-o", &bundle_dir]);
+    assert_eq!(code, 0, "{err}");
+
+    // identical: the recorded namespace is used, not the default
+    let (code, out, err) = plan(&["--bundle", &bundle_dir, "-f", &k]);
+    assert_eq!((code, out.as_str()), (0, "No changes.\n"), "{err}");
+    let (code, out, _) = plan(&["--bundle", &bundle_dir, "-f", &k, "--fail-on-change"]);
+    assert_eq!((code, out.as_str()), (0, "No changes.\n"));
+
+    // an onCreate.secrets entry: a risky widening, with the construct that needs it
+    let secret_dir = dir.path().join("secret");
+    std::fs::create_dir_all(&secret_dir).unwrap_or_else(|e| panic!("{e}"));
+    let with_secret = edited(&secret_dir, "protected-apps", &|t| {
+        t.replace(
+            "          configMaps:",
+            "          secrets: [{name: \"{{ .metadata.name }}-pw\", data: {pw: \"{{ randomAlphanumeric 16 }}\"}}]\n          configMaps:",
+        )
+    });
+    let (code, out, err) = plan(&[
+        "--bundle",
+        &bundle_dir,
+        "-f",
+        &with_secret,
+        "--fail-on-change",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("Permission widening (1)\n"), "{out}");
+    assert!(
+        out.contains("  ! ClusterRole orkestra-runtime: + create,get,list,patch,watch secrets (core), cluster-wide\n      because: spec.crds.app.operatorBox.onCreate.secrets[0]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ~ crd app: operatorBox.onCreate.secrets added\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ~ ConfigMap ork-ops/orkestra-katalog: data.katalog.yaml\n"),
+        "{out}"
+    );
+    let (code, json, err) = plan(&["--bundle", &bundle_dir, "-f", &with_secret, "-o", "json"]);
+    assert_eq!(
+        code, 1,
+        "a widening is exit 1 even without --fail-on-change: {err}"
+    );
+    let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let w = &v["widening"][0];
+    assert_eq!(w["role"], "ClusterRole orkestra-runtime");
+    assert_eq!(w["subject"], "ServiceAccount ork-ops/orkestra");
+    assert_eq!(w["resource"], "secrets");
+    assert_eq!(w["apiGroup"], "");
+    assert_eq!(w["scope"], "cluster");
+    assert_eq!(w["resourceName"], Value::Null);
+    assert_eq!(w["risky"], true);
+    assert!(
+        w["because"]
+            .as_str()
+            .is_some_and(|b| b.contains("onCreate.secrets[0]"))
+    );
+    for key in ["katalog", "objects", "widening", "weakening"] {
+        assert!(v.get(key).is_some(), "{key}: {json}");
+    }
+    assert!(
+        v["objects"]["changed"][0]["fields"][0]["path"].is_string(),
+        "{json}"
+    );
+
+    // failurePolicy Fail → Ignore: a protection weakening
+    let ignore_dir = dir.path().join("ignore");
+    std::fs::create_dir_all(&ignore_dir).unwrap_or_else(|e| panic!("{e}"));
+    let ignore = edited(&ignore_dir, "protected-apps", &|t| {
+        t.replace(
+            "strictMode: true}",
+            "strictMode: true, failurePolicy: Ignore}",
+        )
+    });
+    let (code, out, err) = plan(&["--bundle", &bundle_dir, "-f", &ignore]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("Protection weakening ("), "{out}");
+    assert!(
+        out.contains("  ! ValidatingWebhookConfiguration orkestra-strict-mode-protection: failurePolicy Fail → Ignore\n"),
+        "{out}"
+    );
+
+    // a change that widens and weakens nothing: exit 0, unless --fail-on-change
+    let image_dir = dir.path().join("image");
+    std::fs::create_dir_all(&image_dir).unwrap_or_else(|e| panic!("{e}"));
+    let harmless = edited(&image_dir, "protected-apps", &|t| {
+        t.replace("busybox:1.36", "busybox:1.37")
+    });
+    let (code, out, err) = plan(&["--bundle", &bundle_dir, "-f", &harmless]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.ends_with("1 to change; 0 permission widenings, 0 protection weakenings.\n"),
+        "{out}"
+    );
+    let (code, _, _) = plan(&["--bundle", &bundle_dir, "-f", &harmless, "--fail-on-change"]);
+    assert_eq!(code, 1);
+
+    // flags override the recorded options: the namespace moves, every grant is to new subjects
+    let (code, out, _) = plan(&["--bundle", &bundle_dir, "-f", &k, "-n", "other"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Permission widening"), "{out}");
+
+    // a single-file bundle reads the same; a bundle that does not parse is exit 2
+    let file = dir.path().join("bundle.yaml").display().to_string();
+    let (code, _, _) = bundle_of(&["-f", &k, "-n", "ork-ops", "-o", &file]);
+    assert_eq!(code, 0);
+    let (code, out, _) = plan(&["--bundle", &file, "-f", &k]);
+    assert_eq!((code, out.as_str()), (0, "No changes.\n"));
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "a: [\n").unwrap_or_else(|e| panic!("{e}"));
+    let (code, _, err) = plan(&["--bundle", &bad.display().to_string(), "-f", &k]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = plan(&["--bundle", "/nonexistent", "-f", &k]);
+    assert_eq!(code, 2, "{err}");
+    // a bundle without orkestra-katalog is a fresh install
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing\n").unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = plan(&["--bundle", &empty.display().to_string(), "-f", &k]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fresh install"), "{err}");
+    assert!(out.contains("  + Namespace orkestra-system\n"), "{out}");
 }
