@@ -1,8 +1,11 @@
 //! The RBAC of `ork generate rbac` against a real kube-apiserver (ork-testenv; docs/security.md
 //! §2.2): for every example Katalog, its CRDs and generated objects are applied and
 //! SubjectAccessReviews prove what the runtime's ServiceAccount can and cannot do; `ork rbac
-//! audit --cluster` finds nothing high or critical for it; and a Gateway started with nothing
-//! but its generated RBAC registers, restores and removes its configurations.
+//! audit --cluster` finds nothing high or critical for it; a Gateway started with nothing
+//! but its generated RBAC registers, restores and removes its configurations; and the whole
+//! bundle of `ork generate bundle` (docs/cli.md §6), gateway-only too, applies by server-side
+//! apply, its pods pass Pod Security `restricted`, and `ork generate crd`'s CRDs accept the
+//! examples' CRs.
 //!
 //! `cargo test -p ork-cli --test generate_cluster`; with `ORK_TEST_KUBECONFIG` it runs against
 //! an existing cluster instead of starting one.
@@ -52,6 +55,11 @@ fn main() -> ExitCode {
         (
             "gateway_runs_under_its_generated_rbac",
             gateway_runs_under_its_generated_rbac,
+        ),
+        // last: it deletes and recreates the examples' CRDs
+        (
+            "bundle_and_crds_apply_by_server_side_apply",
+            bundle_and_crds_apply_by_server_side_apply,
         ),
     ];
     ork_testenv::harness::run(
@@ -633,6 +641,236 @@ fn gateway_runs_under_its_generated_rbac(
             "    the Gateway ran under its generated RBAC in {} ms",
             start.elapsed().as_millis()
         );
+        Ok(())
+    })
+}
+
+// ---- the bundle (docs/cli.md §6) ----------------------------------------------------------------
+
+/// The field manager `ork generate`'s output is applied with.
+const MANAGER: &str = "ork";
+
+/// Server-side apply as `ork`, without force: a conflict is a failure, not overwritten.
+async fn apply_clean(client: &kube::Client, obj: &Value) -> Result<(), String> {
+    api(client, obj)?
+        .patch(&name(obj), &PatchParams::apply(MANAGER), &Patch::Apply(obj))
+        .await
+        .map(|_| ())
+        .map_err(|x| format!("apply {} {}: {x}", obj["kind"], name(obj)))
+}
+
+/// A server-side dry run of creating `obj` (admission included, nothing stored).
+async fn dry_run_create(
+    client: &kube::Client,
+    ar: &ApiResource,
+    obj: &Value,
+) -> Result<(), String> {
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+    let o: DynamicObject = serde_json::from_value(obj.clone()).map_err(e)?;
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api.create(&pp, &o)
+        .await
+        .map(|_| ())
+        .map_err(|x| format!("create {} {}: {x}", obj["kind"], name(obj)))
+}
+
+fn pod_resource() -> ApiResource {
+    ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+    }
+}
+
+/// The pod a Deployment's ReplicaSet would create (no deployment controller runs here).
+fn pod_of(deployment: &Value) -> Value {
+    let t = &deployment["spec"]["template"];
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{}-dry-run", name(deployment)),
+                     "namespace": deployment["metadata"]["namespace"], "labels": t["metadata"]["labels"]},
+        "spec": t["spec"],
+    })
+}
+
+async fn wait_gone(client: &kube::Client, obj: &Value) -> Result<(), String> {
+    eventually(
+        &format!("{} {} deleted", obj["kind"], name(obj)),
+        Duration::from_secs(60),
+        || async { exists(client, obj).await.map(|x| !x) },
+    )
+    .await
+}
+
+/// Every example's bundle, and protected-apps' gateway-only bundle, applies by server-side
+/// apply as `ork` and again without a conflict; its Deployments' pods pass Pod Security
+/// `restricted` in the bundle's namespace (a privileged variant is refused there, so the check
+/// is live). `ork generate crd`'s CRDs become Established and accept the examples' CRs.
+fn bundle_and_crds_apply_by_server_side_apply(
+    env: &Env,
+) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let c = &env.admin;
+        let limits = ork_limits::Limits::default();
+        for ex in EXAMPLES {
+            let start = Instant::now();
+            let k = load(ex)?;
+            // the CRDs: the generated ones replace whatever the earlier tests applied
+            let crds = ork_generate::crd::crds(&k, None, &limits).map_err(e)?;
+            for crd in &crds {
+                delete(c, crd).await?;
+                wait_gone(c, crd).await?;
+                apply_clean(c, crd).await?;
+            }
+            for crd in &crds {
+                let a = api(c, crd)?;
+                let n = name(crd);
+                eventually(
+                    &format!("CRD {n} Established"),
+                    Duration::from_secs(30),
+                    || {
+                        let (a, n) = (a.clone(), n.clone());
+                        async move {
+                            let got = a.get(&n).await.map_err(e)?;
+                            Ok(got.data["status"]["conditions"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|x| x["type"] == "Established" && x["status"] == "True"))
+                        }
+                    },
+                )
+                .await?;
+            }
+            let dir = repo().join("examples").join(ex);
+            let mut crs = 0;
+            for entry in std::fs::read_dir(&dir).map_err(e)? {
+                let path = entry.map_err(e)?.path();
+                let file = path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or_default();
+                if !(file.starts_with("cr") && file.ends_with(".yaml") && file != "crd.yaml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).map_err(e)?;
+                for d in ork_yaml::parse_stream(&text).map_err(|x| format!("{x:?}"))? {
+                    let cr = d.to_json();
+                    let Some(entry) = k.crds.iter().find(|x| {
+                        cr["kind"] == x.api.kind.as_str()
+                            && cr["apiVersion"] == x.api.api_version().as_str()
+                    }) else {
+                        continue;
+                    };
+                    if let Some(ns) = cr["metadata"]["namespace"].as_str() {
+                        apply(c, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+                    }
+                    let a = &entry.api;
+                    let ar = ApiResource {
+                        group: a.group.clone(),
+                        version: a.version.clone(),
+                        api_version: a.api_version(),
+                        kind: a.kind.clone(),
+                        plural: a.plural.clone(),
+                    };
+                    dry_run_create(c, &ar, &cr)
+                        .await
+                        .map_err(|x| format!("{ex}: the CRD refuses {file}: {x}"))?;
+                    crs += 1;
+                }
+            }
+            if crs == 0 {
+                return Err(format!("{ex}: no CR was checked against its CRD"));
+            }
+
+            let mut variants = vec![(ex, false)];
+            if ex == "protected-apps" {
+                variants.push((ex, true));
+            }
+            for (_, no_runtime) in variants {
+                let ns = format!("bundle-{ex}{}", if no_runtime { "-gw" } else { "" });
+                let mut opts = ork_generate::options::BundleOptions::new(&ns);
+                opts.no_runtime = no_runtime;
+                opts.metrics_from = vec!["kubernetes.io/metadata.name=monitoring".into()];
+                let b = ork_generate::bundle::generate(&k, &opts, &limits).map_err(e)?;
+                let objects: Vec<Value> = b.objects().cloned().collect();
+                for o in &objects {
+                    apply_clean(c, o)
+                        .await
+                        .map_err(|x| format!("{ex} (no_runtime {no_runtime}): {x}"))?;
+                }
+                // a second apply of the same bundle by the same manager: no conflict
+                for o in &objects {
+                    apply_clean(c, o)
+                        .await
+                        .map_err(|x| format!("{ex}: re-apply: {x}"))?;
+                }
+                for o in &objects {
+                    if !exists(c, o).await? {
+                        return Err(format!("{ex}: {} {} not stored", o["kind"], name(o)));
+                    }
+                }
+                let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+                let gateway = ex == "protected-apps";
+                for want in [
+                    "ValidatingWebhookConfiguration",
+                    "ValidatingAdmissionPolicy",
+                    "ValidatingAdmissionPolicyBinding",
+                ] {
+                    if gateway != kinds.contains(&want) {
+                        return Err(format!("{ex}: {want} present: {}", !gateway));
+                    }
+                }
+                if no_runtime == objects.iter().any(|o| name(o) == "orkestra-runtime") {
+                    return Err(format!(
+                        "{ex}: no_runtime {no_runtime} and the runtime's objects disagree"
+                    ));
+                }
+                // Pod Security `restricted` admits the pods the Deployments would create
+                let pod = pod_resource();
+                for d in objects.iter().filter(|o| o["kind"] == "Deployment") {
+                    let p = pod_of(d);
+                    dry_run_create(c, &pod, &p).await.map_err(|x| {
+                        format!("{ex}: Pod Security refuses the pod of {}: {x}", name(d))
+                    })?;
+                    let mut privileged = p.clone();
+                    privileged["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] =
+                        json!(true);
+                    if dry_run_create(c, &pod, &privileged).await.is_ok() {
+                        return Err(format!("{ex}: namespace {ns} does not enforce restricted"));
+                    }
+                }
+                // remove it all: the admission objects first (they point at no Gateway)
+                let mut order: Vec<&Value> = objects
+                    .iter()
+                    .filter(|o| {
+                        o["apiVersion"]
+                            .as_str()
+                            .is_some_and(|a| a.starts_with("admissionregistration"))
+                    })
+                    .collect();
+                order.extend(objects.iter().filter(|o| {
+                    !o["apiVersion"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("admissionregistration"))
+                }));
+                for o in order {
+                    delete(c, o).await?;
+                }
+                println!(
+                    "    {ex}{}: {} objects applied twice, {crs} CRs dry-run, in {} ms",
+                    if no_runtime { " (gateway-only)" } else { "" },
+                    objects.len(),
+                    start.elapsed().as_millis()
+                );
+            }
+        }
         Ok(())
     })
 }
