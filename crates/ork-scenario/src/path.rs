@@ -1,4 +1,4 @@
-//! Field paths of `assert` steps (docs/e2e.md §2.1): katalog.md §4 syntax —
+//! Field paths of `assert` steps (docs/e2e.md §2.1): docs/katalog.md §4 syntax —
 //! `status.phase`, `spec.ports[0].port`, `metadata.labels["app.kubernetes.io/name"]` — plus
 //! `[key=value]`, the first list element whose `key` equals `value`.
 
