@@ -91,6 +91,7 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+#[derive(Clone)]
 struct Stored {
     value: Value,
     /// each manager's last applied configuration
@@ -99,7 +100,8 @@ struct Stored {
     status_subresource: bool,
 }
 
-/// The cluster.
+/// The cluster. Cloning it is how a dry run computes a write without keeping it.
+#[derive(Clone)]
 pub struct Cluster {
     objects: BTreeMap<Key, Stored>,
     rv: u64,
@@ -221,6 +223,12 @@ impl Cluster {
             meta.remove(server_set);
         }
         meta.insert("name".into(), json!(key.name));
+        if let Some(labels) = name_label(key) {
+            let l = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = l.as_object_mut() {
+                l.extend(labels);
+            }
+        }
         if !key.namespace.is_empty() {
             meta.insert("namespace".into(), json!(key.namespace));
         }
@@ -395,6 +403,11 @@ impl Cluster {
             return Err(ApiError::NotFound(key.show()));
         };
         let cur = stored.value.clone();
+        if let Some(labels) = name_label(key) {
+            for (k, v) in labels {
+                next["metadata"]["labels"][k] = v;
+            }
+        }
         if stored.status_subresource {
             if status_write {
                 // /status writes nothing but status (and the writer's managedFields entry)
@@ -469,6 +482,16 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The label every Namespace carries with its own name (the API server sets it, and webhook
+/// namespaceSelectors select on it).
+fn name_label(key: &Key) -> Option<Map<String, Value>> {
+    (key.group.is_empty() && key.resource == "namespaces").then(|| {
+        let mut m = Map::new();
+        m.insert("kubernetes.io/metadata.name".into(), json!(key.name));
+        m
+    })
 }
 
 fn owned_by(obj: &Value, uid: &str) -> bool {
@@ -590,7 +613,7 @@ fn merge(target: &mut Value, new: &Value) {
 }
 
 /// RFC 7386: null removes, maps merge, everything else replaces.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Some(p) = patch.as_object() else {
         *target = patch.clone();
         return;

@@ -16,6 +16,7 @@ pub mod expect;
 pub mod init;
 pub mod input;
 pub mod report;
+pub mod scenario;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -38,6 +39,12 @@ pub enum Error {
     Budget(Exceeded),
     /// an input the run cannot use (a CR no entry serves, a CR that is not an object)
     Input(String),
+    /// a scenario phase the real run would fail too (a CR refused at admission, CRs that are
+    /// never deleted): a negative verdict, not bad input
+    Phase {
+        phase: &'static str,
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -45,6 +52,7 @@ impl fmt::Display for Error {
         match self {
             Error::Budget(e) => write!(f, "{e}"),
             Error::Input(m) => write!(f, "{m}"),
+            Error::Phase { phase, message } => write!(f, "{phase}: {message}"),
         }
     }
 }
@@ -172,14 +180,27 @@ impl<'k> Simulation<'k> {
         settings: Settings,
         limits: &Limits,
     ) -> Result<Simulation<'k>, Error> {
+        let cluster = Cluster::new(limits, settings.seed, &rec_stamp(settings.now));
+        let mut sim = Simulation::on(k, cluster, settings, limits)?;
+        for cr in crs {
+            sim.add_cr(cr)?;
+        }
+        Ok(sim)
+    }
+
+    /// A simulation over `cluster` as it stands; its CRs are reconciled once [`Self::track`]ed.
+    pub fn on(
+        k: &'k PreparedKatalog,
+        mut cluster: Cluster,
+        settings: Settings,
+        limits: &Limits,
+    ) -> Result<Simulation<'k>, Error> {
         if u64::from(settings.cycles) > limits.simulate_cycles {
             return Err(Error::Budget(Exceeded::new(
                 "simulate.cycles",
                 limits.simulate_cycles,
             )));
         }
-        let now = rec_stamp(settings.now);
-        let mut cluster = Cluster::new(limits, settings.seed, &now);
         let opts = Options {
             seed: settings.seed,
             now: Some(settings.now),
@@ -201,7 +222,7 @@ impl<'k> Simulation<'k> {
                 cluster.without_status_subresource(&crd.api.group, &crd.api.plural);
             }
         }
-        let mut sim = Simulation {
+        Ok(Simulation {
             k,
             cluster,
             entries,
@@ -210,11 +231,40 @@ impl<'k> Simulation<'k> {
             log: Vec::new(),
             max_cycles: limits.simulate_cycles,
             started: Instant::now(),
-        };
-        for cr in crs {
-            sim.add_cr(cr)?;
+        })
+    }
+
+    /// Reconciles the CR at `key` (created some other way, e.g. admitted) from the next cycle
+    /// on; false when no enabled entry serves its resource.
+    pub fn track(&mut self, key: Key) -> bool {
+        let served =
+            self.k.crds.iter().position(|c| {
+                c.enabled && c.api.group == key.group && c.api.plural == key.resource
+            });
+        match served {
+            Some(i) => {
+                if !self.crs.iter().any(|t| t.key == key) {
+                    self.crs.push(Tracked { crd: i, key });
+                }
+                true
+            }
+            None => false,
         }
-        Ok(sim)
+    }
+
+    /// Runs cycles until one changes nothing, at most `max`; true when it got there.
+    pub fn until_steady(&mut self, max: u32) -> Result<bool, Error> {
+        for _ in 0..max {
+            if self.cycle()?.steady() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The cluster, for a later simulation (another Katalog, the same objects).
+    pub fn into_cluster(self) -> Cluster {
+        self.cluster
     }
 
     /// Creates one more CR, as a user's `kubectl create` (no admission runs).

@@ -19,6 +19,9 @@ pub struct Args {
     /// simulate.yaml (repeatable, comma lists); default: katalog.yaml with --cr, else `.`
     #[arg(short = 'f', long = "file", value_delimiter = ',')]
     files: Vec<PathBuf>,
+    /// the same as -f: Simulate documents, Katalogs, E2E scenarios or directories
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
     /// CR file for a Katalog (several documents allowed)
     #[arg(long)]
     cr: Option<PathBuf>,
@@ -65,10 +68,15 @@ struct InitArgs {
 }
 
 /// One run to make.
-struct Job {
-    katalog: PathBuf,
-    crs: Vec<PathBuf>,
-    doc: Option<SimulateDoc>,
+enum Job {
+    /// a Simulate document, or a Katalog with `--cr`
+    Cycles {
+        katalog: PathBuf,
+        crs: Vec<PathBuf>,
+        doc: Option<Box<SimulateDoc>>,
+    },
+    /// an E2E scenario file: the verdict of every step
+    Scenario(PathBuf),
 }
 
 pub fn run(a: &Args, g: &crate::Global) -> u8 {
@@ -79,8 +87,9 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
         Ok(n) => n,
         Err(code) => return code,
     };
-    let files = if !a.files.is_empty() {
-        a.files.clone()
+    let named: Vec<PathBuf> = a.files.iter().chain(&a.paths).cloned().collect();
+    let files = if !named.is_empty() {
+        named
     } else if a.cr.is_some() {
         vec![PathBuf::from("katalog.yaml")]
     } else {
@@ -155,9 +164,15 @@ fn jobs(
     let mut errors = Vec::new();
     for f in files {
         let found = if f.is_dir() {
-            let found = input::find(f, "simulate.yaml").map_err(|e| vec![e])?;
+            let mut found = input::find(f, "simulate.yaml").map_err(|e| vec![e])?;
             if found.is_empty() {
-                errors.push(format!("{}: no simulate.yaml under it", shown(f)));
+                found = input::find(f, "e2e.yaml").map_err(|e| vec![e])?;
+            }
+            if found.is_empty() {
+                errors.push(format!(
+                    "{}: no simulate.yaml (or e2e.yaml) under it",
+                    shown(f)
+                ));
             }
             found
         } else {
@@ -174,16 +189,16 @@ fn jobs(
                         continue;
                     }
                     match input::simulate_file(&p, limits) {
-                        Ok(d) => out.push(Job {
+                        Ok(d) => out.push(Job::Cycles {
                             katalog: d.katalog.clone(),
                             crs: d.crs.clone(),
-                            doc: Some(d),
+                            doc: Some(Box::new(d)),
                         }),
                         Err(e) => errors.extend(e),
                     }
                 }
                 Ok(Kind::Katalog) => match cr {
-                    Some(cr) => out.push(Job {
+                    Some(cr) => out.push(Job::Cycles {
                         katalog: p.clone(),
                         crs: vec![cr.to_path_buf()],
                         doc: None,
@@ -193,10 +208,7 @@ fn jobs(
                         shown(&p)
                     )),
                 },
-                Ok(Kind::E2E) => errors.push(format!(
-                    "{}: an E2E scenario; not simulated by this build",
-                    shown(&p)
-                )),
+                Ok(Kind::E2E) => out.push(Job::Scenario(p.clone())),
                 Err(e) => errors.push(e),
             }
         }
@@ -215,12 +227,60 @@ fn one(
     now: chrono::DateTime<chrono::Utc>,
     g: &crate::Global,
 ) -> Result<(bool, String, Value), Vec<String>> {
-    let k = input::katalog(&job.katalog, &g.limits)?;
+    match job {
+        Job::Cycles { katalog, crs, doc } => cycles(katalog, crs, doc.as_deref(), a, now, g),
+        Job::Scenario(p) => scenario(p, now, g),
+    }
+}
+
+/// The verdicts of every step of a scenario (and of the scenarios it imports).
+fn scenario(
+    p: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    g: &crate::Global,
+) -> Result<(bool, String, Value), Vec<String>> {
+    let scenarios = ork_scenario::load_paths(&[p.to_path_buf()], &g.limits)
+        .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let mut passed = true;
+    let mut text = String::new();
+    let mut all = Vec::new();
+    for s in &scenarios {
+        match ork_simulate::scenario::verdicts(s, &g.limits, now) {
+            Ok(v) => {
+                passed &= v.iter().all(|x| x.passed != Some(false));
+                text.push_str(&ork_simulate::scenario::lines(&v));
+                text.push_str(&ork_simulate::scenario::summary(&s.name, &v));
+                all.extend(v);
+            }
+            // the real run fails this phase too
+            Err(e @ ork_simulate::Error::Phase { .. }) => {
+                passed = false;
+                text.push_str(&format!(
+                    "[{}] ✗ {}\n",
+                    ork_io::escape_control(&s.name),
+                    ork_io::escape_control(&e.to_string())
+                ));
+            }
+            Err(e) => return Err(vec![format!("✗ {}: {e}", shown(&s.file))]),
+        }
+    }
+    let json = serde_json::to_value(&all).unwrap_or(Value::Null);
+    Ok((passed, text, json))
+}
+
+fn cycles(
+    katalog: &Path,
+    cr_files: &[PathBuf],
+    doc: Option<&SimulateDoc>,
+    a: &Args,
+    now: chrono::DateTime<chrono::Utc>,
+    g: &crate::Global,
+) -> Result<(bool, String, Value), Vec<String>> {
+    let k = input::katalog(katalog, &g.limits)?;
     let mut crs = Vec::new();
-    for p in &job.crs {
+    for p in cr_files {
         crs.extend(input::crs(p, &g.limits).map_err(|e| vec![e])?);
     }
-    let doc = job.doc.as_ref();
     let settings = Settings {
         cycles: a
             .cycles
@@ -232,7 +292,7 @@ fn one(
         now,
         crd: a.crd.clone(),
     };
-    let where_ = doc.map_or_else(|| shown(&job.katalog), |d| d.file.clone());
+    let where_ = doc.map_or_else(|| shown(katalog), |d| d.file.clone());
     let sim = Simulation::new(&k, &crs, settings, &g.limits)
         .map_err(|e| vec![format!("✗ {where_}: {e}")])?;
     let run = sim.run().map_err(|e| vec![format!("✗ {where_}: {e}")])?;
