@@ -813,3 +813,134 @@ fn plan_reports_no_changes_widening_and_weakening() {
     assert!(err.contains("fresh install"), "{err}");
     assert!(out.contains("  + Namespace orkestra-system\n"), "{out}");
 }
+
+// ---- --helm: a real `helm template` (docs/cli.md §6.3) --------------------------------------
+
+/// Helm built from its Go module by `scripts/helm/build` (first run only; needs Go).
+fn helm() -> PathBuf {
+    let cache = std::env::var_os("ORK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ork")
+        });
+    let bin = cache.join("helm/v3.22.0/helm");
+    if !bin.is_file() {
+        let status = std::process::Command::new("bash")
+            .arg(repo().join("scripts/helm/build"))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run scripts/helm/build: {e}"));
+        assert!(status.success(), "scripts/helm/build failed: {status}");
+    }
+    bin
+}
+
+/// The objects of a stream, by identity (Helm orders a release by kind; the objects are what
+/// must be the same).
+fn by_identity(yaml: &str) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = docs(yaml)
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .map(|d| {
+            let key = format!(
+                "{} {} {} {}",
+                d["apiVersion"].as_str().unwrap_or_default(),
+                d["kind"].as_str().unwrap_or_default(),
+                d["metadata"]["namespace"].as_str().unwrap_or_default(),
+                d["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            (key, d)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn helm_template(chart: &str, set: &[&str]) -> String {
+    let mut c = std::process::Command::new(helm());
+    c.args(["template", "ork", chart]);
+    for s in set {
+        c.args(["--set", s]);
+    }
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "helm template {chart} {set:?}: {err}");
+    out
+}
+
+#[test]
+fn a_helm_chart_renders_exactly_the_plain_bundle() {
+    let dir = tmp();
+    for (ex, extra) in [
+        ("website", vec![]),
+        ("pipeline", vec![]),
+        ("platform", vec![]),
+        ("protected-apps", vec![]),
+        ("protected-apps", vec!["--no-runtime"]),
+    ] {
+        let k = katalog(ex);
+        let chart = dir
+            .path()
+            .join(format!("{ex}{}", extra.join("")))
+            .display()
+            .to_string();
+        let mut args = vec!["-f", k.as_str()];
+        args.extend_from_slice(&extra);
+        let (_, plain, _) = bundle_of(&args);
+        args.extend_from_slice(&["--helm", &chart]);
+        let (code, out, err) = bundle_of(&args);
+        assert_eq!((code, out.as_str()), (0, ""), "{ex}: {err}");
+        let chart_yaml =
+            std::fs::read_to_string(Path::new(&chart).join("Chart.yaml")).unwrap_or_default();
+        let name = ork_katalog::load_file(Path::new(&k))
+            .katalog
+            .map(|x| x.metadata.name)
+            .unwrap_or_default();
+        assert!(
+            chart_yaml.contains("apiVersion: v2\n")
+                && chart_yaml.contains(&format!("name: orkestra-{name}\n")),
+            "{chart_yaml}"
+        );
+        // the default values render the plain bundle, object for object
+        let rendered = helm_template(&chart, &[]);
+        let (got, want) = (by_identity(&rendered), by_identity(&plain));
+        assert_eq!(got.len(), want.len(), "{ex} {extra:?}");
+        for ((gk, g), (wk, w)) in got.iter().zip(&want) {
+            assert_eq!(gk, wk, "{ex} {extra:?}");
+            assert_eq!(g, w, "{ex} {extra:?}: {gk}");
+        }
+        // values stand for the options: the same as the flags would give
+        let gateway = plain.contains("kind: PodDisruptionBudget");
+        let mut flags = vec![
+            "-f",
+            k.as_str(),
+            "-n",
+            "ork-ops",
+            "--metrics-from",
+            "kubernetes.io/metadata.name=monitoring",
+        ];
+        let mut set = vec![
+            "namespace=ork-ops",
+            "metricsFrom={kubernetes.io/metadata.name=monitoring}",
+        ];
+        if gateway {
+            flags.extend_from_slice(&["--gateway-image", "registry.example/ork-gateway:2"]);
+            set.push("gateway.image=registry.example/ork-gateway:2");
+        }
+        flags.extend_from_slice(&extra);
+        let (_, flagged, _) = bundle_of(&flags);
+        let rendered = helm_template(&chart, &set);
+        let (got, want) = (by_identity(&rendered), by_identity(&flagged));
+        assert_eq!(got.len(), want.len(), "{ex} {extra:?} with values");
+        for ((gk, g), (wk, w)) in got.iter().zip(&want) {
+            assert_eq!(gk, wk, "{ex} {extra:?} with values");
+            assert_eq!(g, w, "{ex} {extra:?} with values: {gk}");
+        }
+        // the Katalog's own templates are literal in the chart, not Helm's
+        let cm =
+            std::fs::read_to_string(Path::new(&chart).join("templates/katalog-configmap.yaml"))
+                .unwrap_or_default();
+        assert!(cm.contains("{{ \"{{\" }}"), "{ex}: {cm}");
+    }
+    // --helm writes a chart, not the bundle: -o with it is a usage error
+    let (code, _, _) = bundle_of(&["-f", &katalog("website"), "--helm", "x", "-o", "y"]);
+    assert_eq!(code, 2);
+}

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod crd;
+pub mod helm;
 pub mod installed;
 pub mod options;
 pub mod plan;

@@ -130,6 +130,10 @@ pub struct BundleArgs {
     /// file per part
     #[arg(short = 'o', long = "output", default_value = "-")]
     output: PathBuf,
+    /// write a Helm v3 chart into this directory instead (its default values render exactly
+    /// the plain bundle)
+    #[arg(long = "helm", conflicts_with = "output")]
+    helm: Option<PathBuf>,
 }
 
 pub fn run(a: &Args, g: &crate::Global) -> u8 {
@@ -337,12 +341,46 @@ fn is_dir_output(p: &Path) -> bool {
     p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/')
 }
 
+/// `--helm DIR`: the chart's files, its directories created.
+fn write_chart(dir: &Path, chart: &ork_generate::helm::Chart) -> u8 {
+    for (rel, text) in &chart.files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            eprintln!(
+                "{}: cannot create: {e}",
+                escape_control(&parent.display().to_string())
+            );
+            return exit::NEGATIVE;
+        }
+        let code = write_output(&path, text);
+        if code != exit::OK {
+            return code;
+        }
+    }
+    exit::OK
+}
+
 fn generate_bundle(a: &BundleArgs, g: &crate::Global) -> u8 {
     let b = match bundle_for(&a.file, &a.flags, None, &g.limits) {
         Ok(b) => b,
         Err(code) => return code,
     };
     warn(&b.warnings);
+    if let Some(dir) = &a.helm {
+        // the chart is derived from the same Katalog and options as the bundle just made
+        let Some(k) = load_katalog(&a.file, &g.limits) else {
+            return exit::USAGE;
+        };
+        return match ork_generate::helm::chart(&k, &b.options, &g.limits) {
+            Ok(chart) => write_chart(dir, &chart),
+            Err(e) => {
+                failed(&a.file, &e);
+                exit::USAGE
+            }
+        };
+    }
     if a.output.as_os_str() == "-" || !is_dir_output(&a.output) {
         return write_output(&a.output, &b.to_yaml());
     }
