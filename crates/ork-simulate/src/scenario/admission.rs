@@ -151,8 +151,33 @@ fn request_value(c: &Call) -> Value {
     })
 }
 
+/// The API server's bound on a matchCondition expression, and a nesting bound that keeps the
+/// evaluator's recursion shallow: what exceeds either is an evaluation error.
+const MAX_EXPRESSION: usize = 5120;
+const MAX_NESTING: usize = 32;
+
+fn nesting(expr: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for ch in expr.chars() {
+        match ch {
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// One CEL expression over `object`, `oldObject` and `request`.
 fn cel(expr: &str, c: &Call) -> Result<bool, String> {
+    if expr.len() > MAX_EXPRESSION || nesting(expr) > MAX_NESTING {
+        return Err(format!(
+            "the expression exceeds {MAX_EXPRESSION} bytes or {MAX_NESTING} levels of nesting"
+        ));
+    }
     let program = cel_interpreter::Program::compile(expr).map_err(|e| e.to_string())?;
     let mut ctx = cel_interpreter::Context::default();
     for (name, v) in [
@@ -409,10 +434,12 @@ fn guard(k: &PreparedKatalog, cluster: &Cluster, c: &Call) -> Result<Option<Stri
             &decide_request(c, Layers::only(&[Layer::ControlPlane]), None),
         );
         if !v.allowed() {
-            let what = match &c.namespace {
-                Some(ns) => format!("{}.{} \"{}\" in {ns}", c.resource, c.group, c.name),
-                None => format!("{}.{} \"{}\"", c.resource, c.group, c.name),
+            let resource = if c.group.is_empty() {
+                c.resource.clone()
+            } else {
+                format!("{}.{}", c.resource, c.group)
             };
+            let what = format!("{resource} {:?}", c.name);
             return Ok(Some(format!(
                 "{what} is forbidden: ValidatingAdmissionPolicy '{GUARD_POLICY}' with binding '{GUARD_POLICY}' denied request: {}",
                 v.message()
@@ -516,6 +543,8 @@ mod tests {
             Ok(true)
         );
         assert!(cel("request.name +", &call(Operation::Delete, json!({}), None)).is_err());
+        let deep = format!("{}true{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(cel(&deep, &call(Operation::Delete, json!({}), None)).is_err());
     }
 
     #[test]

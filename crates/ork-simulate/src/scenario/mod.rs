@@ -473,6 +473,22 @@ impl<'s> World<'s> {
         if !self.gateway || !self.gateway_up {
             return Ok(());
         }
+        // the Gateway labels its namespace and keeps its certificate Secrets, all as part of
+        // the control plane the guard protects
+        let ns = k.settings.operator_namespace.clone();
+        let labels = ork_webhooks::control_plane_labels();
+        let own = [
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": ns, "labels": labels}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                   "metadata": {"name": ork_katalog::names::TLS_SECRET, "namespace": ns, "labels": labels}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": ork_katalog::names::CA_SECRET, "namespace": ns, "labels": labels}}),
+        ];
+        for o in &own {
+            let served = self.served_object(Some(k), o).map_err(Error::Input)?;
+            self.put_served(&served, o, GATEWAY_MANAGER)?;
+        }
         let target = ork_webhooks::Target::Url("https://127.0.0.1:8443".into());
         let mut plan = ork_webhooks::configurations(k, &target, "");
         plan.extend(ork_webhooks::guard(k));
