@@ -111,6 +111,7 @@ fn audit_dir(sink: Option<&str>) -> Result<Option<String>, Error> {
 /// than a flag).
 pub fn generate(k: &Katalog, opts: &BundleOptions, limits: &Limits) -> Result<Bundle, Error> {
     opts.check().map_err(Error::one)?;
+    let opts = &opts.normalised();
     let ns = opts.namespace.as_str();
     let inst = installed::install(k, ns, opts.no_runtime, limits)?;
     let p = &inst.prepared;

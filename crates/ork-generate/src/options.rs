@@ -64,6 +64,19 @@ impl BundleOptions {
             .unwrap_or_else(|| format!("ork-gateway:{VERSION}"))
     }
 
+    /// The same options with an image equal to its default written as the default: a bundle
+    /// and its Helm chart then record the same options for the same images.
+    pub fn normalised(&self) -> BundleOptions {
+        let mut o = self.clone();
+        if o.runtime_image.as_deref() == Some(format!("ork-runtime:{VERSION}").as_str()) {
+            o.runtime_image = None;
+        }
+        if o.gateway_image.as_deref() == Some(format!("ork-gateway:{VERSION}").as_str()) {
+            o.gateway_image = None;
+        }
+        o
+    }
+
     /// The value of [`GENERATE_OPTIONS`].
     pub fn to_annotation(&self) -> String {
         // a struct of strings, booleans and lists always serializes
@@ -211,6 +224,8 @@ mod tests {
         o.metrics_from.clear();
         o.gateway_image = Some("ork gateway".into());
         assert!(o.check().is_err());
+        o.gateway_image = Some(format!("ork-gateway:{VERSION}"));
+        assert_eq!(o.normalised().gateway_image, None);
         o.gateway_image = None;
         o.no_runtime = true;
         o.no_gateway = true;
