@@ -83,6 +83,14 @@ fn offline_invocations(tmp: &Path) -> Vec<Vec<String>> {
             "-o".into(),
             format!("{}/", s(&tmp.join("bundle"))),
         ],
+        vec![
+            "generate".into(),
+            "bundle".into(),
+            "-f".into(),
+            s(&repo().join("examples/protected-apps/katalog.yaml")),
+            "--helm".into(),
+            s(&tmp.join("chart")),
+        ],
         // the bundle just written, planned against the same Katalog and a different one
         vec![
             "plan".into(),
@@ -128,6 +136,10 @@ fn offline_invocations(tmp: &Path) -> Vec<Vec<String>> {
             "json".into(),
         ],
         vec!["simulate".into(), "-f".into(), s(&repo().join("examples"))],
+        vec![
+            "simulate".into(),
+            s(&repo().join("crates/ork-simulate/tests/fixtures/deletion-protection")),
+        ],
         vec![
             "simulate".into(),
             "-f".into(),

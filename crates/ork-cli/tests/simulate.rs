@@ -187,3 +187,54 @@ fn init_writes_a_document_that_passes_and_never_overwrites() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not overwritten"), "{err}");
 }
+
+#[test]
+fn an_e2e_scenario_gets_a_verdict_per_step_and_exit_1_on_a_mismatch() {
+    let fixture = repo().join("crates/ork-simulate/tests/fixtures/deletion-protection");
+    let mut c = ork();
+    c.arg("simulate").arg(&fixture).args(["-o", "json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let steps = v.as_array().unwrap_or_else(|| panic!("an array: {v}"));
+    assert_eq!(steps.len(), 17, "{v}");
+    for s in steps {
+        for key in [
+            "scenario", "expect", "after", "step", "action", "verdict", "reason",
+        ] {
+            assert!(s.get(key).is_some(), "{key}: {s}");
+        }
+    }
+    // the same scenario expecting the opposite of one verdict
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for f in [
+        "katalog.yaml",
+        "crd.yaml",
+        "cr.yaml",
+        "setup.yaml",
+        "e2e.yaml",
+    ] {
+        let text = std::fs::read_to_string(fixture.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        let text = if f == "e2e.yaml" {
+            text.replace(
+                "{delete: {kind: ConfigMap, name: scratch, namespace: default}, as: {user: dev}, expect: allowed}",
+                "{delete: {kind: ConfigMap, name: scratch, namespace: default}, as: {user: dev}, expect: denied}",
+            )
+        } else {
+            text
+        };
+        std::fs::write(tmp.path().join(f), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut c = ork();
+    c.arg("simulate").arg(tmp.path().join("e2e.yaml"));
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("#1 delete ConfigMap default/scratch as dev: allowed ✗ expected denied"),
+        "{out}"
+    );
+    assert!(
+        out.contains("deletion-protection: 9 as expected, 1 not, 7 not simulated"),
+        "{out}"
+    );
+}
