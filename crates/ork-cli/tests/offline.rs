@@ -167,6 +167,12 @@ fn offline_invocations(tmp: &Path) -> Vec<Vec<String>> {
             "operatorBox.onCreate.deployments".into(),
         ],
         vec!["init".into(), s(&tmp.join("init"))],
+        vec![
+            "init".into(),
+            "--pack".into(),
+            "security".into(),
+            s(&tmp.join("init")),
+        ],
         vec!["scan".into(), s(&repo().join("tests/fixtures/scan/clean"))],
         vec![
             "rbac".into(),

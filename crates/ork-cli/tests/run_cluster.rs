@@ -142,8 +142,7 @@ fn run_local_brings_its_own_control_plane_reloads_and_stops_it() {
             let client = ork_testenv::client_for(&kubeconfig)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
-                Api::namespaced(client, "apps");
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "apps");
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(30) {
                 if cms.get_opt("demo-config").await.ok().flatten().is_some() {

@@ -411,3 +411,65 @@ fn top_level_items_of_a_non_list_are_not_objects() {
     );
     assert_eq!(v["summary"]["objects"], 2);
 }
+
+/// What ork ships scans clean (docs/checks.md §7): every example (its Katalog's rendered
+/// children, its CRs and golden files) and every file both `ork init` packs write. A finding
+/// that is right to keep carries a reasoned suppression in its file; anything else that
+/// appears fails here.
+#[test]
+fn the_examples_and_the_init_packs_scan_clean() {
+    fn clean(path: &std::path::Path) {
+        let mut c = ork();
+        c.arg("scan").arg(path).args(["-o", "json"]);
+        let (code, out, err) = run(c);
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{}: {e}: {out}{err}", path.display()));
+        assert_eq!(
+            (code, &v["findings"]),
+            (0, &serde_json::json!([])),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            v["summary"]["objects"].as_u64().unwrap_or(0) > 0,
+            "{}: nothing was scanned",
+            path.display()
+        );
+    }
+    let examples = repo().join("examples");
+    clean(&examples);
+    // each Katalog on its own too: the set-level NetworkPolicy check sees only its own children
+    for e in std::fs::read_dir(&examples)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let k = e.path().join("katalog.yaml");
+        if k.is_file() {
+            clean(&k);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for pack in ["basic", "security"] {
+        let dir = tmp.path().join(pack);
+        let mut c = ork();
+        c.args(["init", "--pack", pack]).arg(&dir);
+        let (code, _, err) = run(c);
+        assert_eq!(code, 0, "{err}");
+        clean(&dir);
+    }
+    for scenario in [
+        "admission",
+        "deletion-protection",
+        "namespace-protection",
+        "gateway-only",
+        "pod-security",
+        "rbac",
+    ] {
+        clean(
+            &tmp.path()
+                .join("security/security")
+                .join(scenario)
+                .join("katalog.yaml"),
+        );
+    }
+}
