@@ -75,8 +75,9 @@ enum Job {
         crs: Vec<PathBuf>,
         doc: Option<Box<SimulateDoc>>,
     },
-    /// an E2E scenario file: the verdict of every step
-    Scenario(PathBuf),
+    /// E2E scenario files and directories, loaded together so a scenario a suite imports and
+    /// a directory also holds runs once: the verdict of every step
+    Scenarios(Vec<PathBuf>),
 }
 
 pub fn run(a: &Args, g: &crate::Global) -> u8 {
@@ -154,7 +155,8 @@ fn shown(p: &Path) -> String {
     ork_io::escape_control(&p.display().to_string()).into_owned()
 }
 
-/// The runs `files` ask for: each Simulate document, each Katalog with `--cr`.
+/// The runs `files` ask for: each Simulate document, each Katalog with `--cr`, and the E2E
+/// scenarios together.
 fn jobs(
     files: &[PathBuf],
     cr: Option<&Path>,
@@ -162,17 +164,20 @@ fn jobs(
 ) -> Result<Vec<Job>, Vec<String>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    let mut scenarios = Vec::new();
     for f in files {
         let found = if f.is_dir() {
-            let mut found = input::find(f, "simulate.yaml").map_err(|e| vec![e])?;
+            let found = input::find(f, "simulate.yaml").map_err(|e| vec![e])?;
             if found.is_empty() {
-                found = input::find(f, "e2e.yaml").map_err(|e| vec![e])?;
-            }
-            if found.is_empty() {
-                errors.push(format!(
-                    "{}: no simulate.yaml (or e2e.yaml) under it",
-                    shown(f)
-                ));
+                if input::find(f, "e2e.yaml").map_err(|e| vec![e])?.is_empty() {
+                    errors.push(format!(
+                        "{}: no simulate.yaml (or e2e.yaml) under it",
+                        shown(f)
+                    ));
+                } else {
+                    // ork_scenario searches it and loads each file once
+                    scenarios.push(f.clone());
+                }
             }
             found
         } else {
@@ -208,10 +213,13 @@ fn jobs(
                         shown(&p)
                     )),
                 },
-                Ok(Kind::E2E) => out.push(Job::Scenario(p.clone())),
+                Ok(Kind::E2E) => scenarios.push(p.clone()),
                 Err(e) => errors.push(e),
             }
         }
+    }
+    if !scenarios.is_empty() {
+        out.push(Job::Scenarios(scenarios));
     }
     if errors.is_empty() {
         Ok(out)
@@ -229,17 +237,17 @@ fn one(
 ) -> Result<(bool, String, Value), Vec<String>> {
     match job {
         Job::Cycles { katalog, crs, doc } => cycles(katalog, crs, doc.as_deref(), a, now, g),
-        Job::Scenario(p) => scenario(p, now, g),
+        Job::Scenarios(p) => scenario(p, now, g),
     }
 }
 
-/// The verdicts of every step of a scenario (and of the scenarios it imports).
+/// The verdicts of every step of the scenarios (and of those they import).
 fn scenario(
-    p: &Path,
+    paths: &[PathBuf],
     now: chrono::DateTime<chrono::Utc>,
     g: &crate::Global,
 ) -> Result<(bool, String, Value), Vec<String>> {
-    let scenarios = ork_scenario::load_paths(&[p.to_path_buf()], &g.limits)
+    let scenarios = ork_scenario::load_paths(paths, &g.limits)
         .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let mut passed = true;
     let mut text = String::new();
