@@ -83,7 +83,92 @@ fn the_security_pack_passes_on_a_local_control_plane() {
         .filter(|c| c.get("observed").is_some())
         .count();
     assert!(steps >= 30, "only {steps} request steps in the pack");
-    std::fs::write(repo().join("target/security-pack-e2e.json"), &out).ok();
+    simulate_agrees(&report);
+}
+
+/// `ork simulate` of the same pack gives every step the verdict the real run observed.
+fn simulate_agrees(report: &Value) {
+    let mut c = ork();
+    c.arg("simulate").arg(pack()).arg("-o").arg("json");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "ork simulate of the pack: {err}");
+    let simulated = json(&out);
+    let verdicts: Vec<&Value> = simulated
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| {
+            s.as_array()
+                .map(|a| a.iter().collect::<Vec<_>>())
+                .unwrap_or_else(|| vec![s])
+        })
+        .filter(|v| v["verdict"] == "allowed" || v["verdict"] == "denied")
+        .collect();
+    let mut compared = std::collections::BTreeSet::new();
+    for v in &verdicts {
+        let real = report["scenarios"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["name"] == v["scenario"])
+            .flat_map(|s| s["expect"].as_array().cloned().unwrap_or_default())
+            .filter(|x| x["name"] == v["expect"])
+            .flat_map(|x| x["checks"].as_array().cloned().unwrap_or_default())
+            .find(|c| c["step"] == v["step"]);
+        let Some(real) = real else {
+            panic!("simulated step has no real counterpart: {v}");
+        };
+        assert_eq!(
+            real["observed"],
+            v["verdict"],
+            "simulate and the real run disagree on {} › {} › step {} ({}): real {}, simulated {} ({})",
+            v["scenario"],
+            v["expect"],
+            v["step"],
+            v["action"],
+            real["detail"],
+            v["verdict"],
+            v["reason"]
+        );
+        compared.insert((
+            v["scenario"].to_string(),
+            v["expect"].to_string(),
+            v["step"].to_string(),
+        ));
+    }
+    let real_steps = report["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["expect"].as_array().cloned().unwrap_or_default())
+        .flat_map(|x| x["checks"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c.get("observed").is_some())
+        .count();
+    let mut missing = Vec::new();
+    for sc in report["scenarios"].as_array().into_iter().flatten() {
+        for x in sc["expect"].as_array().into_iter().flatten() {
+            for c in x["checks"].as_array().into_iter().flatten() {
+                let key = (
+                    sc["name"].to_string(),
+                    x["name"].to_string(),
+                    c["step"].to_string(),
+                );
+                if c.get("observed").is_some() && !compared.contains(&key) {
+                    missing.push(format!("{key:?} {}", c["detail"]));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "steps simulate gave no verdict: {missing:#?}"
+    );
+    assert_eq!(
+        compared.len(),
+        real_steps,
+        "simulate gave {} verdicts for {real_steps} observed steps",
+        compared.len()
+    );
 }
 
 #[test]
@@ -240,7 +325,10 @@ fn validate_checks_an_e2e_file_and_what_it_references() {
     c.arg("validate").arg("-f").arg(example().join("e2e.yaml"));
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("E2E, 1 scenario (deletion-protection)"), "{out}");
+    assert!(
+        out.contains("E2E, 1 scenario (deletion-protection)"),
+        "{out}"
+    );
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let s = dir.path().join("s");
     copy_dir(&example(), &s);
@@ -249,5 +337,8 @@ fn validate_checks_an_e2e_file_and_what_it_references() {
     c.arg("validate").arg("-f").arg(s.join("e2e.yaml"));
     let (code, _, err) = run(c);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("e2e.yaml:") && err.contains("setup.yaml"), "{err}");
+    assert!(
+        err.contains("e2e.yaml:") && err.contains("setup.yaml"),
+        "{err}"
+    );
 }

@@ -380,14 +380,20 @@ async fn run(step: &Step, cx: &mut Ctx<'_>) -> Result<Attempt, String> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            // a SubjectAccessReview's answer is the verdict `ork simulate` compares with
+            let observed = Some(if allowed {
+                Verdict::Allowed
+            } else {
+                Verdict::Denied
+            });
             if allowed == *expect {
                 Attempt::Passed {
-                    observed: None,
+                    observed,
                     message: reason,
                 }
             } else {
                 Attempt::Retry {
-                    observed: None,
+                    observed,
                     message: format!(
                         "allowed = {allowed}, expected {}: {reason}",
                         if *expect { "yes" } else { "no" }

@@ -73,6 +73,10 @@ pub fn run(a: &Args, g: &crate::Global) -> u8 {
 
 /// An E2E scenario file (docs/e2e.md §1): its first document says `kind: E2E`.
 fn is_e2e(f: &std::path::Path, limits: &ork_limits::Limits) -> bool {
+    // stdin can be read once: it is a Katalog
+    if f.as_os_str() == "-" {
+        return false;
+    }
     let Ok(input) = ork_io::read_text(f, limits) else {
         return false; // the Katalog loader reports the unreadable file
     };
