@@ -38,7 +38,10 @@ pub fn decode(
     };
     let mut docs: Vec<Node> = docs.into_iter().filter(|d| !d.is_null()).collect();
     if docs.len() != 1 {
-        let span = docs.get(1).map(|d| d.span).unwrap_or(Span { line: 1, col: 1 });
+        let span = docs
+            .get(1)
+            .map(|d| d.span)
+            .unwrap_or(Span { line: 1, col: 1 });
         sink.error(
             span,
             "",

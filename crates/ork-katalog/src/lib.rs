@@ -4,8 +4,8 @@
 
 pub mod coerce;
 mod decode;
-pub mod document;
 pub mod diag;
+pub mod document;
 pub mod kinds;
 pub mod model;
 pub mod names;
