@@ -101,7 +101,9 @@ fn validate_e2e(
             if json {
                 return (
                     exit::OK,
-                    Some(json!({"file": shown, "kind": "E2E", "valid": true, "scenarios": names, "diagnostics": []})),
+                    Some(
+                        json!({"file": shown, "kind": "E2E", "valid": true, "scenarios": names, "diagnostics": []}),
+                    ),
                 );
             }
             if !quiet {
