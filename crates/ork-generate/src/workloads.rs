@@ -181,9 +181,18 @@ pub fn deployment(ns: &str, w: &Workload<'_>) -> Value {
         json!({"httpGet": {"path": path, "port": "health", "scheme": "HTTP"},
                "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
     };
+    let mut metadata = json!({"name": w.name, "namespace": ns, "labels": object_labels(c)});
+    if !w.image.contains("@sha256:") {
+        // ork cannot know the digest of its own default image; the bundle says so where
+        // `ork scan` looks, and a release passes `--runtime-image`/`--gateway-image` with one
+        metadata["annotations"] = json!({
+            "ork.io/ignore-check.image-no-digest":
+                "ork's default image tag: pin a release with --runtime-image/--gateway-image REF@sha256:…",
+        });
+    }
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": w.name, "namespace": ns, "labels": object_labels(c)},
+        "metadata": metadata,
         "spec": {
             "replicas": REPLICAS,
             "revisionHistoryLimit": 5,
