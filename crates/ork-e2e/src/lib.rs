@@ -117,13 +117,6 @@ fn skipped(s: &Scenario, why: &str) -> ScenarioReport {
     }
 }
 
-/// The scenario's own namespace: `e2e-<name>`, cut to a DNS label.
-fn namespace_for(name: &str) -> String {
-    let mut n = format!("e2e-{name}");
-    n.truncate(63);
-    n.trim_end_matches('-').to_string()
-}
-
 struct Run<'a> {
     s: &'a Scenario,
     api: &'a Api,
@@ -144,7 +137,7 @@ async fn scenario(s: &Scenario, api: &Api, opts: &Options, progress: &Progress) 
         api,
         opts,
         progress,
-        ns: namespace_for(&s.name),
+        ns: ork_scenario::namespace_for(&s.name),
         deadline: started + timeout,
         expect: Vec::new(),
         created: Vec::new(),
@@ -740,51 +733,15 @@ fn name_of(obj: &Value) -> String {
     )
 }
 
-/// The decommission Katalog (docs/security.md §2.4): the scenario's Katalog with deletion
-/// protection switched off, its file references made absolute, written to `work`.
+/// The decommission Katalog (`ork_scenario::decommission`, the one `ork simulate` plays),
+/// written to `work` for the components to load.
 fn decommissioned(
     katalog: &Path,
     work: &Path,
     limits: &ork_limits::Limits,
 ) -> Result<PathBuf, String> {
-    let input =
-        ork_io::read_text(katalog, limits).map_err(|x| format!("{}: {}", x.name, x.problem))?;
-    let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|x| x.message)?;
-    // absolute: the decommission Katalog lives in the scratch directory
-    let dir = std::fs::canonicalize(katalog.parent().unwrap_or(Path::new("."))).map_err(e)?;
-    let mut out = Vec::new();
-    for d in docs {
-        let mut v = d.to_json();
-        if v["kind"] == "Katalog" {
-            v["security"]["deletionProtection"]["enabled"] = json!(false);
-            if let Some(m) = v["security"]["deletionProtection"].as_object_mut() {
-                m.remove("strictMode");
-            }
-            if let Some(crds) = v["spec"]["crds"].as_object_mut() {
-                for entry in crds.values_mut() {
-                    if let Some(f) = entry["crdFile"].as_str() {
-                        entry["crdFile"] = json!(dir.join(f).display().to_string());
-                    }
-                    if let Some(list) = entry["crFiles"].as_array_mut() {
-                        for f in list.iter_mut() {
-                            if let Some(s) = f.as_str() {
-                                *f = json!(dir.join(s).display().to_string());
-                            }
-                        }
-                    }
-                    if let Some(dp) = entry
-                        .pointer_mut("/operatorBox/runtime/deletionProtection")
-                        .and_then(Value::as_object_mut)
-                    {
-                        dp.insert("protectCRD".into(), json!(false));
-                        dp.insert("protectCRs".into(), json!(false));
-                    }
-                }
-            }
-        }
-        out.push(ork_yaml::to_yaml_document(&v));
-    }
+    let d = ork_scenario::decommission(katalog, limits)?;
     let path = work.join("katalog-decommission.yaml");
-    std::fs::write(&path, out.join("")).map_err(e)?;
+    std::fs::write(&path, d.text).map_err(e)?;
     Ok(path)
 }

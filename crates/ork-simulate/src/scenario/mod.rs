@@ -30,7 +30,7 @@ use ork_limits::Limits;
 use ork_policy::{PreparedKatalog, User};
 use ork_scenario::{Identity, Phase, Scenario};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Error;
 use world::World;
@@ -115,13 +115,6 @@ fn user_of(i: &Option<Identity>) -> User {
     }
 }
 
-/// The scenario's own namespace: `e2e-<name>`, cut to a DNS label (as the runner names it).
-pub fn namespace_for(name: &str) -> String {
-    let mut n = format!("e2e-{name}");
-    n.truncate(63);
-    n.trim_end_matches('-').to_string()
-}
-
 /// Every step's verdict, expectations in phase and file order. An error is a phase the real
 /// run would fail too (a CR refused at admission, CRs that are never deleted), or input the
 /// simulation cannot use.
@@ -179,36 +172,10 @@ fn read(f: &Path, limits: &Limits) -> Result<Vec<Value>, Error> {
     ork_scenario::read_objects(f, limits).map_err(Error::Input)
 }
 
-/// The Katalog as the runner decommissions it (docs/security.md §2.4): deletion protection
-/// and strict mode off, no CRD or CR protected.
+/// The Katalog the runner decommissions with (`ork_scenario::decommission`), prepared.
 fn decommissioned(path: &Path, limits: &Limits) -> Result<PreparedKatalog, Error> {
-    let input = ork_io::read_text(path, limits).map_err(|e| Error::Input(e.to_string()))?;
-    let docs =
-        ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| Error::Input(e.message))?;
-    let mut src = String::new();
-    for d in docs.iter().filter(|d| !d.is_null()) {
-        let mut v = d.to_json();
-        if v["kind"] == "Katalog" {
-            v["security"]["deletionProtection"]["enabled"] = json!(false);
-            if let Some(m) = v["security"]["deletionProtection"].as_object_mut() {
-                m.remove("strictMode");
-            }
-            if let Some(crds) = v["spec"]["crds"].as_object_mut() {
-                for entry in crds.values_mut() {
-                    if let Some(dp) = entry
-                        .pointer_mut("/operatorBox/runtime/deletionProtection")
-                        .and_then(Value::as_object_mut)
-                    {
-                        dp.insert("protectCRD".into(), json!(false));
-                        dp.insert("protectCRs".into(), json!(false));
-                    }
-                }
-            }
-        }
-        src.push_str(&ork_yaml::to_yaml_document(&v));
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let o = ork_katalog::load_str_with(&src, &input.name, dir, limits);
+    let d = ork_scenario::decommission(path, limits).map_err(Error::Input)?;
+    let o = ork_katalog::load_str_with(&d.text, &d.name, &d.dir, limits);
     let Some(katalog) = o.katalog else {
         let errs: Vec<String> = o.diagnostics.iter().map(ToString::to_string).collect();
         return Err(Error::Input(format!(

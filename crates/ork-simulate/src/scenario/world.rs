@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 
 use super::admission::{self, Admission, Call};
 use super::authz::{self, Attributes};
-use super::{
-    DELETE_CYCLES, E2E_MANAGER, GATEWAY_MANAGER, Outcome, SETTLE_CYCLES, namespace_for, runner,
-};
+use super::{DELETE_CYCLES, E2E_MANAGER, GATEWAY_MANAGER, Outcome, SETTLE_CYCLES, runner};
 use crate::cluster::{ApiError, Cluster, Key, text};
 use crate::{Error, Settings, Simulation};
 
@@ -59,7 +57,7 @@ impl<'s> World<'s> {
             s,
             limits,
             now,
-            ns: namespace_for(&s.name),
+            ns: ork_scenario::namespace_for(&s.name),
             cluster: Some(cluster),
             crs: Vec::new(),
             gateway: false,
