@@ -2,14 +2,14 @@
 //! back to the AdmissionResponse (docs/security.md §2.3). Pure: the server supplies the state
 //! a request needs (the target Pod of an exec, the peers of a `unique` rule).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
 use ork_katalog::FailurePolicy;
 use ork_policy::conditions::Peers;
-use ork_policy::{Layer, Point, PreparedKatalog, Request, User, Verdict};
+use ork_policy::{Layer, PreparedKatalog, Request, Review, User, Verdict};
 use serde_json::{Value, json};
 
 use crate::webhooks::Webhook;
@@ -136,8 +136,9 @@ pub fn user(r: &AdmissionRequest<DynamicObject>) -> User {
     }
 }
 
-/// The `decide` request for one review at webhook `w`. For CONNECT, `target` is the Pod the
-/// exec or attach goes into (read by the server); the review's object is only its options.
+/// The `decide` request for one review at webhook `w` (`Request::from_review`, the mapping
+/// `ork simulate` uses too). For CONNECT, `target` is the Pod the exec or attach goes into
+/// (read by the server); the review's object is only its options.
 pub fn request<'a>(
     w: Webhook,
     d: &'a Decoded,
@@ -145,55 +146,25 @@ pub fn request<'a>(
     peers: Option<&'a dyn Peers>,
 ) -> Request<'a> {
     let r = &d.request;
-    let op = operation(&r.operation);
-    let object = match op {
-        ork_katalog::Operation::Connect => target,
-        _ => d.object.as_ref(),
-    };
-    // a CONNECT review names the options object (PodExecOptions); the request is about the
-    // Pod, as `decide` and its messages expect
-    let (group, version, kind) = match op {
-        ork_katalog::Operation::Connect => (
-            r.resource.group.clone(),
-            r.resource.version.clone(),
-            if r.resource.group.is_empty() && r.resource.resource == "pods" {
-                "Pod".to_string()
-            } else {
-                r.kind.kind.clone()
-            },
-        ),
-        _ => (
-            r.kind.group.clone(),
-            r.kind.version.clone(),
-            r.kind.kind.clone(),
-        ),
-    };
-    // the API server sets a Namespace's own name as the request's namespace; a Namespace is
-    // cluster-scoped
-    let namespace = if r.resource.group.is_empty() && r.resource.resource == "namespaces" {
-        None
-    } else {
-        r.namespace.clone().filter(|s| !s.is_empty())
-    };
-    Request {
-        point: Point::Admission,
-        layers: w.layers(),
-        uid: r.uid.clone(),
-        operation: op,
-        user: user(r),
-        group,
-        version,
-        kind,
-        resource: r.resource.resource.clone(),
-        subresource: r.sub_resource.clone().filter(|s| !s.is_empty()),
-        namespace,
-        namespace_labels: BTreeMap::new(),
-        name: r.name.clone(),
-        object,
+    let review = Review {
+        uid: &r.uid,
+        operation: operation(&r.operation),
+        kind_group: &r.kind.group,
+        kind_version: &r.kind.version,
+        kind: &r.kind.kind,
+        resource_group: &r.resource.group,
+        resource_version: &r.resource.version,
+        resource: &r.resource.resource,
+        sub_resource: r.sub_resource.as_deref(),
+        name: &r.name,
+        namespace: r.namespace.as_deref(),
+        username: r.user_info.username.as_deref().unwrap_or_default(),
+        groups: r.user_info.groups.as_deref().unwrap_or_default(),
+        object: d.object.as_ref(),
         old_object: d.old_object.as_ref(),
         dry_run: r.dry_run,
-        peers,
-    }
+    };
+    Request::from_review(&review, w.layers(), target, peers)
 }
 
 fn reason_for(code: u16) -> &'static str {

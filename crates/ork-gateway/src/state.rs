@@ -108,20 +108,10 @@ impl Shared {
         let ns = r.namespace.as_deref()?;
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, ns);
         match api.get(&r.name).await {
-            Ok(pod) => {
-                let mut v = serde_json::to_value(&pod).ok()?;
-                // only the pod spec and identity matter for the exec guard; status and
-                // managed fields are dropped at once
-                if let Some(m) = v.as_object_mut() {
-                    m.remove("status");
-                    m.insert("apiVersion".into(), "v1".into());
-                    m.insert("kind".into(), "Pod".into());
-                }
-                if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.remove("managedFields");
-                }
-                Some(v)
-            }
+            // only the pod spec and identity matter for the exec guard
+            Ok(pod) => serde_json::to_value(&pod)
+                .ok()
+                .map(ork_policy::review::exec_target),
             Err(e) => {
                 tracing::warn!(namespace = ns, pod = %r.name, error = %e, "exec target Pod could not be read");
                 None

@@ -13,9 +13,11 @@ pub mod namespaces;
 pub mod prepared;
 pub mod rbac;
 pub mod redact;
+pub mod review;
 pub mod rules;
 
 pub use admission::{Decision, Denial, EvalError, Layer, Layers, Request, User, Verdict, decide};
 pub use conditions::{Eval, Gate, PreparedCondition, Scope};
 pub use prepared::{PreparedCrd, PreparedEntry, PreparedKatalog, WriteOp};
+pub use review::Review;
 pub use rules::{MutationChange, Point, RuleOutcome, Violation};

@@ -9,13 +9,11 @@
 //! to zero answers nothing: the webhook's failurePolicy decides. A webhook or policy that is
 //! not ork's cannot be simulated and is an error, never an allow.
 
-use std::collections::BTreeMap;
-
 use ork_katalog::{FailurePolicy, Operation};
 use ork_policy::checks::selects;
 use ork_policy::conditions::{Peers, lookup};
 use ork_policy::prepared::GUARD_POLICY;
-use ork_policy::{Layer, Layers, Point, PreparedKatalog, Request, User};
+use ork_policy::{Layer, Layers, PreparedKatalog, Request, Review, User};
 use ork_webhooks::Webhook;
 use serde_json::{Map, Value, json};
 
@@ -25,9 +23,11 @@ use crate::cluster::{Cluster, text};
 #[derive(Debug, Clone)]
 pub struct Call {
     pub operation: Operation,
+    /// `request.kind`: what the object sent is
+    pub kind: Kind,
+    /// `request.resource`: group, version and resource
     pub group: String,
     pub version: String,
-    pub kind: String,
     pub resource: String,
     pub subresource: Option<String>,
     /// `None` for a cluster-scoped object
@@ -41,6 +41,15 @@ pub struct Call {
     pub target: Option<Value>,
     pub user: User,
     pub dry_run: bool,
+}
+
+/// A group, version and kind: the resource's own, or for a subresource the object it is sent
+/// as (`v1 PodExecOptions`, `autoscaling/v1 Scale`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
 }
 
 /// The API server's answer.
@@ -140,7 +149,7 @@ fn namespace_labels(cluster: &Cluster, c: &Call) -> Option<Map<String, Value>> {
 /// The AdmissionRequest as CEL sees it.
 fn request_value(c: &Call) -> Value {
     json!({
-        "kind": {"group": c.group, "version": c.version, "kind": c.kind},
+        "kind": {"group": c.kind.group, "version": c.kind.version, "kind": c.kind.kind},
         "resource": {"group": c.group, "version": c.version, "resource": c.resource},
         "subResource": c.subresource.clone().unwrap_or_default(),
         "name": c.name,
@@ -272,41 +281,28 @@ impl Peers for ClusterPeers<'_> {
     }
 }
 
-/// The `decide` request for one webhook call, as the Gateway's `review::request` builds it:
-/// a CONNECT is about the target Pod; a Namespace is cluster-scoped.
+/// The `decide` request for one webhook call: the Gateway's own mapping of the review
+/// (`Request::from_review`). A CONNECT is about its target Pod, read as the Gateway reads it.
 fn decide_request<'a>(c: &'a Call, layers: Layers, peers: Option<&'a dyn Peers>) -> Request<'a> {
-    let connect = c.operation == Operation::Connect;
-    Request {
-        point: Point::Admission,
-        layers,
-        uid: String::new(),
+    let review = Review {
+        uid: "",
         operation: c.operation,
-        user: c.user.clone(),
-        group: c.group.clone(),
-        version: c.version.clone(),
-        kind: if connect && c.group.is_empty() && c.resource == "pods" {
-            "Pod".into()
-        } else {
-            c.kind.clone()
-        },
-        resource: c.resource.clone(),
-        subresource: c.subresource.clone(),
-        namespace: if is_namespace(c) {
-            None
-        } else {
-            c.namespace.clone()
-        },
-        namespace_labels: BTreeMap::new(),
-        name: c.name.clone(),
-        object: if connect {
-            c.target.as_ref()
-        } else {
-            c.object.as_ref()
-        },
+        kind_group: &c.kind.group,
+        kind_version: &c.kind.version,
+        kind: &c.kind.kind,
+        resource_group: &c.group,
+        resource_version: &c.version,
+        resource: &c.resource,
+        sub_resource: c.subresource.as_deref(),
+        name: &c.name,
+        namespace: c.namespace.as_deref(),
+        username: &c.user.name,
+        groups: &c.user.groups,
+        object: c.object.as_ref(),
         old_object: c.old_object.as_ref(),
         dry_run: c.dry_run,
-        peers,
-    }
+    };
+    Request::from_review(&review, layers, c.target.as_ref(), peers)
 }
 
 /// `admission webhook "NAME" denied the request: …`, as the API server words it.
@@ -484,9 +480,13 @@ mod tests {
     fn call(op: Operation, old: Value, new: Option<Value>) -> Call {
         Call {
             operation: op,
+            kind: Kind {
+                group: "t.io".into(),
+                version: "v1".into(),
+                kind: "App".into(),
+            },
             group: "t.io".into(),
             version: "v1".into(),
-            kind: "App".into(),
             resource: "apps".into(),
             subresource: None,
             namespace: Some("n".into()),

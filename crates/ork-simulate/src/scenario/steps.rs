@@ -428,16 +428,11 @@ impl World<'_> {
             Ok(r) => r,
             Err(m) => return Ok((Outcome::Denied, m)),
         };
-        let Some(mut target) = self.cluster()?.get(&key).cloned() else {
+        let Some(pod) = self.cluster()?.get(&key).cloned() else {
             return Ok((Outcome::Error, format!("pods {pod:?} not found")));
         };
-        // what the Gateway reads of the Pod (its `target_pod`): no status, no managedFields
-        if let Some(m) = target.as_object_mut() {
-            m.remove("status");
-        }
-        if let Some(m) = target.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-        }
+        // the Pod as the Gateway reads it
+        let target = ork_policy::review::exec_target(pod);
         let options = json!({"apiVersion": "v1", "kind": served.kind, "command": command,
             "container": container, "stdout": true, "stderr": true});
         let mut call = self.call(

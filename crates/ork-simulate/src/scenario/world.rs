@@ -10,7 +10,7 @@ use ork_policy::{PreparedKatalog, User};
 use ork_scenario::{ObjectRef, Scenario};
 use serde_json::{Value, json};
 
-use super::admission::{self, Admission, Call};
+use super::admission::{self, Admission, Call, Kind};
 use super::authz::{self, Attributes};
 use super::{DELETE_CYCLES, E2E_MANAGER, GATEWAY_MANAGER, Outcome, SETTLE_CYCLES, runner};
 use crate::cluster::{ApiError, Cluster, Key, text};
@@ -426,9 +426,13 @@ impl<'s> World<'s> {
     ) -> Call {
         Call {
             operation,
+            kind: Kind {
+                group: served.group.clone(),
+                version: served.version.clone(),
+                kind: served.kind.clone(),
+            },
             group: served.group.clone(),
             version: served.version.clone(),
-            kind: served.kind.clone(),
             resource: served.resource.clone(),
             subresource: None,
             namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
