@@ -221,3 +221,101 @@ fn a_cr_refused_at_admission_fails_the_phase() {
     );
     assert!(e.to_string().contains("reserved-key"), "{e}");
 }
+
+/// A restricted Pod, a Deployment, and a user who may patch their subresources.
+const SUBRESOURCES: &str = "
+---
+{apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, metadata: {name: debug}, rules: [
+  {apiGroups: [\"\"], resources: [pods/ephemeralcontainers, pods/foo, configmaps/scale], verbs: [patch]},
+  {apiGroups: [apps], resources: [deployments/scale], verbs: [patch]},
+  {apiGroups: [security.orkestra.io], resources: [apps/status, apps/scale], verbs: [patch]}]}
+---
+{apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRoleBinding, metadata: {name: debug},
+ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: debug}, subjects: [{kind: User, name: dev}]}
+---
+{apiVersion: v1, kind: Pod, metadata: {name: target, namespace: default},
+ spec: {automountServiceAccountToken: false,
+  securityContext: {runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: {type: RuntimeDefault}},
+  containers: [{name: app, image: \"busybox:1.36\", resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 100m, memory: 32Mi}},
+   securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}}]}}
+---
+{apiVersion: apps/v1, kind: Deployment, metadata: {name: web, namespace: default},
+ spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}},
+  spec: {containers: [{name: c, image: \"busybox:1.36\"}]}}}}
+";
+
+#[test]
+fn patches_of_subresources_are_admitted_as_the_api_server_routes_them() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let debugger = |privileged: bool| {
+        format!(
+            "{{name: debugger, image: \"busybox:1.36\", securityContext: {{privileged: {privileged}, allowPrivilegeEscalation: {privileged}, capabilities: {{drop: [ALL]}}}}}}"
+        )
+    };
+    let e2e = scenario(
+        tmp.path(),
+        &format!("{SETUP}{SUBRESOURCES}"),
+        &format!(
+            "    - name: subresources
+      steps:
+        - {{patch: {{kind: Pod, name: target, namespace: default, subresource: ephemeralcontainers,
+            merge: {{spec: {{ephemeralContainers: [{}]}}}}}}, as: {{user: dev}}, dryRun: true, expect: denied, messageContains: privileged-container}}
+        - {{patch: {{kind: Pod, name: target, namespace: default, subresource: ephemeralcontainers,
+            merge: {{spec: {{ephemeralContainers: [{}]}}}}}}, as: {{user: nobody}}, dryRun: true, expect: denied, messageContains: forbidden}}
+        - {{patch: {{kind: Pod, name: target, namespace: default, subresource: ephemeralcontainers,
+            merge: {{spec: {{ephemeralContainers: [{}]}}}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: Pod, name: target, namespace: default, subresource: ephemeralcontainers,
+            merge: {{spec: {{ephemeralContainers: []}}}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: Pod, name: target, namespace: default, subresource: foo, merge: {{}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: Deployment, name: web, namespace: default, subresource: scale, merge: {{spec: {{replicas: 5}}}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: Deployment, name: web, namespace: default, subresource: scale, merge: {{spec: {{replicas: -1}}}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: ConfigMap, name: scratch, namespace: default, subresource: scale, merge: {{spec: {{replicas: 1}}}}}}, as: {{user: dev}}, expect: allowed}}
+        - {{patch: {{kind: App, name: demo, namespace: default, subresource: scale, merge: {{spec: {{replicas: 1}}}}}}, as: {{user: dev}}, expect: allowed}}
+",
+            debugger(true),
+            debugger(true),
+            debugger(false)
+        ),
+    );
+    // pod security admission in the default namespace
+    let katalog = std::fs::read_to_string(tmp.path().join("katalog.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace(
+            "security: {deletionProtection: {enabled: true, strictMode: true}}",
+            "security: {deletionProtection: {enabled: true, strictMode: true}, podSecurity: {level: restricted, admission: {enabled: true, namespaces: [default]}}}",
+        );
+    std::fs::write(tmp.path().join("katalog.yaml"), katalog).unwrap_or_else(|e| panic!("{e}"));
+    let v = play(&e2e);
+    let verdict: Vec<&str> = v.iter().map(|x| x.verdict.as_str()).collect();
+    assert_eq!(
+        verdict,
+        [
+            "denied", "denied", "allowed", "error", "error", "allowed", "error", "error", "error"
+        ],
+        "{}",
+        report(&v)
+    );
+    // the privileged debugger is refused by pod security, as the Gateway refuses it
+    assert!(
+        v[0].reason
+            .contains("admission webhook \"pod-security.orkestra.orkspace.io\" denied"),
+        "{}",
+        v[0].reason
+    );
+    assert!(
+        v[0].reason
+            .contains("spec.ephemeralContainers[debugger].securityContext.privileged is true"),
+        "{}",
+        v[0].reason
+    );
+    // the restricted one was added: it may not be removed again
+    assert!(
+        v[3].reason.contains("may not be removed"),
+        "{}",
+        v[3].reason
+    );
+    assert!(v[4].reason.contains("could not find"), "{}", v[4].reason);
+    assert!(v[6].reason.contains("spec.replicas"), "{}", v[6].reason);
+    // the App CRD serves status, not scale
+    assert!(v[8].reason.contains("apps/scale"), "{}", v[8].reason);
+}

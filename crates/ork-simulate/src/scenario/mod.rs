@@ -12,14 +12,16 @@
 //!
 //! A request step gets its verdict as the API server would give it: authorization first
 //! ([`authz`], the RBAC the cluster holds; the runner is `system:masters`), then admission
-//! ([`admission`], the Gateway's verdicts from `ork_policy::decide`). An allowed step that is
-//! not a dry run changes the in-memory cluster, which the runtime then reconciles and the
-//! Gateway's watcher repairs, as in a real run. `scale` stops or starts a component. Steps and
-//! checks that are not verdicts (`assert`, `audit`, `resources`, `commands`) are reported as
-//! not simulated.
+//! ([`admission`], the Gateway's verdicts from `ork_policy::decide`); a patch of a subresource
+//! (`status`, `ephemeralcontainers`, `scale`) is admitted as an UPDATE of that subresource
+//! (`patch`). An allowed step that is not a dry run changes the in-memory cluster, which the
+//! runtime then reconciles and the Gateway's watcher repairs, as in a real run. `scale` stops
+//! or starts a component. Steps and checks that are not verdicts (`assert`, `audit`,
+//! `resources`, `commands`) are reported as not simulated.
 
 pub mod admission;
 pub mod authz;
+mod patch;
 mod steps;
 mod world;
 

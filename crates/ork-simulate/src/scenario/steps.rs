@@ -5,15 +5,14 @@
 use ork_katalog::Operation;
 use ork_policy::PreparedKatalog;
 use ork_scenario::{
-    Action, Component, Expectation, Identity, ObjectRef, PatchBody, Phase, RequestOpts, Step,
-    Verdict,
+    Action, Component, Expectation, Identity, ObjectRef, Phase, RequestOpts, Step, Verdict,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::admission::Admission;
 use super::authz::Attributes;
-use super::world::{Served, World, allowed_reason, api, attrs, not_found, set};
-use super::{E2E_MANAGER, Outcome, StepVerdict, read, user_of};
+use super::world::{Served, World, allowed_reason, api, attrs, not_found};
+use super::{Outcome, StepVerdict, read, user_of};
 use crate::Error;
 use crate::cluster::Key;
 
@@ -301,94 +300,6 @@ impl World<'_> {
             Admission::Allowed { warnings, .. } => {
                 if !opts.dry_run {
                     self.c()?.delete(&key, None).map_err(api)?;
-                }
-                (Outcome::Allowed, allowed_reason(&why, &warnings))
-            }
-        })
-    }
-
-    fn patch(
-        &mut self,
-        k: &PreparedKatalog,
-        target: &ObjectRef,
-        subresource: Option<&str>,
-        body: &PatchBody,
-        opts: &RequestOpts,
-    ) -> Result<(Outcome, String), Error> {
-        let served = match self.served_ref(k, target) {
-            Ok(s) => s,
-            Err(m) => return Ok((Outcome::Error, m)),
-        };
-        if let Some(sub) = subresource
-            && sub != "status"
-        {
-            return Ok((
-                Outcome::NotSimulated,
-                format!("a patch of the {sub} subresource is not simulated"),
-            ));
-        }
-        let key = self.ref_key(&served, target);
-        let user = user_of(&opts.identity);
-        let why = match self.authorize(&user, &attrs("patch", &served, &key, subresource))? {
-            Ok(r) => r,
-            Err(m) => return Ok((Outcome::Denied, m)),
-        };
-        let Some(old) = self.cluster()?.get(&key).cloned() else {
-            return Ok((Outcome::Error, not_found(&served, &key)));
-        };
-        let mut new = old.clone();
-        match body {
-            PatchBody::Merge(p) => crate::cluster::merge_patch(&mut new, p),
-            PatchBody::Json(ops) => {
-                let patch: json_patch::Patch = match serde_json::from_value(ops.clone()) {
-                    Ok(p) => p,
-                    Err(e) => return Ok((Outcome::Error, format!("the JSON patch: {e}"))),
-                };
-                if let Err(e) = json_patch::patch(&mut new, &patch) {
-                    return Ok((
-                        Outcome::Error,
-                        format!("the JSON patch does not apply: {e}"),
-                    ));
-                }
-            }
-        }
-        // a subresource writes only its part; the main resource never writes status
-        let status = new.get("status").cloned();
-        let mut object = old.clone();
-        match subresource {
-            Some(_) => set(&mut object, "status", status),
-            None => {
-                object = new;
-                set(&mut object, "status", old.get("status").cloned());
-            }
-        }
-        let mut call = self.call(
-            &served,
-            &key,
-            Operation::Update,
-            Some(object),
-            Some(old),
-            &user,
-            opts.dry_run,
-        );
-        call.subresource = subresource.map(str::to_string);
-        Ok(match self.admit(k, call)? {
-            Admission::Denied(m) => (Outcome::Denied, m),
-            Admission::Allowed { object, warnings } => {
-                if !opts.dry_run
-                    && let Some(o) = object
-                {
-                    let c = self.c()?;
-                    match subresource {
-                        Some(_) => {
-                            let body =
-                                json!({"status": o.get("status").cloned().unwrap_or(Value::Null)});
-                            c.patch_status(&key, &body, E2E_MANAGER).map_err(api)?;
-                        }
-                        None => {
-                            c.update(&key, &o, E2E_MANAGER).map_err(api)?;
-                        }
-                    }
                 }
                 (Outcome::Allowed, allowed_reason(&why, &warnings))
             }
