@@ -319,3 +319,24 @@ fn patches_of_subresources_are_admitted_as_the_api_server_routes_them() {
     // the App CRD serves status, not scale
     assert!(v[8].reason.contains("apps/scale"), "{}", v[8].reason);
 }
+
+/// The website example creates and deletes its CR in steps, and completes the cleanup Job itself
+/// because the local control plane runs no Jobs: the runtime reconciles a CR a step created,
+/// and its onDelete Job waits for that step.
+#[test]
+fn a_cr_created_by_a_step_is_reconciled_and_its_cleanup_job_waits_for_the_step_completing_it() {
+    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/website/e2e.yaml");
+    let v = play(&e2e);
+    let judged: Vec<&StepVerdict> = v.iter().filter(|x| x.passed.is_some()).collect();
+    assert_eq!(judged.len(), 3, "{}", report(&v));
+    assert!(
+        judged.iter().all(|x| x.passed == Some(true)),
+        "{}",
+        report(&v)
+    );
+    let job = judged
+        .iter()
+        .find(|x| x.action.starts_with("patch Job web/my-site-cleanup"))
+        .unwrap_or_else(|| panic!("{}", report(&v)));
+    assert_eq!(job.verdict, Outcome::Allowed, "{}", report(&v));
+}

@@ -14,6 +14,7 @@ use super::admission::{self, Admission, Call, Kind};
 use super::authz::{self, Attributes};
 use super::{DELETE_CYCLES, E2E_MANAGER, GATEWAY_MANAGER, Outcome, SETTLE_CYCLES, runner};
 use crate::cluster::{ApiError, Cluster, Key, text};
+use crate::controllers::{Behaviour, Jobs, Workloads};
 use crate::{Error, Settings, Simulation};
 
 /// A kind as the API server serves it.
@@ -327,7 +328,10 @@ impl<'s> World<'s> {
     }
 
     /// The runtime reconciles the CRs until a cycle changes nothing (the controllers run in
-    /// any case), and the Gateway's watcher restores its configurations.
+    /// any case), and the Gateway's watcher restores its configurations. The runtime watches
+    /// every CR of its Katalog's CRDs: the phase's, and those steps created. The cluster is the
+    /// local control plane `ork e2e --local` starts (docs/e2e.md): no workload controllers, so
+    /// Deployments never become available and Jobs never complete unless a step says so.
     pub(super) fn settle(&mut self, k: &PreparedKatalog) -> Result<(), Error> {
         let cluster = self
             .cluster
@@ -337,11 +341,26 @@ impl<'s> World<'s> {
             cycles: SETTLE_CYCLES.max(DELETE_CYCLES),
             seed: Some(0),
             now: self.now,
+            cluster: Behaviour {
+                workloads: Workloads::Pending,
+                jobs: Jobs::Pending,
+            },
             ..Settings::default()
         };
+        let served = |key: &Key| {
+            k.crds
+                .iter()
+                .any(|c| c.enabled && c.api.group == key.group && c.api.plural == key.resource)
+        };
+        let others: Vec<Key> = cluster
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| served(key) && !self.crs.contains(key))
+            .cloned()
+            .collect();
         let mut sim = Simulation::on(k, cluster, settings, self.limits)?;
         if self.runtime_up {
-            for key in &self.crs {
+            for key in self.crs.iter().chain(&others) {
                 sim.track(key.clone());
             }
         }
