@@ -173,3 +173,27 @@ fn suites_import_in_order_each_file_once_and_cycles_are_errors() {
         "{e:?}"
     );
 }
+
+#[test]
+fn imports_nested_past_the_budget_are_an_error_not_a_hang() {
+    let d = tempfile::tempdir().unwrap();
+    // a chain of suites, each importing the next: deeper than MAX_IMPORT_DEPTH
+    let n = ork_scenario::load::MAX_IMPORT_DEPTH + 3;
+    for i in 0..n {
+        write(
+            d.path(),
+            &format!("s{i}.yaml"),
+            &format!(
+                "apiVersion: orkestra.orkspace.io/v1\nkind: E2E\nmetadata: {{name: s{i}}}\nimports: [./s{}.yaml]\n",
+                i + 1
+            ),
+        );
+    }
+    let e = load_paths(&[d.path().join("s0.yaml")], &Limits::default())
+        .err()
+        .unwrap();
+    assert!(
+        e.iter().any(|d| d.message.contains("nest deeper than")),
+        "{e:?}"
+    );
+}
