@@ -120,6 +120,29 @@ impl Install {
 
     /// Namespace, ServiceAccounts and RBAC, as the runner (cluster-admin).
     pub async fn apply_rbac(&self, api: &Api) -> Result<(), String> {
+        // an in-process Gateway registers ork's configurations under their fixed names and
+        // teardown removes them: on a cluster where ork is installed it would replace and then
+        // delete the installed ones, so it refuses
+        for plural in [
+            "validatingwebhookconfigurations",
+            "mutatingwebhookconfigurations",
+        ] {
+            let list = format!("/apis/admissionregistration.k8s.io/v1/{plural}");
+            let items = api.get(&list).await?.unwrap_or_default();
+            if let Some(name) = items["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|it| it["metadata"]["name"].as_str())
+                .find(|n| n.starts_with("orkestra-"))
+            {
+                return Err(format!(
+                    "this cluster already has ork's {plural} {name}: the in-process install \
+                     would replace ork's own configurations; run against a cluster without ork \
+                     (for example --local)"
+                ));
+            }
+        }
         let ns = &self.facts.operator_namespace;
         let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         check(api.apply(&namespace, ns, None, false).await?, "Namespace")?;

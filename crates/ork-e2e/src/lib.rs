@@ -49,7 +49,7 @@ struct Progress {
 impl Progress {
     fn running(&self, text: &str) {
         if self.tty {
-            eprint!("\r\x1b[2K{} …", ork_io_escape(text));
+            eprint!("\r\x1b[2K{} …", ork_io::escape_control(text));
             let _ = std::io::stderr().flush();
         }
     }
@@ -60,10 +60,6 @@ impl Progress {
         }
         eprintln!("{line}");
     }
-}
-
-fn ork_io_escape(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
 }
 
 pub async fn run(scenarios: &[Scenario], client: kube::Client, opts: &Options) -> RunReport {

@@ -53,11 +53,12 @@ fn ns_of<'a>(o: &'a Option<String>, default: &'a str) -> &'a str {
     o.as_deref().unwrap_or(default)
 }
 
-fn target(t: &ObjectRef, ns: &str) -> String {
+/// `App default/demo`; without a namespace in the file just `App demo` (the scenario's own
+/// namespace, or a cluster-scoped object: the scope is not known before discovery).
+fn target(t: &ObjectRef) -> String {
     let name = t.name.as_deref().unwrap_or("*");
     match &t.namespace {
         Some(n) => format!("{} {n}/{name}", t.kind),
-        None if ns.is_empty() => format!("{} {name}", t.kind),
         None => format!("{} {name}", t.kind),
     }
 }
@@ -83,7 +84,7 @@ pub fn describe(step: &Step, ns: &str) -> (String, String) {
                 opts,
             ),
         ),
-        Action::Delete { target: t, opts } => ("delete".into(), req("delete", target(t, ns), opts)),
+        Action::Delete { target: t, opts } => ("delete".into(), req("delete", target(t), opts)),
         Action::Patch {
             target: t,
             subresource,
@@ -95,7 +96,7 @@ pub fn describe(step: &Step, ns: &str) -> (String, String) {
                 "patch",
                 format!(
                     "{}{}",
-                    target(t, ns),
+                    target(t),
                     subresource
                         .as_ref()
                         .map(|s| format!("/{s}"))
@@ -151,7 +152,7 @@ pub fn describe(step: &Step, ns: &str) -> (String, String) {
             "assert".into(),
             format!(
                 "assert {}{}",
-                target(t, ns),
+                target(t),
                 if *absent { " absent" } else { "" }
             ),
         ),
