@@ -375,9 +375,11 @@ fn objects_checked(ctx: &mut Ctx, path: &str, file: &Path, limits: &Limits) {
     }
 }
 
-/// Reads the objects of a manifest file (every document; empty documents skipped) within
-/// `limits`. The error names the file and the document.
-pub fn read_objects(file: &Path, limits: &Limits) -> Result<Vec<Value>, String> {
+/// Reads and parses a YAML file within `limits`; the error names the file (and the line).
+pub(crate) fn read_documents(
+    file: &Path,
+    limits: &Limits,
+) -> Result<(ork_io::Input, Vec<ork_yaml::Node>), String> {
     let input = ork_io::read_text(file, limits)
         .map_err(|e| format!("cannot read {}: {}", e.name, e.problem))?;
     let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| {
@@ -390,6 +392,13 @@ pub fn read_objects(file: &Path, limits: &Limits) -> Result<Vec<Value>, String> 
             e.message
         )
     })?;
+    Ok((input, docs))
+}
+
+/// Reads the objects of a manifest file (every document; empty documents skipped) within
+/// `limits`. The error names the file and the document.
+pub fn read_objects(file: &Path, limits: &Limits) -> Result<Vec<Value>, String> {
+    let (input, docs) = read_documents(file, limits)?;
     let mut out = Vec::new();
     for d in docs.iter().filter(|d| !d.is_null()) {
         let v = d.to_json();

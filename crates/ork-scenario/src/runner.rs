@@ -30,18 +30,7 @@ pub struct Decommission {
 /// protection and strict mode off and no CRD or CR protected, its `crdFile` and `crFiles`
 /// made absolute. The error names the file.
 pub fn decommission(katalog: &Path, limits: &Limits) -> Result<Decommission, String> {
-    let input = ork_io::read_text(katalog, limits)
-        .map_err(|e| format!("cannot read {}: {}", e.name, e.problem))?;
-    let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| {
-        format!(
-            "{}:{}:{}: {}: {}",
-            input.name,
-            e.span.line,
-            e.span.col,
-            e.what(),
-            e.message
-        )
-    })?;
+    let (input, docs) = crate::load::read_documents(katalog, limits)?;
     let parent = match katalog.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
