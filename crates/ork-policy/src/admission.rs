@@ -508,6 +508,45 @@ fn is_terminating(obj: Option<&Value>) -> bool {
         .is_some_and(|t| !t.is_null())
 }
 
+/// A CR being deleted must be able to lose its finalizers even if it no longer passes the
+/// rules (stored during an outage, or before a rule changed), or the deletion never ends: an
+/// admission UPDATE of a terminating object that changes nothing but its finalizers is neither
+/// mutated nor validated. Any other change to a terminating object is judged as usual.
+fn finalizers_leaving(req: &Request) -> bool {
+    req.point == Point::Admission
+        && req.operation == Operation::Update
+        && is_terminating(req.old_object)
+        && only_finalizers_differ(req.old_object, req.object)
+}
+
+/// Whether `old` and `new` are the same object but for its finalizers and the metadata only
+/// the API server writes (a client cannot change them on an UPDATE). A missing side never is.
+fn only_finalizers_differ(old: Option<&Value>, new: Option<&Value>) -> bool {
+    let (Some(old), Some(new)) = (old, new) else {
+        return false;
+    };
+    let strip = |o: &Value| {
+        let mut o = o.clone();
+        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in [
+                "finalizers",
+                "resourceVersion",
+                "generation",
+                "managedFields",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
+                m.remove(k);
+            }
+        }
+        o
+    };
+    strip(old) == strip(new)
+}
+
 fn undecodable(layer: Layer, what: &str) -> EvalError {
     EvalError::new(layer, EvalErrorKind::Undecodable, what)
 }
@@ -636,6 +675,10 @@ fn mutation(
     {
         return Ok(false);
     }
+    if finalizers_leaving(req) {
+        v.skip(layer, "a terminating object losing its finalizers");
+        return Ok(false);
+    }
     let Some(original) = req.object else {
         return Err(undecodable(
             layer,
@@ -674,6 +717,10 @@ fn validation(
         return Ok(false);
     };
     if req.point == Point::Admission && !admission_applies(k, crd, req, layer, v) {
+        return Ok(false);
+    }
+    if finalizers_leaving(req) {
+        v.skip(layer, "a terminating object losing its finalizers");
         return Ok(false);
     }
     let Some(subject) = object.as_ref().or(req.subject()) else {
