@@ -17,8 +17,8 @@ pub enum Kind {
     E2E,
 }
 
-/// The kind of the file's first document; any other kind is an error.
-pub fn kind_of(path: &Path, limits: &Limits) -> Result<Kind, String> {
+/// A file's YAML documents within `limits`; the error names the file, line and column.
+fn documents(path: &Path, limits: &Limits) -> Result<(ork_io::Input, Vec<ork_yaml::Node>), String> {
     let input = ork_io::read_text(path, limits).map_err(|e| e.to_string())?;
     let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| {
         format!(
@@ -30,6 +30,12 @@ pub fn kind_of(path: &Path, limits: &Limits) -> Result<Kind, String> {
             e.message
         )
     })?;
+    Ok((input, docs))
+}
+
+/// The kind of the file's first document; any other kind is an error.
+pub fn kind_of(path: &Path, limits: &Limits) -> Result<Kind, String> {
+    let (input, docs) = documents(path, limits)?;
     let first = docs.iter().find(|d| !d.is_null()).map(|d| d.to_json());
     let kind = first
         .as_ref()
@@ -84,17 +90,7 @@ pub fn katalog(path: &Path, limits: &Limits) -> Result<PreparedKatalog, Vec<Stri
 
 /// The CR documents of a file, in order (empty documents skipped).
 pub fn crs(path: &Path, limits: &Limits) -> Result<Vec<Value>, String> {
-    let input = ork_io::read_text(path, limits).map_err(|e| e.to_string())?;
-    let docs = ork_yaml::parse_stream_with(&input.text, limits).map_err(|e| {
-        format!(
-            "{}:{}:{}: error: {}: {}",
-            ork_io::escape_control(&input.name),
-            e.span.line,
-            e.span.col,
-            e.what(),
-            e.message
-        )
-    })?;
+    let (input, docs) = documents(path, limits)?;
     let mut out = Vec::new();
     for d in docs.iter().filter(|d| !d.is_null()) {
         let v = d.to_json();
