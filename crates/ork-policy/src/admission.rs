@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::path::At;
 use ork_katalog::{FailurePolicy, Operation, PodSecurityLevel};
 use ork_template::Ctx;
 use serde_json::Value;
@@ -158,7 +159,7 @@ impl<'a> Request<'a> {
     /// A request about `obj` read from its own `apiVersion`, `kind` and metadata; `resource`
     /// is the lower-case plural (`deployments`).
     pub fn for_object(point: Point, operation: Operation, obj: &'a Value, resource: &str) -> Self {
-        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let text = |p: &str| obj.at(p).and_then(Value::as_str).unwrap_or_default();
         let api = text("/apiVersion");
         let (group, version) = match api.rsplit_once('/') {
             Some((g, v)) => (g, v),
@@ -504,7 +505,7 @@ fn excluded_namespace(k: &PreparedKatalog, req: &Request) -> Option<String> {
 }
 
 fn is_terminating(obj: Option<&Value>) -> bool {
-    obj.and_then(|o| o.pointer("/metadata/deletionTimestamp"))
+    obj.and_then(|o| o.at("/metadata/deletionTimestamp"))
         .is_some_and(|t| !t.is_null())
 }
 
@@ -783,7 +784,7 @@ fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
         ("annotation", "/metadata/annotations"),
     ] {
         for (key, val) in obj
-            .and_then(|o| o.pointer(ptr))
+            .and_then(|o| o.at(ptr))
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
@@ -860,7 +861,7 @@ fn reserved_keys(
 }
 
 fn label<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v str> {
-    obj.and_then(|o| o.pointer("/metadata/labels"))
+    obj.and_then(|o| o.at("/metadata/labels"))
         .and_then(|l| l.get(key))
         .and_then(Value::as_str)
 }
@@ -1105,7 +1106,7 @@ fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     let target = req.object.filter(|o| {
         o.get("apiVersion").and_then(Value::as_str) == Some("v1")
             && o.get("kind").and_then(Value::as_str) == Some("Pod")
-            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(req.name.as_str())
+            && o.at("/metadata/name").and_then(Value::as_str) == Some(req.name.as_str())
             && is_pod_bearing(o)
     });
     let Some(pod) = target else {

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::path::At;
 use ork_katalog::Operator;
 use ork_katalog::diag::split_path;
 use ork_katalog::model::Condition;
@@ -337,12 +338,12 @@ impl PreparedCondition {
         let (_, text) = self.actual(s)?;
         let ns = s
             .data
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         let name = s
             .data
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("");
         let clash = !text.is_empty() && peers.values(ns, name, path).contains(&text);

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod checks;
 pub mod conditions;
 pub mod namespaces;
+pub(crate) mod path;
 pub mod prepared;
 pub mod rbac;
 pub mod redact;

@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::path::At;
 use ork_katalog::model::{Condition, Profiles, Reconciler, StatusField};
 use ork_katalog::posture::Resolved;
 use ork_katalog::{ApiInfo, ChildKind, Diagnostic, Katalog};
@@ -357,7 +358,7 @@ impl PreparedKatalog {
             ));
         };
         let mut templates = Templates::default();
-        let crds_raw = k.raw.pointer("/spec/crds");
+        let crds_raw = k.raw.at("/spec/crds");
         for crd in &k.crds {
             if let Some(raw) = crds_raw.and_then(|m| m.get(&crd.name)) {
                 templates.collect(raw);
@@ -413,7 +414,7 @@ impl PreparedKatalog {
                 BlockName::OnReconcile,
                 BlockName::OnDelete,
             ] {
-                let Some(b) = raw.pointer(&format!("/operatorBox/{}", name.as_str())) else {
+                let Some(b) = raw.at(&format!("/operatorBox/{}", name.as_str())) else {
                     continue;
                 };
                 let block =
@@ -499,7 +500,7 @@ impl PreparedKatalog {
                 blocks,
                 on_delete,
                 on_delete_timeout: raw
-                    .pointer("/operatorBox/onDelete/timeout")
+                    .at("/operatorBox/onDelete/timeout")
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 status_conditions: e.operator_box.status.conditions,

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::path::At;
 use ork_limits::{Exceeded, Limits};
 use serde_json::Value;
 
@@ -106,10 +107,7 @@ impl std::fmt::Display for TooLarge {
 impl std::error::Error for TooLarge {}
 
 fn s(v: &Value, p: &str) -> String {
-    v.pointer(p)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    v.at(p).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Counts work against one budget; the error names the file that crossed it.
@@ -171,12 +169,12 @@ impl Rbac {
                         name: s(o, "/metadata/name"),
                         rules: own.cloned().unwrap_or_default(),
                         labels: o
-                            .pointer("/metadata/labels")
+                            .at("/metadata/labels")
                             .and_then(Value::as_object)
                             .cloned()
                             .unwrap_or_default(),
                         aggregation: o
-                            .pointer("/aggregationRule/clusterRoleSelectors")
+                            .at("/aggregationRule/clusterRoleSelectors")
                             .and_then(Value::as_array)
                             .cloned()
                             .unwrap_or_default(),

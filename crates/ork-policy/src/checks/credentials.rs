@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use crate::path::At;
 use regex::Regex;
 use serde_json::Value;
 
@@ -156,7 +157,7 @@ pub(crate) fn container(
                 );
             }
         }
-        if e.pointer("/valueFrom/secretKeyRef").is_some() {
+        if e.at("/valueFrom/secretKeyRef").is_some() {
             push(
                 out,
                 "secret-env-reference",
@@ -237,7 +238,7 @@ pub(crate) fn config_map(obj: &Value, out: &mut Vec<Finding>) {
 
 pub(crate) fn annotations(obj: &Value, out: &mut Vec<Finding>) {
     for (k, v) in obj
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()

@@ -11,6 +11,7 @@ mod pod;
 mod rbac;
 mod set_level;
 
+use crate::path::At;
 use serde_json::Value;
 
 pub use catalogue::{CATALOGUE, Check, EXEC_CHECKS, Severity, check, level_checks};
@@ -38,13 +39,11 @@ impl Finding {
 }
 
 pub(crate) fn name(o: &Value) -> &str {
-    o.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    o.at("/metadata/name").and_then(Value::as_str).unwrap_or("")
 }
 
 pub(crate) fn namespace(o: &Value) -> &str {
-    o.pointer("/metadata/namespace")
+    o.at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("default")
 }
@@ -105,7 +104,7 @@ pub fn check_object(obj: &Value, ctx: &Context) -> Vec<Finding> {
         _ => {}
     }
     credentials::annotations(obj, &mut out);
-    if obj.pointer("/metadata/namespace").and_then(Value::as_str) == Some("default") {
+    if obj.at("/metadata/namespace").and_then(Value::as_str) == Some("default") {
         push(
             &mut out,
             "default-namespace",
@@ -197,7 +196,7 @@ pub fn applicable_to(group: &str, kind: &str, pod_bearing: bool) -> Vec<&'static
 /// The findings of the checks in `set` on one pod-bearing object: what the reconciler backstop,
 /// pod-security admission (`level_checks`) and exec protection (`EXEC_CHECKS`) decide with.
 /// Suppression annotations are not read here: the requester controls them (docs/checks.md §5).
-pub fn pod_checks(obj: &Value, set: &[&str]) -> Vec<Finding> {
+pub fn pod_checks(obj: &Value, set: &'static [&'static str]) -> Vec<Finding> {
     if set.is_empty() {
         return Vec::new();
     }
@@ -205,6 +204,7 @@ pub fn pod_checks(obj: &Value, set: &[&str]) -> Vec<Finding> {
     if let Some(p) = pod::locate(obj) {
         let ctx = Context {
             skip_credentials: !set.iter().any(|c| CONTAINER_CREDENTIAL_CHECKS.contains(c)),
+            only: Some(set),
             ..Context::default()
         };
         pod::check(obj, &p, &ctx, &mut out);
@@ -302,7 +302,7 @@ fn host_covered(host: &str, tls_hosts: &[&str]) -> bool {
 
 fn ingress(obj: &Value, out: &mut Vec<Finding>) {
     let tls = obj
-        .pointer("/spec/tls")
+        .at("/spec/tls")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -327,7 +327,7 @@ fn ingress(obj: &Value, out: &mut Vec<Finding>) {
         .filter_map(Value::as_str)
         .collect();
     for (i, r) in obj
-        .pointer("/spec/rules")
+        .at("/spec/rules")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

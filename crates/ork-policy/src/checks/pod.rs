@@ -2,10 +2,22 @@
 //! (container fields override pod fields; init and ephemeral containers included), and the
 //! container and pod checks.
 
+use crate::path::At;
 use serde_json::{Map, Value};
 
 use super::credentials;
-use super::{Automount, Context, Finding, group, kind, namespace, push};
+use super::{Automount, Context, Finding, group, kind, namespace};
+
+/// A finding of `check`, built only when the caller wants that check ([`Context::wants`]): its
+/// path and message are formatted inside the branch, so pod security and the exec guard do not
+/// format the messages of the scan checks they then drop.
+macro_rules! push {
+    ($ctx:expr, $out:expr, $check:expr, $container:expr, $at:expr, $message:expr $(,)?) => {
+        if $ctx.wants($check) {
+            super::push($out, $check, $container, $at, $message)
+        }
+    };
+}
 
 /// Where an object keeps its pod spec.
 pub(crate) struct PodRef<'a> {
@@ -49,8 +61,8 @@ fn pointers(g: &str, k: &str) -> Option<(&'static str, &'static str, &'static st
 pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
     let k = kind(obj);
     let (spec_ptr, meta_ptr, path) = pointers(group(obj), k)?;
-    let spec = obj.pointer(spec_ptr).filter(|s| s.is_object())?;
-    let meta = obj.pointer(meta_ptr);
+    let spec = obj.at(spec_ptr).filter(|s| s.is_object())?;
+    let meta = obj.at(meta_ptr);
     Some(PodRef {
         spec,
         path,
@@ -109,6 +121,18 @@ fn containers<'a>(p: &PodRef<'a>) -> Vec<Container<'a>> {
         }
     }
     out
+}
+
+/// A `securityContext` field of a container or of its pod, named for a finding's path.
+struct Setting<'a> {
+    at: &'a str,
+    field: &'static str,
+}
+
+impl Setting<'_> {
+    fn path(&self) -> String {
+        format!("{}.securityContext.{}", self.at, self.field)
+    }
 }
 
 /// Capability names compare in upper case without `CAP_`.
@@ -221,7 +245,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     let pod = p.spec;
     let psc = pod.get("securityContext");
     let pod_field = |f: &str| psc.and_then(|s| s.get(f)).filter(|v| !v.is_null());
-    let windows = pod.pointer("/os/name").and_then(Value::as_str) == Some("windows");
+    let windows = pod.at("/os/name").and_then(Value::as_str) == Some("windows");
     let ann = |k: &str| {
         p.template_annotations
             .and_then(|a| a.get(k))
@@ -240,7 +264,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let l = &mut local;
         // --- container-only fields
         if c.sc("privileged") == Some(&Value::Bool(true)) {
-            push(
+            push!(
+                ctx,
                 l,
                 "privileged-container",
                 cn,
@@ -249,23 +274,28 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             );
         }
         let add = caps(&c, "add");
-        let add_at = format!("{idx}.securityContext.capabilities.add");
+        let add_at = Setting {
+            at: idx,
+            field: "capabilities.add",
+        };
         if add.iter().any(|x| x == "SYS_ADMIN") {
-            push(
+            push!(
+                ctx,
                 l,
                 "cap-sys-admin",
                 cn,
-                &add_at,
+                &add_at.path(),
                 format!("{named}.securityContext.capabilities.add contains SYS_ADMIN"),
             );
         }
         if !windows {
             if add.iter().any(|x| x == "NET_RAW") {
-                push(
+                push!(
+                    ctx,
                     l,
                     "net-raw-capability",
                     cn,
-                    &add_at,
+                    &add_at.path(),
                     format!("{named}.securityContext.capabilities.add contains NET_RAW"),
                 );
             }
@@ -280,11 +310,12 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 .collect();
             if !dangerous.is_empty() {
                 let list: Vec<&str> = dangerous.iter().map(|s| s.as_str()).collect();
-                push(
+                push!(
+                    ctx,
                     l,
                     "dangerous-capability",
                     cn,
-                    &add_at,
+                    &add_at.path(),
                     format!(
                         "{named}.securityContext.capabilities.add contains {}",
                         list.join(", ")
@@ -297,11 +328,12 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 .collect();
             if !added.is_empty() {
                 let list: Vec<&str> = added.iter().map(|s| s.as_str()).collect();
-                push(
+                push!(
+                    ctx,
                     l,
                     "capability-added",
                     cn,
-                    &add_at,
+                    &add_at.path(),
                     format!(
                         "{named}.securityContext.capabilities.add contains {}",
                         list.join(", ")
@@ -309,7 +341,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 );
             }
             if !caps(&c, "drop").iter().any(|x| x == "ALL") {
-                push(
+                push!(
+                    ctx,
                     l,
                     "capabilities-not-dropped",
                     cn,
@@ -318,7 +351,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 );
             }
             if c.sc("allowPrivilegeEscalation") != Some(&Value::Bool(false)) {
-                push(
+                push!(
+                    ctx,
                     l,
                     "privilege-escalation-allowed",
                     cn,
@@ -328,7 +362,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             }
         }
         if c.sc("readOnlyRootFilesystem") != Some(&Value::Bool(true)) {
-            push(
+            push!(
+                ctx,
                 l,
                 "writable-root-filesystem",
                 cn,
@@ -339,7 +374,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         if let Some(pm) = c.sc("procMount").and_then(Value::as_str)
             && pm != "Default"
         {
-            push(
+            push!(
+                ctx,
                 l,
                 "proc-mount-unmasked",
                 cn,
@@ -348,10 +384,11 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             );
         }
         // --- inherited fields: the container value when set, else the pod value
-        let eff = |f: &str| -> (Option<&Value>, String) {
+        // (value, where it is set): the path is only formatted for a finding
+        let eff = |f: &'static str| -> (Option<&Value>, Setting) {
             match c.sc(f) {
-                Some(v) => (Some(v), format!("{idx}.securityContext.{f}")),
-                None => (pod_field(f), format!("{pp}.securityContext.{f}")),
+                Some(v) => (Some(v), Setting { at: idx, field: f }),
+                None => (pod_field(f), Setting { at: pp, field: f }),
             }
         };
         let (uid, uid_at) = eff("runAsUser");
@@ -359,14 +396,16 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let non_root = non_root == Some(&Value::Bool(true));
         let uid = int(uid);
         match uid {
-            Some(0) => push(
+            Some(0) => push!(
+                ctx,
                 l,
                 "run-as-root",
                 cn,
-                &uid_at,
+                &uid_at.path(),
                 format!("{named}: effective runAsUser is 0"),
             ),
-            None if !non_root => push(
+            None if !non_root => push!(
+                ctx,
                 l,
                 "run-as-root",
                 cn,
@@ -375,20 +414,22 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             ),
             Some(u) if u > 0 => {
                 if !non_root {
-                    push(
+                    push!(
+                        ctx,
                         l,
                         "run-as-non-root-unset",
                         cn,
-                        &uid_at,
+                        &uid_at.path(),
                         format!("{named}: runAsUser {u} without runAsNonRoot: true"),
                     );
                 }
                 if u < 10000 {
-                    push(
+                    push!(
+                        ctx,
                         l,
                         "low-uid",
                         cn,
-                        &uid_at,
+                        &uid_at.path(),
                         format!("{named}: effective runAsUser {u} is below 10000"),
                     );
                 }
@@ -397,11 +438,12 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         }
         let (gid, gid_at) = eff("runAsGroup");
         if int(gid) == Some(0) {
-            push(
+            push!(
+                ctx,
                 l,
                 "root-group",
                 cn,
-                &gid_at,
+                &gid_at.path(),
                 format!("{named}: effective runAsGroup is 0"),
             );
         }
@@ -419,14 +461,16 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 .map(|v| legacy_profile(v).to_string())
             });
         match seccomp_type.as_deref() {
-            Some("Unconfined") => push(
+            Some("Unconfined") => push!(
+                ctx,
                 l,
                 "seccomp-unconfined",
                 cn,
-                &seccomp_at,
+                &seccomp_at.path(),
                 format!("{named}: effective seccompProfile is Unconfined"),
             ),
-            None | Some("") if !windows => push(
+            None | Some("") if !windows => push!(
+                ctx,
                 l,
                 "seccomp-profile-missing",
                 cn,
@@ -448,11 +492,12 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 .map(|v| legacy_profile(v).to_string())
             });
         if aa.as_deref() == Some("Unconfined") {
-            push(
+            push!(
+                ctx,
                 l,
                 "apparmor-unconfined",
                 cn,
-                &aa_at,
+                &aa_at.path(),
                 format!("{named}: effective AppArmor profile is Unconfined"),
             );
         }
@@ -465,11 +510,12 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 .and_then(Value::as_str)
                 .is_some_and(|t| !SELINUX_TYPES.contains(&t));
             if custom_user_role || bad_type {
-                push(
+                push!(
+                    ctx,
                     l,
                     "selinux-custom-options",
                     cn,
-                    &se_at,
+                    &se_at.path(),
                     format!("{named}: custom seLinuxOptions"),
                 );
             }
@@ -480,7 +526,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             .and_then(|w| w.get("hostProcess"))
             .or_else(|| pod_field("windowsOptions").and_then(|w| w.get("hostProcess")));
         if host_process == Some(&Value::Bool(true)) {
-            push(
+            push!(
+                ctx,
                 l,
                 "host-process",
                 cn,
@@ -498,7 +545,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     .enumerate()
             {
                 if let Some(hp) = int(port.get("hostPort")).filter(|h| *h != 0) {
-                    push(
+                    push!(
+                        ctx,
                         l,
                         "host-port",
                         cn,
@@ -507,7 +555,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     );
                 }
                 if let Some(cp) = int(port.get("containerPort")).filter(|p| *p < 1024) {
-                    push(
+                    push!(
+                        ctx,
                         l,
                         "privileged-port",
                         cn,
@@ -522,15 +571,23 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 ("/resources/limits/memory", "memory-limits-missing"),
                 ("/resources/requests/memory", "memory-requests-missing"),
             ] {
-                if c.c.pointer(field).is_none_or(Value::is_null) {
+                if c.c.at(field).is_none_or(Value::is_null) {
                     let dotted = field.trim_start_matches('/').replace('/', ".");
-                    push(l, check, cn, idx, format!("{named}.{dotted} is not set"));
+                    push!(
+                        ctx,
+                        l,
+                        check,
+                        cn,
+                        idx,
+                        format!("{named}.{dotted} is not set")
+                    );
                 }
             }
         }
         if c.list == "containers" && probe_scope {
             if c.c.get("livenessProbe").is_none_or(Value::is_null) {
-                push(
+                push!(
+                    ctx,
                     l,
                     "liveness-probe-missing",
                     cn,
@@ -539,7 +596,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 );
             }
             if c.c.get("readinessProbe").is_none_or(Value::is_null) {
-                push(
+                push!(
+                    ctx,
                     l,
                     "readiness-probe-missing",
                     cn,
@@ -553,7 +611,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let (tag, digest) = image_tag(image);
         if !digest {
             if tag.is_none() || tag == Some("latest") {
-                push(
+                push!(
+                    ctx,
                     l,
                     "image-latest-tag",
                     cn,
@@ -561,7 +620,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     format!("{named}.image {image} has no version tag"),
                 );
             } else {
-                push(
+                push!(
+                    ctx,
                     l,
                     "image-no-digest",
                     cn,
@@ -590,7 +650,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         ("hostNetwork", "host-network"),
     ] {
         if pod.get(field) == Some(&Value::Bool(true)) {
-            push(
+            push!(
+                ctx,
                 out,
                 check,
                 None,
@@ -604,7 +665,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty())
     {
-        push(
+        push!(
+            ctx,
             out,
             "host-aliases",
             None,
@@ -620,7 +682,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         == Some("Unconfined")
         && !out.iter().any(|f| f.check == "seccomp-unconfined")
     {
-        push(
+        push!(
+            ctx,
             out,
             "seccomp-unconfined",
             None,
@@ -629,7 +692,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         );
     }
     if int(pod_field("fsGroup")) == Some(0) {
-        push(
+        push!(
+            ctx,
             out,
             "root-group",
             None,
@@ -641,7 +705,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         .and_then(Value::as_array)
         .is_some_and(|g| g.iter().any(|x| x.as_i64() == Some(0)))
     {
-        push(
+        push!(
+            ctx,
             out,
             "root-group",
             None,
@@ -657,7 +722,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     {
         let n = s.get("name").and_then(Value::as_str).unwrap_or("");
         if !SAFE_SYSCTLS.contains(&n) {
-            push(
+            push!(
+                ctx,
                 out,
                 "unsafe-sysctls",
                 None,
@@ -676,7 +742,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
         let at = format!("{pp}.volumes[{i}]");
         let named = format!("{pp}.volumes[{vname}]");
-        if let Some(hp) = v.pointer("/hostPath/path").and_then(Value::as_str) {
+        if let Some(hp) = v.at("/hostPath/path").and_then(Value::as_str) {
             let norm = normalise(hp);
             let socket = RUNTIME_SOCKETS
                 .iter()
@@ -688,7 +754,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     .iter()
                     .any(|s| norm == *s || norm.starts_with(&format!("{s}/")));
             if socket {
-                push(
+                push!(
+                    ctx,
                     out,
                     "docker-socket-mount",
                     None,
@@ -696,7 +763,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     format!("{named}.hostPath.path {hp} exposes the container runtime"),
                 );
             } else if sensitive {
-                push(
+                push!(
+                    ctx,
                     out,
                     "host-path-sensitive",
                     None,
@@ -704,7 +772,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     format!("{named}.hostPath.path {hp} is a sensitive host path"),
                 );
             } else {
-                push(
+                push!(
+                    ctx,
                     out,
                     "host-path-volume",
                     None,
@@ -718,7 +787,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             && let Some(ty) = obj.keys().find(|k| *k != "name")
             && !CORE_VOLUMES.contains(&ty.as_str())
         {
-            push(
+            push!(
+                ctx,
                 out,
                 "non-core-volume-type",
                 None,
@@ -730,7 +800,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     // --- service account
     let sa = service_account(pod);
     if sa.is_none_or(|s| s == "default") {
-        push(
+        push!(
+            ctx,
             out,
             "default-service-account",
             None,

@@ -1,5 +1,6 @@
 //! RBAC checks (docs/checks.md §2): rules of Roles and ClusterRoles, subjects of bindings.
 
+use crate::path::At;
 use serde_json::Value;
 
 use super::{Finding, kind, push};
@@ -146,11 +147,11 @@ pub(crate) fn role(obj: &Value, out: &mut Vec<Finding>) {
 
 pub(crate) fn binding(obj: &Value, out: &mut Vec<Finding>) {
     let role = obj
-        .pointer("/roleRef/name")
+        .at("/roleRef/name")
         .and_then(Value::as_str)
         .unwrap_or("");
     let role_kind = obj
-        .pointer("/roleRef/kind")
+        .at("/roleRef/kind")
         .and_then(Value::as_str)
         .unwrap_or("");
     for (i, s) in obj

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::path::At;
 use serde_json::Value;
 
 use super::{Finding, group, kind, name, namespace, pod, selects_by};
@@ -48,13 +49,13 @@ pub(crate) fn network_policy(obj: &Value) -> Option<NetworkPolicy> {
     if kind(obj) != "NetworkPolicy" || group(obj) != "networking.k8s.io" {
         return None;
     }
-    let ingress = match obj.pointer("/spec/policyTypes").and_then(Value::as_array) {
+    let ingress = match obj.at("/spec/policyTypes").and_then(Value::as_array) {
         Some(types) => types.iter().any(|t| t.as_str() == Some("Ingress")),
         None => true,
     };
     ingress.then(|| NetworkPolicy {
         namespace: namespace(obj).to_string(),
-        pod_selector: obj.pointer("/spec/podSelector").cloned(),
+        pod_selector: obj.at("/spec/podSelector").cloned(),
     })
 }
 
@@ -79,7 +80,7 @@ impl Workload {
 }
 
 pub(crate) fn workload(obj: &Value, p: &pod::PodRef) -> Option<Workload> {
-    if kind(obj) == "Pod" && obj.pointer("/metadata/ownerReferences").is_some() {
+    if kind(obj) == "Pod" && obj.at("/metadata/ownerReferences").is_some() {
         return None;
     }
     Some(Workload {
@@ -167,6 +168,9 @@ pub struct Context {
     /// the caller wants none of the container credential checks: a pod-security level or the
     /// exec set, on the admission hot path, skips scanning every env value
     pub(crate) skip_credentials: bool,
+    /// the checks the caller keeps (pod security's level, the exec set); `None` for all. The
+    /// others' findings are not built at all
+    pub(crate) only: Option<&'static [&'static str]>,
 }
 
 impl Context {
@@ -175,7 +179,17 @@ impl Context {
             sa_automount_off: objects.into_iter().filter_map(automount_off).collect(),
             defer_automount: false,
             skip_credentials: false,
+            only: None,
         }
+    }
+
+    /// True when a finding of `check` is to be built. The findings another check reads (they
+    /// subsume `privilege-escalation-allowed`) are always built, so a subset of checks finds
+    /// exactly what the full run finds of it.
+    pub(crate) fn wants(&self, check: &str) -> bool {
+        const READ_BY_OTHERS: [&str; 2] = ["privileged-container", "cap-sys-admin"];
+        self.only
+            .is_none_or(|set| set.contains(&check) || READ_BY_OTHERS.contains(&check))
     }
 
     /// True when `automount-service-account-token` fires on a pod: its ServiceAccount does not

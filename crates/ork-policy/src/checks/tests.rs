@@ -1002,3 +1002,55 @@ fn a_pod_level_unconfined_seccomp_profile_is_a_finding_even_when_containers_over
         )]
     );
 }
+
+/// `pod_checks` builds only the findings of its set (pod security and the exec guard skip the
+/// scan checks' messages); what it finds must still be exactly what the full run finds of that
+/// set, subsumption and the pod-level seccomp finding included.
+#[test]
+fn a_subset_of_checks_finds_exactly_the_full_runs_findings_of_it() {
+    use ork_katalog::PodSecurityLevel as L;
+    let key = |f: &Finding| {
+        (
+            f.check,
+            f.container.clone(),
+            f.at.clone(),
+            f.message.clone(),
+        )
+    };
+    let mut objects = vec![deployment(json!({}), json!({}))];
+    for (_, (pc, pp), (nc, np)) in workload_cases() {
+        objects.push(deployment(pc, pp));
+        objects.push(deployment(nc, np));
+    }
+    // findings that other findings subsume or are read by
+    objects.push(deployment(
+        json!({"securityContext": {"privileged": true, "allowPrivilegeEscalation": null,
+            "capabilities": {"add": ["SYS_ADMIN"]}, "seccompProfile": {"type": "Unconfined"}}}),
+        json!({"securityContext": {"seccompProfile": {"type": "Unconfined"}}}),
+    ));
+    for sc in [
+        json!({"privileged": true, "allowPrivilegeEscalation": null}),
+        json!({"capabilities": {"add": ["SYS_ADMIN"]}, "allowPrivilegeEscalation": null}),
+    ] {
+        objects.push(deployment(json!({ "securityContext": sc }), json!({})));
+    }
+    let subsets: [&'static [&'static str]; 5] = [
+        level_checks(L::Baseline),
+        level_checks(L::Restricted),
+        EXEC_CHECKS,
+        &["privilege-escalation-allowed"],
+        &["seccomp-unconfined", "run-as-root"],
+    ];
+    for obj in &objects {
+        let full = check_object(obj, &Context::default());
+        for set in subsets {
+            let want: Vec<_> = full
+                .iter()
+                .filter(|f| set.contains(&f.check))
+                .map(key)
+                .collect();
+            let got: Vec<_> = pod_checks(obj, set).iter().map(key).collect();
+            assert_eq!(got, want, "set {set:?} on {obj}");
+        }
+    }
+}
