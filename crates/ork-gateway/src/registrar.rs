@@ -13,6 +13,8 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use std::borrow::Cow;
+
 use crate::audit::{self, Audit, Line};
 use crate::metrics::{Metrics, ObjectLabel};
 use crate::webhooks::{self, Desired, DesiredKind};
@@ -136,17 +138,17 @@ impl Registrar {
                     time: audit::now(),
                     log: "audit",
                     webhook: "control-plane",
-                    uid: String::new(),
+                    uid: "".into(),
                     user: MANAGER.into(),
-                    groups: vec![],
-                    operation: "RESTORE".into(),
-                    kind: format!("admissionregistration.k8s.io/v1/{}", d.kind.kind()),
+                    groups: Cow::Borrowed(&[]),
+                    operation: "RESTORE",
+                    kind: format!("admissionregistration.k8s.io/v1/{}", d.kind.kind()).into(),
                     subresource: None,
                     namespace: None,
                     name: d.name.into(),
                     decision: "allow",
                     reasons: vec![serde_json::json!({"code": "restored", "layer": "control-plane", "message": why})],
-                    warnings: vec![],
+                    warnings: Cow::Borrowed(&[]),
                     dry_run: false,
                     duration_us: 0,
                 });

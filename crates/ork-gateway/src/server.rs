@@ -7,6 +7,7 @@
 //! decoding — a missed deadline, a Pod that cannot be read, a response that cannot be encoded —
 //! is answered by the endpoint's failurePolicy, never by an allow.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use kube::core::admission::AdmissionResponse;
+use kube::core::admission::{AdmissionResponse, Operation};
 use ork_policy::Verdict;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -91,20 +92,20 @@ pub async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Respon
                 time: audit::now(),
                 log: "audit",
                 webhook: webhook.name(),
-                uid: String::new(),
-                user: String::new(),
-                groups: vec![],
-                operation: String::new(),
-                kind: String::new(),
+                uid: "".into(),
+                user: "".into(),
+                groups: Cow::Borrowed(&[]),
+                operation: "",
+                kind: "".into(),
                 subresource: None,
                 namespace: None,
-                name: String::new(),
+                name: "".into(),
                 decision: "deny",
                 reasons: vec![
                     serde_json::json!({"code": "undecodable", "layer": webhook.layer().as_str(),
                     "message": "the body is not an admission.k8s.io/v1 AdmissionReview"}),
                 ],
-                warnings: vec![],
+                warnings: Cow::Borrowed(&[]),
                 dry_run: false,
                 duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             });
@@ -168,13 +169,13 @@ async fn admit(shared: &Shared, w: Webhook, d: Decoded, started: Instant) -> Adm
     response
 }
 
-fn audit_line(
+fn audit_line<'a>(
     w: Webhook,
-    d: &Decoded,
-    resp: &AdmissionResponse,
+    d: &'a Decoded,
+    resp: &'a AdmissionResponse,
     v: Option<&Verdict>,
     elapsed: Duration,
-) -> Line {
+) -> Line<'a> {
     let r = &d.request;
     let kind = format!("{}/{}/{}", r.kind.group, r.kind.version, r.kind.kind);
     let reasons = match v {
@@ -184,22 +185,27 @@ fn audit_line(
         })],
         None => vec![],
     };
-    let user = review::user(r);
+    let non_empty = |s: &'a Option<String>| s.as_deref().filter(|s| !s.is_empty());
     Line {
         time: audit::now(),
         log: "audit",
         webhook: w.name(),
-        uid: r.uid.clone(),
-        user: user.name,
-        groups: user.groups,
-        operation: format!("{:?}", r.operation).to_uppercase(),
-        kind,
-        subresource: r.sub_resource.clone().filter(|s| !s.is_empty()),
-        namespace: r.namespace.clone().filter(|s| !s.is_empty()),
-        name: r.name.clone(),
+        uid: Cow::Borrowed(&r.uid),
+        user: Cow::Borrowed(r.user_info.username.as_deref().unwrap_or_default()),
+        groups: Cow::Borrowed(r.user_info.groups.as_deref().unwrap_or_default()),
+        operation: match r.operation {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        },
+        kind: kind.into(),
+        subresource: non_empty(&r.sub_resource),
+        namespace: non_empty(&r.namespace),
+        name: Cow::Borrowed(&r.name),
         decision: if resp.allowed { "allow" } else { "deny" },
         reasons,
-        warnings: resp.warnings.clone().unwrap_or_default(),
+        warnings: Cow::Borrowed(resp.warnings.as_deref().unwrap_or_default()),
         dry_run: r.dry_run,
         duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
     }
@@ -245,9 +251,11 @@ pub async fn serve_webhooks(
                     }
                     Err(_) => return,
                 };
+            // boxed: hyper spawns a task per HTTP/2 stream, and a task holding the whole
+            // handler state by value is copied into place on every request
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                async move { Ok::<_, Infallible>(Box::pin(handle(shared, req)).await) }
             });
             let conn = builder.serve_connection(TokioIo::new(tls), service);
             let _ = watcher.watch(conn.into_owned()).await;
