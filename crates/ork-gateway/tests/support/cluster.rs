@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use http::Request;
 use serde_json::{Value, json};
 
 pub fn e(x: impl std::fmt::Display) -> String {
@@ -62,12 +61,8 @@ impl As {
     }
 }
 
-/// `299 - "text"` → `text`
-fn warning_text(h: &str) -> String {
-    let t = h.splitn(3, ' ').nth(2).unwrap_or(h);
-    t.trim_matches('"').replace("\\\"", "\"")
-}
-
+/// One raw request as `who`, through the E2E runner's client (`ork_e2e::api`), so the tests
+/// and `ork e2e` send and read requests the same way.
 pub async fn send(
     client: &kube::Client,
     method: &str,
@@ -75,35 +70,18 @@ pub async fn send(
     body: Option<&Value>,
     who: &As,
 ) -> Result<Answer, String> {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json");
-    if let Some(u) = &who.user {
-        req = req.header("Impersonate-User", u);
-        for g in &who.groups {
-            req = req.header("Impersonate-Group", g);
-        }
-    }
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let req = req.body(kube::client::Body::from(bytes)).map_err(e)?;
-    let resp = client.send(req).await.map_err(e)?;
-    let status = resp.status().as_u16();
-    let warnings = resp
-        .headers()
-        .get_all("warning")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(warning_text)
-        .collect();
-    let bytes = resp.into_body().collect_bytes().await.map_err(e)?;
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| json!({"message": String::from_utf8_lossy(&bytes)}));
+    let identity = who.user.as_ref().map(|user| ork_scenario::Identity {
+        user: user.clone(),
+        groups: who.groups.clone(),
+    });
+    let body = body.map(|b| (ork_e2e::api::JSON, b.to_string().into_bytes()));
+    let a = ork_e2e::api::Api::new(client.clone())
+        .send(method, path, body, identity.as_ref())
+        .await?;
     Ok(Answer {
-        status,
-        body,
-        warnings,
+        status: a.status,
+        body: a.body,
+        warnings: a.warnings,
     })
 }
 
@@ -221,22 +199,19 @@ pub async fn impersonating(
 /// Server-side apply as the admin (`ork-test`).
 pub async fn apply(client: &kube::Client, obj: &Value) -> Result<(), String> {
     let path = path_of(obj, None, true).ok_or("no path for object")?;
-    let req = Request::builder()
-        .method("PATCH")
-        .uri(format!("{path}?fieldManager=ork-test&force=true"))
-        .header("Content-Type", "application/apply-patch+yaml")
-        .body(kube::client::Body::from(obj.to_string().into_bytes()))
-        .map_err(e)?;
-    let resp = client.send(req).await.map_err(e)?;
-    let status = resp.status();
-    let bytes = resp.into_body().collect_bytes().await.map_err(e)?;
-    if status.is_success() {
+    let body = (ork_e2e::api::APPLY, obj.to_string().into_bytes());
+    let a = ork_e2e::api::Api::new(client.clone())
+        .send(
+            "PATCH",
+            &format!("{path}?fieldManager=ork-test&force=true"),
+            Some(body),
+            None,
+        )
+        .await?;
+    if a.ok() {
         Ok(())
     } else {
-        Err(format!(
-            "apply {path}: {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        ))
+        Err(format!("apply {path}: {}: {}", a.status, a.body))
     }
 }
 
