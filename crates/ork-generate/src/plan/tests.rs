@@ -205,3 +205,50 @@ fn the_recorded_options_must_be_readable() {
     );
     assert_eq!(recorded(&[]), Ok(None));
 }
+
+#[test]
+fn an_object_selector_that_now_filters_is_a_weakening() {
+    let scoped = |admission: &str| {
+        format!(
+            "{HEAD}gateway: {{enabled: true}}\nsecurity: {{podSecurity: {{admission: {admission}}}}}\n{}",
+            entry(CONFIGMAP)
+        )
+    };
+    // from every Pod in team-a to ork's own Pods anywhere: cannot be ranked, so it is listed
+    let p = planned(
+        &scoped("{enabled: true, namespaces: [team-a]}"),
+        &scoped("{enabled: true}"),
+    );
+    let got: Vec<String> = p
+        .weakening
+        .iter()
+        .map(|w| format!("{}: {}", w.object, w.change))
+        .collect();
+    assert!(
+        got.iter()
+            .any(|g| g.contains("objectSelector now {")
+                && g.ends_with("may intercept fewer objects")),
+        "{got:#?}"
+    );
+    assert!(p.is_security_relevant());
+    // and back: limited to team-a, which the namespace rules already report
+    let back = planned(
+        &scoped("{enabled: true}"),
+        &scoped("{enabled: true, namespaces: [team-a]}"),
+    );
+    assert!(
+        !back
+            .weakening
+            .iter()
+            .any(|w| w.change.contains("objectSelector")),
+        "{:#?}",
+        back.weakening
+    );
+    assert!(
+        back.weakening
+            .iter()
+            .any(|w| w.change.contains("now only in namespaces: team-a")),
+        "{:#?}",
+        back.weakening
+    );
+}

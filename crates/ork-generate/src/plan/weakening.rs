@@ -1,7 +1,8 @@
 //! Protection weakening (docs/cli.md §7): what the new bundle no longer protects that the old
 //! one did. A webhook configuration, a webhook or the guard removed; failurePolicy Fail →
 //! Ignore; operations or resources no longer intercepted; namespaces added to the exclusions;
-//! a lower pod-security default or level; a NetworkPolicy removed.
+//! an objectSelector or matchConditions that now filters; a lower pod-security default or
+//! level; a NetworkPolicy removed.
 
 use std::collections::BTreeSet;
 
@@ -99,6 +100,7 @@ fn webhook_changes(old: &Value, new: &Value, label: &str, out: &mut Vec<String>)
     if !gone.is_empty() {
         out.push(format!("{label}no longer intercepts {}", gone.join(", ")));
     }
+    narrowed_match(old, new, label, out);
     let (old_out, old_in) = selector(&old["namespaceSelector"]);
     let (new_out, new_in) = selector(&new["namespaceSelector"]);
     let excluded: Vec<String> = new_out.difference(&old_out).cloned().collect();
@@ -120,6 +122,53 @@ fn webhook_changes(old: &Value, new: &Value, label: &str, out: &mut Vec<String>)
             }
         }
         _ => {}
+    }
+}
+
+/// A label selector that selects everything: absent, null, or no labels and no expressions.
+fn selects_all(sel: Option<&Value>) -> bool {
+    sel.is_none_or(|s| {
+        s.is_null()
+            || (s["matchLabels"].as_object().is_none_or(|m| m.is_empty())
+                && s["matchExpressions"]
+                    .as_array()
+                    .is_none_or(|e| e.is_empty()))
+    })
+}
+
+/// The (name, expression) pairs of `matchConditions`.
+fn conditions(v: &Value) -> BTreeSet<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (text("name"), text("expression"))
+        })
+        .collect()
+}
+
+/// An objectSelector or matchConditions that now filters where it did not, or filters
+/// differently: either can only narrow what is intercepted, and how far cannot be ranked, so a
+/// reviewer must look. Removing one only widens, and is not listed.
+fn narrowed_match(old: &Value, new: &Value, label: &str, out: &mut Vec<String>) {
+    let (old_sel, new_sel) = (old.get("objectSelector"), new.get("objectSelector"));
+    if !selects_all(new_sel) && (selects_all(old_sel) || old_sel != new_sel) {
+        out.push(format!(
+            "{label}objectSelector now {}: may intercept fewer objects",
+            new_sel.map(Value::to_string).unwrap_or_default()
+        ));
+    }
+    let before = conditions(&old["matchConditions"]);
+    let added: Vec<String> = conditions(&new["matchConditions"])
+        .difference(&before)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if !added.is_empty() {
+        out.push(format!(
+            "{label}matchConditions added or changed: {}: may intercept fewer requests",
+            added.join(", ")
+        ));
     }
 }
 
@@ -163,6 +212,7 @@ fn guard(old: &Value, new: &Value) -> Vec<String> {
     if actions(old).iter().any(|a| a == "Deny") && !actions(new).iter().any(|a| a == "Deny") {
         out.push("validationActions no longer Deny".into());
     }
+    narrowed_match(&old["spec"], &new["spec"], "", &mut out);
     let rules = |v: &Value| intercepts(&v["spec"]["matchConstraints"]["resourceRules"]);
     let gone = dropped(&rules(old), &rules(new));
     if !gone.is_empty() {
