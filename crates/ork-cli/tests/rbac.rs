@@ -98,6 +98,7 @@ fn audit_flags_wildcards_escalation_impersonation_and_cluster_wide_secret_reads(
         ("rbac-full-wildcard", "User oncall"),
         ("rbac-impersonate", "ServiceAccount platform/rbac-manager"),
         ("rbac-admission-config-writer", "User oncall"),
+        ("rbac-operator-namespace-writer", "User oncall"),
         ("rbac-secrets-read", "Group auditors"),
         ("rbac-secrets-read", "Group platform-admins"),
     ]
@@ -143,7 +144,7 @@ fn audit_reports_effective_permissions_and_sarif() {
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(
         sarif["runs"][0]["results"].as_array().map(Vec::len),
-        Some(7)
+        Some(8)
     );
 }
 
@@ -351,4 +352,56 @@ high      rbac-admission-config-writer  Group guard-admins
         .filter(|r| r["ruleId"] == "rbac-admission-config-writer")
         .collect();
     assert_eq!(results.len(), 3, "{out}");
+}
+
+/// `rbac-operator-namespace-writer`: a RoleBinding in ork's namespace (ORK_NAMESPACE, else
+/// orkestra-system) that lets a user scale the Gateway is reported at the binding's line; the
+/// same binding in another namespace is not.
+#[test]
+fn audit_reports_who_can_scale_the_gateway_in_orks_namespace() {
+    let dir = std::env::temp_dir().join(format!("ork-rbac-ns-writer-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("rbac.yaml");
+    let doc = |ns: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: scaler, namespace: {ns}}}
+rules:
+- {{apiGroups: [apps], resources: [deployments/scale], verbs: [patch], resourceNames: [orkestra-gateway]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: scale-gateway, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: scaler}}
+subjects: [{{kind: User, name: mallory, apiGroup: rbac.authorization.k8s.io}}]
+"
+        )
+    };
+    let text = format!("{}---\n{}", doc("ork-ns"), doc("elsewhere"));
+    if let Err(e) = std::fs::write(&file, text) {
+        panic!("{e}");
+    }
+    let mut c = ork();
+    c.current_dir(repo())
+        .args(["rbac", "audit", "-o", "json", "-f"])
+        .arg(&file)
+        .env("ORK_NAMESPACE", "ork-ns");
+    let (code, out, err) = run(c);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let found: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == "rbac-operator-namespace-writer")
+        .collect();
+    assert_eq!(found.len(), 1, "{out}");
+    assert_eq!(found[0]["subject"], "User mallory");
+    assert_eq!(found[0]["line"], 7, "{out}");
+    assert_eq!(
+        found[0]["message"],
+        "User mallory can patch deployments/scale in ork's namespace ork-ns through RoleBinding ork-ns/scale-gateway, outside breakGlassGroups (system:masters)"
+    );
 }

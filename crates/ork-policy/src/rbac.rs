@@ -501,22 +501,34 @@ pub(crate) fn strings(rule: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The strings of a list field, borrowed: [`rule_allows`] runs for every rule × request of an
+/// audit, so it allocates nothing.
+fn strs<'a>(rule: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
+    rule.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 /// Whether one rule grants the request (the RBAC authorizer's rule matching).
 pub fn rule_allows(rule: &Value, req: &Request) -> bool {
-    let verbs = strings(rule, "verbs");
-    let groups = strings(rule, "apiGroups");
-    let resources = strings(rule, "resources");
-    let names = strings(rule, "resourceNames");
-    let verb_ok = verbs.iter().any(|v| v == "*" || *v == req.verb);
-    let group_ok = groups.iter().any(|g| g == "*" || *g == req.group);
-    let full = match &req.subresource {
-        Some(sub) => format!("{}/{sub}", req.resource),
-        None => req.resource.clone(),
-    };
-    let res_ok = resources.iter().any(|r| {
-        r == "*" || *r == full || (req.subresource.is_some() && *r == format!("{}/*", req.resource))
+    let verb_ok = strs(rule, "verbs").any(|v| v == "*" || v == req.verb);
+    let group_ok = strs(rule, "apiGroups").any(|g| g == "*" || g == req.group);
+    // `resource`, `resource/sub` or `resource/*` for a subresource request
+    let res_ok = strs(rule, "resources").any(|r| {
+        r == "*"
+            || match &req.subresource {
+                None => r == req.resource,
+                Some(sub) => r
+                    .strip_prefix(req.resource.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|rest| rest == sub || rest == "*"),
+            }
     });
-    let name_ok = names.is_empty() || req.name.as_ref().is_some_and(|n| names.contains(n));
+    let mut names = strs(rule, "resourceNames").peekable();
+    let name_ok =
+        names.peek().is_none() || req.name.as_deref().is_some_and(|n| names.any(|x| x == n));
     verb_ok && group_ok && res_ok && name_ok
 }
 
@@ -670,11 +682,12 @@ impl AdmissionExempt {
     }
 }
 
-/// One subject that can write [`ADMISSION_RESOURCES`] cluster-wide, and how.
+/// One subject that holds a grant `ork rbac audit` reports against ork's own protection
+/// (writing [`ADMISSION_RESOURCES`], or one of [`NAMESPACE_TAKEOVERS`]), and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionWriter {
     pub subject: Subject,
-    /// the index of the ClusterRoleBinding in [`Rbac::bindings`]
+    /// the index of the binding in [`Rbac::bindings`]
     pub binding: usize,
     /// `ClusterRoleBinding x → ClusterRole y → rules[0], ClusterRole z rules[1] (aggregated)`
     pub path: String,
@@ -800,6 +813,249 @@ pub fn admission_config_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<Ad
         let path = format!("{} → {} → {}", b.label(), b.role_label(), at.join(", "));
         let grants = describe_writes(&pairs);
         for s in b.subjects.iter().filter(|s| !exempt.exempts(s)) {
+            out.push(AdmissionWriter {
+                subject: s.clone(),
+                binding: i,
+                path: path.clone(),
+                grants: grants.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.subject, &a.path).cmp(&(&b.subject, &b.path)));
+    out.dedup();
+    out
+}
+
+/// What lets a subject act as ork or stop it from inside ork's namespace (docs/security.md
+/// §2.3): run a Pod there (which may mount ork's ServiceAccounts), exec or attach into ork's
+/// Pods, mint a token for ork's ServiceAccounts, create a workload there, or change or scale
+/// ork's Deployments (the guard stops deleting them, not changing them).
+pub const NAMESPACE_TAKEOVERS: &[Takeover] = &[
+    Takeover {
+        verb: "create",
+        group: "",
+        resource: "pods",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "",
+        resource: "pods",
+        subresource: Some("exec"),
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "",
+        resource: "pods",
+        subresource: Some("attach"),
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "",
+        resource: "serviceaccounts",
+        subresource: Some("token"),
+        names: ORK_SERVICE_ACCOUNTS,
+    },
+    Takeover {
+        verb: "create",
+        group: "apps",
+        resource: "deployments",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "update",
+        group: "apps",
+        resource: "deployments",
+        subresource: None,
+        names: ORK_DEPLOYMENTS,
+    },
+    Takeover {
+        verb: "patch",
+        group: "apps",
+        resource: "deployments",
+        subresource: None,
+        names: ORK_DEPLOYMENTS,
+    },
+    Takeover {
+        verb: "update",
+        group: "apps",
+        resource: "deployments",
+        subresource: Some("scale"),
+        names: ORK_DEPLOYMENTS,
+    },
+    Takeover {
+        verb: "patch",
+        group: "apps",
+        resource: "deployments",
+        subresource: Some("scale"),
+        names: ORK_DEPLOYMENTS,
+    },
+    Takeover {
+        verb: "create",
+        group: "apps",
+        resource: "replicasets",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "apps",
+        resource: "statefulsets",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "apps",
+        resource: "daemonsets",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "batch",
+        resource: "jobs",
+        subresource: None,
+        names: &[],
+    },
+    Takeover {
+        verb: "create",
+        group: "batch",
+        resource: "cronjobs",
+        subresource: None,
+        names: &[],
+    },
+];
+
+/// One request [`NAMESPACE_TAKEOVERS`] lists; `names` are the objects a rule limited by
+/// resourceNames counts for.
+pub struct Takeover {
+    pub verb: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub subresource: Option<&'static str>,
+    pub names: &'static [&'static str],
+}
+
+const ORK_SERVICE_ACCOUNTS: &[&str] = &[
+    ork_katalog::names::RUNTIME_SERVICE_ACCOUNT,
+    ork_katalog::names::GATEWAY_SERVICE_ACCOUNT,
+];
+/// The bundle's Deployments (the Gateway's is named like its Service, `orkestra-gateway` by
+/// default).
+const ORK_DEPLOYMENTS: &[&str] = &["orkestra-runtime", "orkestra-gateway"];
+
+/// The indexes of [`NAMESPACE_TAKEOVERS`] that `rule` allows.
+fn takeovers(rule: &Value) -> Vec<usize> {
+    // most rules name none of the groups involved: skip the per-target requests for them
+    if !strings(rule, "apiGroups")
+        .iter()
+        .any(|g| matches!(g.as_str(), "" | "apps" | "batch" | "*"))
+    {
+        return Vec::new();
+    }
+    NAMESPACE_TAKEOVERS
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            let req = |name: Option<&str>| Request {
+                verb: t.verb.to_string(),
+                group: t.group.to_string(),
+                resource: t.resource.to_string(),
+                subresource: t.subresource.map(str::to_string),
+                name: name.map(str::to_string),
+            };
+            rule_allows(rule, &req(None))
+                || t.names.iter().any(|n| rule_allows(rule, &req(Some(n))))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Identities that run the cluster itself: the controllers and scheduler create Pods and
+/// workloads everywhere by design, and whoever controls them controls the cluster anyway.
+fn control_plane_identity(s: &Subject) -> bool {
+    match s.kind.as_str() {
+        "ServiceAccount" => s.namespace.as_deref() == Some("kube-system"),
+        "User" => matches!(
+            s.name.as_str(),
+            "system:kube-controller-manager" | "system:kube-scheduler" | "system:apiserver"
+        ),
+        "Group" => s.name == "system:masters",
+        _ => false,
+    }
+}
+
+/// Every subject outside `exempt` (and other than ork's own ServiceAccounts and the cluster's
+/// control-plane identities) that can do one of [`NAMESPACE_TAKEOVERS`] in ork's namespace:
+/// through a RoleBinding there or any ClusterRoleBinding, `*` and aggregation included, and
+/// the built-in `cluster-admin` when the input does not define it. In subject order.
+pub fn operator_namespace_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<AdmissionWriter> {
+    let ns = exempt.operator_namespace.as_str();
+    let trusted = |s: &Subject| {
+        exempt.exempts(s)
+            || control_plane_identity(s)
+            || (s.kind == "ServiceAccount"
+                && s.namespace.as_deref() == Some(ns)
+                && ORK_SERVICE_ACCOUNTS.contains(&s.name.as_str()))
+    };
+    let builtin = cluster_admin_rule();
+    // what a role grants depends on the role only: found once per role
+    let mut per_role: Vec<Option<(Vec<usize>, Vec<String>)>> = vec![None; rbac.roles.len()];
+    let mut out = Vec::new();
+    for (i, b) in rbac.bindings.iter().enumerate() {
+        if (!b.cluster && b.namespace != ns) || b.subjects.iter().all(&trusted) {
+            continue;
+        }
+        let (found, at) = match rbac.role_index_of(i) {
+            Some(role) => per_role[role]
+                .get_or_insert_with(|| {
+                    let mut found = Vec::new();
+                    let mut at = Vec::new();
+                    for r in rbac.rules_of(role) {
+                        let t = takeovers(r.rule);
+                        if t.is_empty() {
+                            continue;
+                        }
+                        found.extend(t);
+                        at.push(match r.from {
+                            Some(from) => {
+                                format!("ClusterRole {} rules[{}] (aggregated)", from.name, r.index)
+                            }
+                            None => format!("rules[{}]", r.index),
+                        });
+                    }
+                    found.sort_unstable();
+                    found.dedup();
+                    (found, at)
+                })
+                .clone(),
+            None if b.role_kind == "ClusterRole" && b.role_name == "cluster-admin" => (
+                takeovers(&builtin),
+                vec!["built-in rules (* on *)".to_string()],
+            ),
+            None => continue,
+        };
+        if found.is_empty() {
+            continue;
+        }
+        let path = format!("{} → {} → {}", b.label(), b.role_label(), at.join(", "));
+        let grants = found
+            .iter()
+            .map(|&t| {
+                let t = &NAMESPACE_TAKEOVERS[t];
+                match t.subresource {
+                    Some(sub) => format!("{} {}/{sub}", t.verb, t.resource),
+                    None => format!("{} {}", t.verb, t.resource),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        for s in b.subjects.iter().filter(|s| !trusted(s)) {
             out.push(AdmissionWriter {
                 subject: s.clone(),
                 binding: i,
@@ -1107,6 +1363,152 @@ mod tests {
             !got.iter()
                 .any(|l| l.contains("system:masters") || l.contains("nobody-role")),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn whoever_can_run_or_change_workloads_in_orks_namespace_is_found() {
+        let role = |kind: &str, ns: Option<&str>, name: &str, rules: Value| {
+            let mut m = json!({"name": name});
+            if let Some(ns) = ns {
+                m["namespace"] = json!(ns);
+            }
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": m, "rules": rules})
+        };
+        let bind = |kind: &str,
+                    ns: Option<&str>,
+                    name: &str,
+                    role_kind: &str,
+                    role: &str,
+                    subject: Value| {
+            let mut m = json!({"name": name});
+            if let Some(ns) = ns {
+                m["namespace"] = json!(ns);
+            }
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": m,
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+                   "subjects": [subject]})
+        };
+        let user =
+            |n: &str| json!({"kind": "User", "name": n, "apiGroup": "rbac.authorization.k8s.io"});
+        let objs = vec![
+            role(
+                "Role",
+                Some("orkestra-system"),
+                "scaler",
+                json!([{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"], "resourceNames": ["orkestra-gateway"]}]),
+            ),
+            role(
+                "Role",
+                Some("orkestra-system"),
+                "reader",
+                json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]),
+            ),
+            role(
+                "ClusterRole",
+                None,
+                "pod-runner",
+                json!([{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["create"]}]),
+            ),
+            role(
+                "Role",
+                Some("team-a"),
+                "team-admin",
+                json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]),
+            ),
+            bind(
+                "RoleBinding",
+                Some("orkestra-system"),
+                "scale-gateway",
+                "Role",
+                "scaler",
+                user("mallory"),
+            ),
+            bind(
+                "RoleBinding",
+                Some("orkestra-system"),
+                "read",
+                "Role",
+                "reader",
+                user("viewer"),
+            ),
+            // a ClusterRole bound in ork's namespace, and one bound cluster-wide
+            bind(
+                "RoleBinding",
+                Some("orkestra-system"),
+                "run-pods",
+                "ClusterRole",
+                "pod-runner",
+                user("bob"),
+            ),
+            bind(
+                "ClusterRoleBinding",
+                None,
+                "run-pods-everywhere",
+                "ClusterRole",
+                "pod-runner",
+                user("carol"),
+            ),
+            // elsewhere only: not in ork's namespace
+            bind(
+                "RoleBinding",
+                Some("team-a"),
+                "team",
+                "Role",
+                "team-admin",
+                user("dave"),
+            ),
+            bind(
+                "RoleBinding",
+                Some("team-a"),
+                "team-pods",
+                "ClusterRole",
+                "pod-runner",
+                user("erin"),
+            ),
+            // the cluster's own controllers and break-glass are trusted
+            bind(
+                "ClusterRoleBinding",
+                None,
+                "rs-controller",
+                "ClusterRole",
+                "pod-runner",
+                json!({"kind": "ServiceAccount", "name": "replicaset-controller", "namespace": "kube-system"}),
+            ),
+            bind(
+                "ClusterRoleBinding",
+                None,
+                "break-glass",
+                "ClusterRole",
+                "cluster-admin",
+                json!({"kind": "Group", "name": "ops", "apiGroup": "rbac.authorization.k8s.io"}),
+            ),
+            bind(
+                "ClusterRoleBinding",
+                None,
+                "admins",
+                "ClusterRole",
+                "cluster-admin",
+                user("alice"),
+            ),
+        ];
+        let rbac = build(&objs);
+        let exempt = AdmissionExempt {
+            break_glass_groups: vec!["ops".into()],
+            operator_namespace: "orkestra-system".into(),
+        };
+        let got: Vec<String> = operator_namespace_writers(&rbac, &exempt)
+            .iter()
+            .map(|w| format!("{} | {} | {}", w.subject, w.grants, w.path))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "User alice | create pods, create pods/exec, create pods/attach, create serviceaccounts/token, create deployments, update deployments, patch deployments, update deployments/scale, patch deployments/scale, create replicasets, create statefulsets, create daemonsets, create jobs, create cronjobs | ClusterRoleBinding admins → ClusterRole cluster-admin → built-in rules (* on *)".to_string(),
+                "User bob | create pods, create pods/exec | RoleBinding orkestra-system/run-pods → ClusterRole pod-runner → rules[0]".to_string(),
+                "User carol | create pods, create pods/exec | ClusterRoleBinding run-pods-everywhere → ClusterRole pod-runner → rules[0]".to_string(),
+                "User mallory | patch deployments/scale | RoleBinding orkestra-system/scale-gateway → Role orkestra-system/scaler → rules[0]".to_string(),
+            ]
         );
     }
 

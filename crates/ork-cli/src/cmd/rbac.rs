@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use ork_io::escape_control;
 use ork_policy::checks::{self, Context, Severity};
-use ork_policy::rbac::{AdmissionExempt, Rbac, Request, admission_config_writers, who_can};
+use ork_policy::rbac::{
+    AdmissionExempt, AdmissionWriter, Rbac, Request, admission_config_writers,
+    operator_namespace_writers, who_can,
+};
 use serde_json::{Value, json};
 
 use crate::{Global, exit};
@@ -372,60 +375,84 @@ fn admission_exempt(au: &Audit, g: &Global) -> Option<AdmissionExempt> {
     })
 }
 
-/// `rbac-admission-config-writer` (docs/security.md §2.3): Kubernetes never runs admission on
+/// The findings only `ork rbac audit` produces, because they need the bindings (docs/security.md
+/// §2.3): `rbac-admission-config-writer` — Kubernetes never runs admission on
 /// ValidatingAdmissionPolicies and their bindings, so whoever can write them can delete the
-/// guard's binding, then ork's webhook configurations. One finding per subject and binding,
-/// located at the binding.
-fn admission_findings(
+/// guard's binding, then ork's webhook configurations — and `rbac-operator-namespace-writer`,
+/// whoever can run Pods or change ork's workloads in its namespace, and so act as ork or stop
+/// it. One finding per subject and binding, located at the binding.
+fn binding_findings(
     objects: &[ork_scan::Loaded],
     rbac: &Rbac,
     exempt: &AdmissionExempt,
 ) -> Vec<AuditFinding> {
-    let writers = admission_config_writers(rbac, exempt);
-    if writers.is_empty() {
+    let admission = admission_config_writers(rbac, exempt);
+    let namespace = operator_namespace_writers(rbac, exempt);
+    if admission.is_empty() && namespace.is_empty() {
         return Vec::new();
     }
-    // the file and line of each ClusterRoleBinding, the first of a name as in the index
-    let mut located: std::collections::HashMap<&str, (&str, u32)> =
+    // the file and line of each binding, the first of a (kind, namespace, name) as in the index
+    let mut located: std::collections::HashMap<(&str, &str, &str), (&str, u32)> =
         std::collections::HashMap::new();
     for o in objects {
         let v = &o.value;
-        if v.get("kind").and_then(Value::as_str) == Some("ClusterRoleBinding")
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        if matches!(kind, "ClusterRoleBinding" | "RoleBinding")
             && v.get("apiVersion")
                 .and_then(Value::as_str)
                 .is_some_and(|a| a.starts_with("rbac.authorization.k8s.io/"))
         {
-            let name = v
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            located.entry(name).or_insert((o.file.as_str(), o.line));
+            let text = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+            let ns = if kind == "RoleBinding" {
+                text("/metadata/namespace")
+            } else {
+                ""
+            };
+            located
+                .entry((kind, ns, text("/metadata/name")))
+                .or_insert((o.file.as_str(), o.line));
         }
     }
-    writers
-        .into_iter()
-        .filter_map(|w| {
-            let b = rbac.bindings().get(w.binding)?;
-            let (file, line) = located.get(b.name.as_str()).copied().unwrap_or(("", 0));
-            Some(AuditFinding {
-                check: "rbac-admission-config-writer",
-                kind: "ClusterRoleBinding".into(),
-                name: b.name.clone(),
-                severity: Severity::High,
-                subject: w.subject.to_string(),
-                message: format!(
-                    "{} can {} ({}) through {}, outside breakGlassGroups ({})",
-                    w.subject,
-                    w.grants,
-                    ork_policy::rbac::ADMISSION_GROUP,
-                    b.label(),
-                    exempt.break_glass_groups.join(", ")
-                ),
-                path: w.path,
-                file: file.to_string(),
-                line,
-            })
+    let groups = exempt.break_glass_groups.join(", ");
+    let finding = |check: &'static str, w: AdmissionWriter, message: &dyn Fn(&str) -> String| {
+        let b = rbac.bindings().get(w.binding)?;
+        let (kind, ns) = if b.cluster {
+            ("ClusterRoleBinding", "")
+        } else {
+            ("RoleBinding", b.namespace.as_str())
+        };
+        let (file, line) = located
+            .get(&(kind, ns, b.name.as_str()))
+            .copied()
+            .unwrap_or(("", 0));
+        Some(AuditFinding {
+            check,
+            kind: kind.into(),
+            name: b.name.clone(),
+            severity: Severity::High,
+            subject: w.subject.to_string(),
+            message: format!(
+                "{} can {} through {}, outside breakGlassGroups ({groups})",
+                w.subject,
+                message(&w.grants),
+                b.label()
+            ),
+            path: w.path,
+            file: file.to_string(),
+            line,
         })
+    };
+    let in_group = |grants: &str| format!("{grants} ({})", ork_policy::rbac::ADMISSION_GROUP);
+    let in_namespace =
+        |grants: &str| format!("{grants} in ork's namespace {}", exempt.operator_namespace);
+    admission
+        .into_iter()
+        .filter_map(|w| finding("rbac-admission-config-writer", w, &in_group))
+        .chain(
+            namespace
+                .into_iter()
+                .filter_map(|w| finding("rbac-operator-namespace-writer", w, &in_namespace)),
+        )
         .collect()
 }
 
@@ -488,7 +515,7 @@ fn audit(au: &Audit, g: &Global) -> u8 {
         }
     }
     if Severity::High >= min {
-        findings.extend(admission_findings(&objects, &rbac, &exempt));
+        findings.extend(binding_findings(&objects, &rbac, &exempt));
     }
     findings.sort_by(|a, b| {
         (std::cmp::Reverse(a.severity), a.check, &a.subject, &a.path).cmp(&(

@@ -572,6 +572,15 @@ pub static CATALOGUE: &[Check] = &[
         "",
     ),
     c(
+        "rbac-operator-namespace-writer",
+        High,
+        "`ork rbac audit` only: a subject bound in ork's namespace (a RoleBinding there or a ClusterRoleBinding) to create pods, pods/exec, pods/attach, serviceaccounts/token or workloads, or to update or patch ork's Deployments or their scale (`*`, aggregation and the built-in cluster-admin included), other than a breakGlassGroups group, ork's own ServiceAccounts or the cluster's control-plane identities",
+        "Keep write access to ork's namespace to the installer and breakGlassGroups: the subject can run as ork's ServiceAccounts (which the guard trusts) or scale the Gateway to 0",
+        "",
+        "",
+        "",
+    ),
+    c(
         "rbac-anonymous-binding",
         Critical,
         "a RoleBinding/ClusterRoleBinding subject is User system:anonymous or Group system:unauthenticated",

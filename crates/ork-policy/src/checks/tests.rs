@@ -932,26 +932,29 @@ fn render_failures_have_a_check_of_their_own() {
 }
 
 #[test]
-fn admission_config_writers_are_an_audit_finding_per_subject() {
-    // produced by `ork rbac audit` from the bindings (crate::rbac::admission_config_writers,
-    // tested there and in ork-cli's tests/rbac.rs): a rule alone names no subject
-    assert_eq!(
-        check("rbac-admission-config-writer").map(|c| c.severity),
-        Some(Severity::High)
-    );
+fn the_binding_findings_come_from_rbac_audit_only() {
+    // produced by `ork rbac audit` from the bindings (crate::rbac::admission_config_writers and
+    // operator_namespace_writers, tested there and in ork-cli's tests/rbac.rs): a rule alone
+    // names no subject
     let everything = role(
         "ClusterRole",
         json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
     );
-    assert!(
-        !check_object(&everything, &Context::default())
-            .iter()
-            .any(|f| f.check == "rbac-admission-config-writer")
-    );
-    assert!(
-        !applicable(&everything).contains(&"rbac-admission-config-writer"),
-        "ork scan never reports it"
-    );
+    for id in [
+        "rbac-admission-config-writer",
+        "rbac-operator-namespace-writer",
+    ] {
+        assert_eq!(check(id).map(|c| c.severity), Some(Severity::High));
+        assert!(
+            !check_object(&everything, &Context::default())
+                .iter()
+                .any(|f| f.check == id)
+        );
+        assert!(
+            !applicable(&everything).contains(&id),
+            "ork scan never reports {id}"
+        );
+    }
 }
 
 #[test]
