@@ -761,36 +761,50 @@ fn describe_writes(pairs: &[(usize, usize)]) -> String {
         .join("; ")
 }
 
-/// What one role grants on [`ADMISSION_RESOURCES`]: the (verb, resource) pairs of
-/// [`admission_writes`], and where each granting rule is.
-type RoleWrites = (Vec<(usize, usize)>, Vec<String>);
-
 /// Every subject outside `exempt` that can create, update, patch, delete or deletecollection
 /// ork's admission configurations (docs/security.md §2.3): through a ClusterRoleBinding only,
 /// because these resources are cluster-scoped and a RoleBinding never grants cluster-scoped
 /// access. `*` in verbs, resources and apiGroups counts, as do aggregated rules and the
 /// built-in `cluster-admin` when the input does not define it. In subject order.
 pub fn admission_config_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<AdmissionWriter> {
+    subjects_granted(
+        rbac,
+        |b| b.cluster,
+        |s| exempt.exempts(s),
+        admission_writes,
+        describe_writes,
+    )
+}
+
+/// Every subject of a binding `in_scope` that `trusted` does not cover, with what `found`
+/// finds in the rules of the binding's role (own and aggregated; the built-in `cluster-admin`
+/// when the input does not define it), described by `describe`, and where those rules are.
+/// What a role grants depends on the role only: found once per role. In subject order.
+fn subjects_granted<T: Clone + Ord>(
+    rbac: &Rbac,
+    in_scope: impl Fn(&Binding) -> bool,
+    trusted: impl Fn(&Subject) -> bool,
+    found: impl Fn(&Value) -> Vec<T>,
+    describe: impl Fn(&[T]) -> String,
+) -> Vec<AdmissionWriter> {
     let builtin = cluster_admin_rule();
-    let builtin_writes = admission_writes(&builtin);
-    // what a role grants depends on the role only: found once per role
-    let mut per_role: Vec<Option<RoleWrites>> = vec![None; rbac.roles.len()];
+    let mut per_role: Vec<Option<(Vec<T>, Vec<String>)>> = vec![None; rbac.roles.len()];
     let mut out = Vec::new();
     for (i, b) in rbac.bindings.iter().enumerate() {
-        if !b.cluster || b.subjects.iter().all(|s| exempt.exempts(s)) {
+        if !in_scope(b) || b.subjects.iter().all(&trusted) {
             continue;
         }
-        let (pairs, at) = match rbac.role_index_of(i) {
+        let (grants, at) = match rbac.role_index_of(i) {
             Some(role) => per_role[role]
                 .get_or_insert_with(|| {
-                    let mut pairs = Vec::new();
+                    let mut grants = Vec::new();
                     let mut at = Vec::new();
                     for r in rbac.rules_of(role) {
-                        let p = admission_writes(r.rule);
-                        if p.is_empty() {
+                        let g = found(r.rule);
+                        if g.is_empty() {
                             continue;
                         }
-                        pairs.extend(p);
+                        grants.extend(g);
                         at.push(match r.from {
                             Some(from) => {
                                 format!("ClusterRole {} rules[{}] (aggregated)", from.name, r.index)
@@ -798,21 +812,22 @@ pub fn admission_config_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<Ad
                             None => format!("rules[{}]", r.index),
                         });
                     }
-                    (pairs, at)
+                    grants.sort_unstable();
+                    grants.dedup();
+                    (grants, at)
                 })
                 .clone(),
-            None if b.role_kind == "ClusterRole" && b.role_name == "cluster-admin" => (
-                builtin_writes.clone(),
-                vec!["built-in rules (* on *)".to_string()],
-            ),
+            None if b.role_kind == "ClusterRole" && b.role_name == "cluster-admin" => {
+                (found(&builtin), vec!["built-in rules (* on *)".to_string()])
+            }
             None => continue,
         };
-        if pairs.is_empty() {
+        if grants.is_empty() {
             continue;
         }
         let path = format!("{} → {} → {}", b.label(), b.role_label(), at.join(", "));
-        let grants = describe_writes(&pairs);
-        for s in b.subjects.iter().filter(|s| !exempt.exempts(s)) {
+        let grants = describe(&grants);
+        for s in b.subjects.iter().filter(|s| !trusted(s)) {
             out.push(AdmissionWriter {
                 subject: s.clone(),
                 binding: i,
@@ -996,77 +1011,31 @@ fn control_plane_identity(s: &Subject) -> bool {
 /// the built-in `cluster-admin` when the input does not define it. In subject order.
 pub fn operator_namespace_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<AdmissionWriter> {
     let ns = exempt.operator_namespace.as_str();
-    let trusted = |s: &Subject| {
-        exempt.exempts(s)
-            || control_plane_identity(s)
-            || (s.kind == "ServiceAccount"
-                && s.namespace.as_deref() == Some(ns)
-                && ORK_SERVICE_ACCOUNTS.contains(&s.name.as_str()))
-    };
-    let builtin = cluster_admin_rule();
-    // what a role grants depends on the role only: found once per role
-    let mut per_role: Vec<Option<(Vec<usize>, Vec<String>)>> = vec![None; rbac.roles.len()];
-    let mut out = Vec::new();
-    for (i, b) in rbac.bindings.iter().enumerate() {
-        if (!b.cluster && b.namespace != ns) || b.subjects.iter().all(&trusted) {
-            continue;
-        }
-        let (found, at) = match rbac.role_index_of(i) {
-            Some(role) => per_role[role]
-                .get_or_insert_with(|| {
-                    let mut found = Vec::new();
-                    let mut at = Vec::new();
-                    for r in rbac.rules_of(role) {
-                        let t = takeovers(r.rule);
-                        if t.is_empty() {
-                            continue;
-                        }
-                        found.extend(t);
-                        at.push(match r.from {
-                            Some(from) => {
-                                format!("ClusterRole {} rules[{}] (aggregated)", from.name, r.index)
-                            }
-                            None => format!("rules[{}]", r.index),
-                        });
+    subjects_granted(
+        rbac,
+        |b| b.cluster || b.namespace == ns,
+        |s| {
+            exempt.exempts(s)
+                || control_plane_identity(s)
+                || (s.kind == "ServiceAccount"
+                    && s.namespace.as_deref() == Some(ns)
+                    && ORK_SERVICE_ACCOUNTS.contains(&s.name.as_str()))
+        },
+        takeovers,
+        |found| {
+            found
+                .iter()
+                .map(|&t| {
+                    let t = &NAMESPACE_TAKEOVERS[t];
+                    match t.subresource {
+                        Some(sub) => format!("{} {}/{sub}", t.verb, t.resource),
+                        None => format!("{} {}", t.verb, t.resource),
                     }
-                    found.sort_unstable();
-                    found.dedup();
-                    (found, at)
                 })
-                .clone(),
-            None if b.role_kind == "ClusterRole" && b.role_name == "cluster-admin" => (
-                takeovers(&builtin),
-                vec!["built-in rules (* on *)".to_string()],
-            ),
-            None => continue,
-        };
-        if found.is_empty() {
-            continue;
-        }
-        let path = format!("{} → {} → {}", b.label(), b.role_label(), at.join(", "));
-        let grants = found
-            .iter()
-            .map(|&t| {
-                let t = &NAMESPACE_TAKEOVERS[t];
-                match t.subresource {
-                    Some(sub) => format!("{} {}/{sub}", t.verb, t.resource),
-                    None => format!("{} {}", t.verb, t.resource),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        for s in b.subjects.iter().filter(|s| !trusted(s)) {
-            out.push(AdmissionWriter {
-                subject: s.clone(),
-                binding: i,
-                path: path.clone(),
-                grants: grants.clone(),
-            });
-        }
-    }
-    out.sort_by(|a, b| (&a.subject, &a.path).cmp(&(&b.subject, &b.path)));
-    out.dedup();
-    out
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    )
 }
 
 #[cfg(test)]
