@@ -492,13 +492,7 @@ impl Request {
 
 /// The strings of a list field (`verbs`, `resources`, …); anything else is empty.
 pub(crate) fn strings(rule: &Value, key: &str) -> Vec<String> {
-    rule.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
+    strs(rule, key).map(str::to_string).collect()
 }
 
 /// The strings of a list field, borrowed: [`rule_allows`] runs for every rule × request of an
@@ -967,10 +961,7 @@ const ORK_DEPLOYMENTS: &[&str] = &["orkestra-runtime", "orkestra-gateway"];
 /// The indexes of [`NAMESPACE_TAKEOVERS`] that `rule` allows.
 fn takeovers(rule: &Value) -> Vec<usize> {
     // most rules name none of the groups involved: skip the per-target requests for them
-    if !strings(rule, "apiGroups")
-        .iter()
-        .any(|g| matches!(g.as_str(), "" | "apps" | "batch" | "*"))
-    {
+    if !strs(rule, "apiGroups").any(|g| matches!(g, "" | "apps" | "batch" | "*")) {
         return Vec::new();
     }
     NAMESPACE_TAKEOVERS
