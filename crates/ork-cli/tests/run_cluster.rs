@@ -282,15 +282,24 @@ fn two_replicas_one_leader_failover_after_kill_9_and_sigterm_releases() {
             })
     };
     wait_until("the example CR Ready", 30, || ready("my-site"));
-    // metrics of the leader
-    let (status, metrics) = probe(a.port, "/metrics").unwrap_or_default();
-    assert_eq!(status, 200);
-    for needle in [
+    // metrics of the leader. A CR's status is written inside its reconcile and the counters
+    // when the reconcile returns, so a Ready CR may be seen a moment before its count.
+    let needles = [
         "ork_reconcile_total{crd=\"website\",result=\"success\"}",
         "ork_crd_health{crd=\"website\",state=\"healthy\"} 1",
         "ork_reconcile_duration_seconds_count{crd=\"website\"}",
         "ork_queue_depth{crd=\"website\"}",
-    ] {
+    ];
+    let counted = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (status, text) = probe(a.port, "/metrics").unwrap_or_default();
+        assert_eq!(status, 200);
+        if needles.iter().all(|n| text.contains(n)) || Instant::now() > counted {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for needle in needles {
         assert!(
             metrics.contains(needle),
             "{needle} missing from:\n{metrics}"
