@@ -53,6 +53,14 @@ fn planned(old: &str, new: &str) -> Plan {
     }
 }
 
+/// A plan's weakenings as `object: change` lines.
+fn weakenings(p: &Plan) -> Vec<String> {
+    p.weakening
+        .iter()
+        .map(|w| format!("{}: {}", w.object, w.change))
+        .collect()
+}
+
 #[test]
 fn an_identical_bundle_has_no_changes() {
     let src = format!("{HEAD}gateway: {{enabled: true}}\n{}", entry(CONFIGMAP));
@@ -114,11 +122,7 @@ fn fail_to_ignore_and_a_lower_pod_security_level_are_weakenings() {
         entry(CONFIGMAP)
     );
     let p = planned(&old, &new);
-    let got: Vec<String> = p
-        .weakening
-        .iter()
-        .map(|w| format!("{}: {}", w.object, w.change))
-        .collect();
+    let got = weakenings(&p);
     assert!(
         got.contains(&"ValidatingWebhookConfiguration orkestra-deletion-protection: webhook protect.crds.orkestra.orkspace.io: failurePolicy Fail → Ignore".to_string()),
         "{got:#?}"
@@ -219,11 +223,7 @@ fn an_object_selector_that_now_filters_is_a_weakening() {
         &scoped("{enabled: true, namespaces: [team-a]}"),
         &scoped("{enabled: true}"),
     );
-    let got: Vec<String> = p
-        .weakening
-        .iter()
-        .map(|w| format!("{}: {}", w.object, w.change))
-        .collect();
+    let got = weakenings(&p);
     assert!(
         got.iter()
             .any(|g| g.contains("objectSelector now {")
