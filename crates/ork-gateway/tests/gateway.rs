@@ -62,7 +62,7 @@ async fn gateway(
         key: env.cert.1.clone(),
         ca: Some(env.cert.2.clone()),
     };
-    cfg.identity = format!("test-{}", uuid_ish());
+    cfg.identity = format!("test-{}", unique_identity());
     cfg.audit_sink = Some(ork_gateway::audit::Sink::File(
         env.dir.path().join("audit.log"),
     ));
@@ -75,11 +75,12 @@ async fn gateway(
     Ok(running)
 }
 
-fn uuid_ish() -> String {
-    format!(
-        "{:x}",
-        Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
-    )
+/// A Lease identity no other Gateway of this run has: two with the same identity would both
+/// hold the Lease.
+fn unique_identity() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", std::process::id())
 }
 
 /// The corpus's admission cases through the API server, compared with `decide`.
