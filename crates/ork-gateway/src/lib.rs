@@ -144,8 +144,7 @@ impl Config {
 }
 
 fn default_identity() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ork-gateway".into());
-    format!("{host}-{}", std::process::id())
+    ork_kube::lease::identity("ork-gateway")
 }
 
 /// `HOUSEKEEPER_SYNC_INTERVAL` in seconds (default 30); a bad value is an error naming it.
@@ -552,6 +551,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Error> 
         client.clone(),
         audit.clone(),
         metrics.clone(),
+        cfg.identity.clone(),
     ));
     registrar.set_plan(plan(&k, &target, &material.ca_bundle_pem));
     if *leading.borrow() {

@@ -42,12 +42,18 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    pub fn new(client: kube::Client, audit: Audit, metrics: Arc<Metrics>) -> Registrar {
+    /// `identity` is the Gateway's Lease identity, named as the reporting instance of its events.
+    pub fn new(
+        client: kube::Client,
+        audit: Audit,
+        metrics: Arc<Metrics>,
+        identity: String,
+    ) -> Registrar {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
                 controller: MANAGER.into(),
-                instance: std::env::var("HOSTNAME").ok(),
+                instance: Some(identity),
             },
         );
         Registrar {

@@ -161,10 +161,8 @@ pub fn deployment(ns: &str, w: &Workload<'_>) -> Value {
         );
     }
     let mut env = vec![json!({"name": "ORK_NAMESPACE", "value": ns})];
-    if c == Component::Runtime {
-        // the runtime's identity in its Lease (crates/ork-cli/src/cmd/run.rs)
-        env.push(json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}));
-    }
+    // each replica's identity in its Lease (ork_kube::lease::identity): unique per pod
+    env.push(json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}));
     let mut mounts = vec![
         json!({"mountPath": KATALOG_DIR, "name": "katalog", "readOnly": true}),
         json!({"mountPath": TOKEN_DIR, "name": "kube-api-access", "readOnly": true}),

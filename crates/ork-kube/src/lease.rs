@@ -15,6 +15,35 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio::sync::watch;
 
+/// This process's name in a Lease. It must differ between any two processes that may run at
+/// once, or both would take the Lease for their own and write side by side. `POD_NAME` (the
+/// downward API; `ork generate` sets it on the runtime and the Gateway) is unique in a
+/// namespace. Without it: the host name and the process id, unique on one host — but two pods
+/// with `hostNetwork` share the node's host name and may both be pid 1, hence `POD_NAME` first.
+/// `component` (`ork-runtime`, `ork-gateway`) stands in when even the host name is unreadable.
+pub fn identity(component: &str) -> String {
+    identity_from(
+        std::env::var("POD_NAME").ok(),
+        std::fs::read_to_string("/proc/sys/kernel/hostname").ok(),
+        component,
+        std::process::id(),
+    )
+}
+
+fn identity_from(
+    pod_name: Option<String>,
+    hostname: Option<String>,
+    component: &str,
+    pid: u32,
+) -> String {
+    let non_empty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(pod) = non_empty(pod_name) {
+        return pod;
+    }
+    let host = non_empty(hostname).unwrap_or_else(|| component.to_string());
+    format!("{host}-{pid}")
+}
+
 pub struct Elector {
     api: Api<Lease>,
     name: String,
@@ -162,5 +191,33 @@ impl Elector {
                 tracing::warn!(lease = %self.name, error = %e, "Lease could not be released");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity_from;
+
+    #[test]
+    fn identity_prefers_the_pod_name_then_host_and_pid() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            identity_from(some("gw-7f9c-x2"), some("node-1\n"), "ork-gateway", 1),
+            "gw-7f9c-x2"
+        );
+        // two processes on one host differ by pid
+        assert_eq!(
+            identity_from(None, some("node-1\n"), "ork-gateway", 41),
+            "node-1-41"
+        );
+        assert_eq!(
+            identity_from(some(" "), some("node-1"), "ork-gateway", 42),
+            "node-1-42"
+        );
+        assert_eq!(identity_from(None, None, "ork-runtime", 7), "ork-runtime-7");
+        assert_eq!(
+            identity_from(None, some(""), "ork-runtime", 7),
+            "ork-runtime-7"
+        );
     }
 }

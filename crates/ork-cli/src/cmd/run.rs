@@ -101,18 +101,6 @@ async fn watch_katalog(file: PathBuf, limits: ork_limits::Limits, reloader: ork_
     }
 }
 
-fn identity() -> String {
-    std::env::var("POD_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| format!("{}-{}", h.trim(), std::process::id()))
-        })
-        .unwrap_or_else(|| format!("ork-runtime-{}", std::process::id()))
-}
-
 /// Runs until SIGTERM or SIGINT. Exit 0 on a signal, 1 on a fatal error (a lost Lease, no
 /// cluster), 2 for usage or an invalid Katalog — before any request.
 pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
@@ -183,7 +171,7 @@ pub fn run(a: &Args, limits: &ork_limits::Limits, mode: Mode) -> u8 {
                 return exit::NEGATIVE;
             }
         };
-        let mut cfg = ork_runtime::Config::new(identity());
+        let mut cfg = ork_runtime::Config::new(ork_kube::lease::identity("ork-runtime"));
         if let Some(ns) = &a.namespace {
             cfg.namespace = ns.clone();
         }

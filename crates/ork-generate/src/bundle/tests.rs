@@ -153,11 +153,14 @@ fn the_deployments_run_the_production_binaries_hardened() {
             "{c}"
         );
     }
-    let runtime_env = &container(rt)["env"][1];
-    assert_eq!(
-        runtime_env["name"], "POD_NAME",
-        "the runtime's Lease identity"
-    );
+    // each replica's Lease identity: without it two Gateways on one node could share one
+    for d in [rt, gw] {
+        assert_eq!(
+            container(d)["env"][1],
+            json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}),
+            "the Lease identity"
+        );
+    }
     let svc = find(&b, "Service", "orkestra-gateway").unwrap_or_else(|| panic!("Service"));
     assert_eq!(
         svc["spec"]["ports"][0],
