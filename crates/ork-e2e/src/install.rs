@@ -273,7 +273,12 @@ impl Install {
             .arg("--log-format")
             .arg("json")
             .env("RUST_LOG", "info")
-            .env("POD_NAME", format!("e2e-{}", c.as_str()))
+            // the Lease identity: one per component of this run, so a second `ork e2e` against
+            // the same cluster competes for the Lease instead of sharing it
+            .env(
+                "POD_NAME",
+                format!("e2e-{}-{}", c.as_str(), std::process::id()),
+            )
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())
             .stdout(stdout)
