@@ -78,6 +78,8 @@ pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
 
 struct Container<'a> {
     c: &'a Value,
+    /// the container's `securityContext`, looked up once: every check below reads it
+    security_context: Option<&'a Value>,
     list: &'static str,
     name: String,
     /// `spec.template.spec.containers[app]`
@@ -88,8 +90,7 @@ struct Container<'a> {
 
 impl Container<'_> {
     fn sc(&self, field: &str) -> Option<&Value> {
-        self.c
-            .get("securityContext")
+        self.security_context
             .and_then(|s| s.get(field))
             .filter(|v| !v.is_null())
     }
@@ -113,6 +114,7 @@ fn containers<'a>(p: &PodRef<'a>) -> Vec<Container<'a>> {
                 .unwrap_or_else(|| i.to_string());
             out.push(Container {
                 c,
+                security_context: c.get("securityContext"),
                 list,
                 named: format!("{}.{list}[{name}]", p.path),
                 indexed: format!("{}.{list}[{i}]", p.path),
@@ -249,6 +251,13 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     let ann = |k: &str| {
         p.template_annotations
             .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    // a legacy per-container annotation: its key is only formatted when there are annotations
+    let container_ann = |prefix: &str, container: &str| {
+        p.template_annotations
+            .filter(|a| !a.is_empty())
+            .and_then(|a| a.get(&format!("{prefix}{container}")))
             .and_then(Value::as_str)
     };
     let pp = p.path;
@@ -453,12 +462,9 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| {
-                ann(&format!(
-                    "container.seccomp.security.alpha.kubernetes.io/{}",
-                    c.name
-                ))
-                .or_else(|| ann("seccomp.security.alpha.kubernetes.io/pod"))
-                .map(|v| legacy_profile(v).to_string())
+                container_ann("container.seccomp.security.alpha.kubernetes.io/", &c.name)
+                    .or_else(|| ann("seccomp.security.alpha.kubernetes.io/pod"))
+                    .map(|v| legacy_profile(v).to_string())
             });
         match seccomp_type.as_deref() {
             Some("Unconfined") => push!(
@@ -485,11 +491,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| {
-                ann(&format!(
-                    "container.apparmor.security.beta.kubernetes.io/{}",
-                    c.name
-                ))
-                .map(|v| legacy_profile(v).to_string())
+                container_ann("container.apparmor.security.beta.kubernetes.io/", &c.name)
+                    .map(|v| legacy_profile(v).to_string())
             });
         if aa.as_deref() == Some("Unconfined") {
             push!(
