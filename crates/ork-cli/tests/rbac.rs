@@ -382,21 +382,40 @@ subjects: [{{kind: User, name: mallory, apiGroup: rbac.authorization.k8s.io}}]
     if let Err(e) = std::fs::write(&file, text) {
         panic!("{e}");
     }
-    let mut c = ork();
-    c.current_dir(repo())
-        .args(["rbac", "audit", "-o", "json", "-f"])
-        .arg(&file)
-        .env("ORK_NAMESPACE", "ork-ns");
-    let (code, out, err) = run(c);
+    let audit = |gateway_service: Option<&str>| {
+        let mut c = ork();
+        c.current_dir(repo())
+            .args(["rbac", "audit", "-o", "json", "-f"])
+            .arg(&file)
+            .env("ORK_NAMESPACE", "ork-ns")
+            .env_remove("ORK_GATEWAY_SERVICE_NAME");
+        if let Some(name) = gateway_service {
+            c.env("ORK_GATEWAY_SERVICE_NAME", name);
+        }
+        run(c)
+    };
+    let (code, out, err) = audit(None);
+    // the Gateway's Deployment is named like its Service: renamed, the role names no
+    // Deployment of ork's any more
+    let (_, renamed, renamed_err) = audit(Some("edge-gw"));
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 1, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    let found: Vec<&serde_json::Value> = v["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["check"] == "rbac-operator-namespace-writer")
-        .collect();
+    let writers = |out: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap_or_default();
+        v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["check"] == "rbac-operator-namespace-writer")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        writers(&renamed),
+        Vec::<serde_json::Value>::new(),
+        "{renamed}\n{renamed_err}"
+    );
+    let found = writers(&out);
     assert_eq!(found.len(), 1, "{out}");
     assert_eq!(found[0]["subject"], "User mallory");
     assert_eq!(found[0]["line"], 7, "{out}");

@@ -28,7 +28,7 @@ pub const HEALTH_PORT: u16 = 8080;
 /// The Gateway's webhook listener (HTTPS).
 pub const WEBHOOK_PORT: u16 = 8443;
 /// The Deployment and Service of the runtime.
-pub const RUNTIME_NAME: &str = "orkestra-runtime";
+pub const RUNTIME_NAME: &str = ork_katalog::names::RUNTIME_DEPLOYMENT;
 /// How many replicas each component runs (the runtime: one active through its Lease).
 pub const REPLICAS: i64 = 2;
 /// Where kube-rs reads a pod's ServiceAccount credentials.

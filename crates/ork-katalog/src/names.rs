@@ -18,6 +18,8 @@ pub const DEFAULT_OPERATOR_NAMESPACE: &str = "orkestra-system";
 pub const RUNTIME_SERVICE_ACCOUNT: &str = "orkestra";
 /// The Gateway's ServiceAccount in the operator namespace.
 pub const GATEWAY_SERVICE_ACCOUNT: &str = "orkestra-gateway";
+/// The runtime's Deployment (and Service) in the bundle `ork generate` writes.
+pub const RUNTIME_DEPLOYMENT: &str = "orkestra-runtime";
 /// The Lease only the active runtime replica holds (docs/katalog.md §6.1).
 pub const RUNTIME_LEASE: &str = "orkestra-runtime";
 /// The Lease of the Gateway replica that writes configurations and certificates (G30).

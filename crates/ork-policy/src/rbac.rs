@@ -649,6 +649,10 @@ pub struct AdmissionExempt {
     pub break_glass_groups: Vec<String>,
     /// the operator namespace, where ServiceAccount `orkestra-gateway` runs
     pub operator_namespace: String,
+    /// the Gateway's Deployment, named like its Service (`security.serviceName.gateway`,
+    /// default `orkestra-gateway`): a rule limited by resourceNames to it still lets its holder
+    /// change the Gateway
+    pub gateway_deployment: String,
 }
 
 impl AdmissionExempt {
@@ -845,98 +849,98 @@ pub const NAMESPACE_TAKEOVERS: &[Takeover] = &[
         group: "",
         resource: "pods",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "",
         resource: "pods",
         subresource: Some("exec"),
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "",
         resource: "pods",
         subresource: Some("attach"),
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "",
         resource: "serviceaccounts",
         subresource: Some("token"),
-        names: ORK_SERVICE_ACCOUNTS,
+        names: OrkObjects::ServiceAccounts,
     },
     Takeover {
         verb: "create",
         group: "apps",
         resource: "deployments",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "update",
         group: "apps",
         resource: "deployments",
         subresource: None,
-        names: ORK_DEPLOYMENTS,
+        names: OrkObjects::Deployments,
     },
     Takeover {
         verb: "patch",
         group: "apps",
         resource: "deployments",
         subresource: None,
-        names: ORK_DEPLOYMENTS,
+        names: OrkObjects::Deployments,
     },
     Takeover {
         verb: "update",
         group: "apps",
         resource: "deployments",
         subresource: Some("scale"),
-        names: ORK_DEPLOYMENTS,
+        names: OrkObjects::Deployments,
     },
     Takeover {
         verb: "patch",
         group: "apps",
         resource: "deployments",
         subresource: Some("scale"),
-        names: ORK_DEPLOYMENTS,
+        names: OrkObjects::Deployments,
     },
     Takeover {
         verb: "create",
         group: "apps",
         resource: "replicasets",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "apps",
         resource: "statefulsets",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "apps",
         resource: "daemonsets",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "batch",
         resource: "jobs",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
     Takeover {
         verb: "create",
         group: "batch",
         resource: "cronjobs",
         subresource: None,
-        names: &[],
+        names: OrkObjects::Unnamed,
     },
 ];
 
@@ -947,19 +951,28 @@ pub struct Takeover {
     pub group: &'static str,
     pub resource: &'static str,
     pub subresource: Option<&'static str>,
-    pub names: &'static [&'static str],
+    pub names: OrkObjects,
+}
+
+/// Which of ork's objects a rule limited by resourceNames must name to count for a
+/// [`Takeover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrkObjects {
+    /// none: only a rule without resourceNames counts (a create names no existing object)
+    Unnamed,
+    /// ork's two ServiceAccounts
+    ServiceAccounts,
+    /// the runtime's Deployment and the Gateway's ([`AdmissionExempt::gateway_deployment`])
+    Deployments,
 }
 
 const ORK_SERVICE_ACCOUNTS: &[&str] = &[
     ork_katalog::names::RUNTIME_SERVICE_ACCOUNT,
     ork_katalog::names::GATEWAY_SERVICE_ACCOUNT,
 ];
-/// The bundle's Deployments (the Gateway's is named like its Service, `orkestra-gateway` by
-/// default).
-const ORK_DEPLOYMENTS: &[&str] = &["orkestra-runtime", "orkestra-gateway"];
-
-/// The indexes of [`NAMESPACE_TAKEOVERS`] that `rule` allows.
-fn takeovers(rule: &Value) -> Vec<usize> {
+/// The indexes of [`NAMESPACE_TAKEOVERS`] that `rule` allows, with `deployments` the names of
+/// ork's Deployments.
+fn takeovers(rule: &Value, deployments: &[&str]) -> Vec<usize> {
     // most rules name none of the groups involved: skip the per-target requests for them
     if !strs(rule, "apiGroups").any(|g| matches!(g, "" | "apps" | "batch" | "*")) {
         return Vec::new();
@@ -975,8 +988,12 @@ fn takeovers(rule: &Value) -> Vec<usize> {
                 subresource: t.subresource.map(str::to_string),
                 name: name.map(str::to_string),
             };
-            rule_allows(rule, &req(None))
-                || t.names.iter().any(|n| rule_allows(rule, &req(Some(n))))
+            let names: &[&str] = match t.names {
+                OrkObjects::Unnamed => &[],
+                OrkObjects::ServiceAccounts => ORK_SERVICE_ACCOUNTS,
+                OrkObjects::Deployments => deployments,
+            };
+            rule_allows(rule, &req(None)) || names.iter().any(|n| rule_allows(rule, &req(Some(n))))
         })
         .map(|(i, _)| i)
         .collect()
@@ -1002,6 +1019,10 @@ fn control_plane_identity(s: &Subject) -> bool {
 /// the built-in `cluster-admin` when the input does not define it. In subject order.
 pub fn operator_namespace_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<AdmissionWriter> {
     let ns = exempt.operator_namespace.as_str();
+    let deployments = [
+        ork_katalog::names::RUNTIME_DEPLOYMENT,
+        exempt.gateway_deployment.as_str(),
+    ];
     subjects_granted(
         rbac,
         |b| b.cluster || b.namespace == ns,
@@ -1012,7 +1033,7 @@ pub fn operator_namespace_writers(rbac: &Rbac, exempt: &AdmissionExempt) -> Vec<
                     && s.namespace.as_deref() == Some(ns)
                     && ORK_SERVICE_ACCOUNTS.contains(&s.name.as_str()))
         },
-        takeovers,
+        |rule| takeovers(rule, &deployments),
         |found| {
             found
                 .iter()
@@ -1278,6 +1299,7 @@ mod tests {
         let exempt = AdmissionExempt {
             break_glass_groups: groups.iter().map(|g| g.to_string()).collect(),
             operator_namespace: "orkestra-system".into(),
+            gateway_deployment: "orkestra-gateway".into(),
         };
         admission_config_writers(&rbac, &exempt)
             .iter()
@@ -1456,6 +1478,7 @@ mod tests {
         let exempt = AdmissionExempt {
             break_glass_groups: vec!["ops".into()],
             operator_namespace: "orkestra-system".into(),
+            gateway_deployment: "orkestra-gateway".into(),
         };
         let got: Vec<String> = operator_namespace_writers(&rbac, &exempt)
             .iter()
@@ -1470,6 +1493,17 @@ mod tests {
                 "User mallory | patch deployments/scale | RoleBinding orkestra-system/scale-gateway → Role orkestra-system/scaler → rules[0]".to_string(),
             ]
         );
+        // resourceNames count for the Gateway's Deployment as the Katalog names it: with
+        // `serviceName.gateway: edge-gw`, mallory's role names no Deployment of ork's
+        let renamed = AdmissionExempt {
+            gateway_deployment: "edge-gw".into(),
+            ..exempt
+        };
+        let subjects: Vec<String> = operator_namespace_writers(&rbac, &renamed)
+            .iter()
+            .map(|w| w.subject.to_string())
+            .collect();
+        assert_eq!(subjects, ["User alice", "User bob", "User carol"]);
     }
 
     #[test]
@@ -1477,6 +1511,7 @@ mod tests {
         let exempt = AdmissionExempt {
             break_glass_groups: vec!["system:masters".into()],
             operator_namespace: "ork".into(),
+            gateway_deployment: "orkestra-gateway".into(),
         };
         let sa = |ns: &str| Subject {
             kind: "ServiceAccount".into(),

@@ -73,8 +73,8 @@ struct WhoCan {
 struct Audit {
     #[command(flatten)]
     input: Input,
-    /// the Katalog whose `security.webhooks.breakGlassGroups` and operator namespace decide who
-    /// may write admission configurations (`rbac-admission-config-writer`)
+    /// the Katalog whose `security.webhooks.breakGlassGroups`, operator namespace and Gateway
+    /// Service name decide who may write admission configurations and ork's Deployments
     #[arg(long, value_name = "KATALOG")]
     katalog: Option<PathBuf>,
     /// without --katalog: a break-glass group (repeatable; default system:masters)
@@ -353,13 +353,15 @@ fn binding_subject(
 
 /// Who may write admission configurations without a finding: `--katalog`'s breakGlassGroups and
 /// operator namespace (the posture resolver's), else `--break-glass-group`, else
-/// `system:masters`, with `ORK_NAMESPACE` (default `orkestra-system`) for the Gateway.
+/// `system:masters`, with `ORK_NAMESPACE` (default `orkestra-system`) for the Gateway and
+/// `ORK_GATEWAY_SERVICE_NAME` (default `orkestra-gateway`) for its Deployment's name.
 fn admission_exempt(au: &Audit, g: &Global) -> Option<AdmissionExempt> {
     if let Some(path) = &au.katalog {
         let k = super::load_prepared(path, &g.limits)?;
         return Some(AdmissionExempt {
             break_glass_groups: k.settings.break_glass_groups.clone(),
             operator_namespace: k.settings.operator_namespace.clone(),
+            gateway_deployment: k.settings.gateway_service.clone(),
         });
     }
     let groups = if au.break_glass_groups.is_empty() {
@@ -372,6 +374,9 @@ fn admission_exempt(au: &Audit, g: &Global) -> Option<AdmissionExempt> {
         operator_namespace: ork_katalog::posture::process_env("ORK_NAMESPACE")
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "orkestra-system".to_string()),
+        gateway_deployment: ork_katalog::posture::process_env("ORK_GATEWAY_SERVICE_NAME")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "orkestra-gateway".to_string()),
     })
 }
 
