@@ -18,6 +18,9 @@ pub const DEFAULT_OPERATOR_NAMESPACE: &str = "orkestra-system";
 pub const RUNTIME_SERVICE_ACCOUNT: &str = "orkestra";
 /// The Gateway's ServiceAccount in the operator namespace.
 pub const GATEWAY_SERVICE_ACCOUNT: &str = "orkestra-gateway";
+/// The Gateway's Service (and Deployment) when `security.serviceName.gateway` and
+/// `ORK_GATEWAY_SERVICE_NAME` name none.
+pub const DEFAULT_GATEWAY_SERVICE: &str = "orkestra-gateway";
 /// The runtime's Deployment (and Service) in the bundle `ork generate` writes.
 pub const RUNTIME_DEPLOYMENT: &str = "orkestra-runtime";
 /// The Lease only the active runtime replica holds (docs/katalog.md §6.1).

@@ -357,7 +357,7 @@ pub fn resolve(k: &Katalog, env: Env) -> Result<Resolved, Vec<SettingError>> {
         "security.serviceName.gateway",
         gateway_service_kat.as_ref(),
         Some("ORK_GATEWAY_SERVICE_NAME"),
-        "orkestra-gateway",
+        crate::names::DEFAULT_GATEWAY_SERVICE,
     );
     let cert_manager = resolve_cert_manager(&s.cert_manager, &mut pick, &mut errors);
     let timeout_seconds = s

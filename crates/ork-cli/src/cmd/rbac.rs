@@ -373,10 +373,10 @@ fn admission_exempt(au: &Audit, g: &Global) -> Option<AdmissionExempt> {
         break_glass_groups: groups,
         operator_namespace: ork_katalog::posture::process_env("ORK_NAMESPACE")
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "orkestra-system".to_string()),
+            .unwrap_or_else(|| ork_katalog::names::DEFAULT_OPERATOR_NAMESPACE.to_string()),
         gateway_deployment: ork_katalog::posture::process_env("ORK_GATEWAY_SERVICE_NAME")
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "orkestra-gateway".to_string()),
+            .unwrap_or_else(|| ork_katalog::names::DEFAULT_GATEWAY_SERVICE.to_string()),
     })
 }
 

@@ -256,9 +256,9 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     // a legacy per-container annotation: its key is only formatted when there are annotations
     let container_ann = |prefix: &str, container: &str| {
         p.template_annotations
-            .filter(|a| !a.is_empty())
-            .and_then(|a| a.get(&format!("{prefix}{container}")))
-            .and_then(Value::as_str)
+            .is_some_and(|a| !a.is_empty())
+            .then(|| ann(&format!("{prefix}{container}")))
+            .flatten()
     };
     let pp = p.path;
     let probe_scope = matches!(
