@@ -280,6 +280,7 @@ pub fn judge(case: &Case, o: &Observed) -> Result<(), String> {
 
 use ork_katalog::Operation;
 use ork_policy::conditions::{Peers, lookup};
+use ork_policy::json::{Json, Tape};
 use ork_policy::{Point, PreparedKatalog, Request, User, decide};
 
 /// The Katalog of a case, loaded and prepared once per file.
@@ -313,9 +314,23 @@ impl Peers for PeerList<'_> {
     }
 }
 
+/// How `decide` receives a case's objects: as `Value`s (the reconciler, `ork gate check`), or
+/// as tapes of their JSON text, which is how the Gateway decodes a review (ork_policy::json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each test crate that includes this file uses its own part of it
+pub enum Form {
+    Value,
+    Tape,
+}
+
 /// The case through `decide`, evaluation errors mapped by the layer's failurePolicy.
 pub fn through_decide(k: &PreparedKatalog, case: &Case) -> Observed {
-    let verdict = verdict_at(k, case, ork_policy::Layers::ALL);
+    through_decide_as(k, case, Form::Value)
+}
+
+/// [`through_decide`] with the objects in the given form.
+pub fn through_decide_as(k: &PreparedKatalog, case: &Case, form: Form) -> Observed {
+    let verdict = verdict_in(k, case, ork_policy::Layers::ALL, form);
     let error = !verdict.errors.is_empty();
     Observed {
         decision: verdict.decision().as_str().to_string(),
@@ -339,6 +354,21 @@ pub fn verdict_at(
     case: &Case,
     layers: ork_policy::Layers,
 ) -> ork_policy::Verdict {
+    verdict_in(k, case, layers, Form::Value)
+}
+
+/// [`verdict_at`] with the objects in the given form.
+pub fn verdict_in(
+    k: &PreparedKatalog,
+    case: &Case,
+    layers: ork_policy::Layers,
+    form: Form,
+) -> ork_policy::Verdict {
+    let texts = [&case.object, &case.old_object].map(|o| o.as_ref().map(Value::to_string));
+    let tapes = texts.each_ref().map(|t| {
+        t.as_deref()
+            .map(|t| Tape::parse(t).unwrap_or_else(|e| panic!("{}: {e}", case.name)))
+    });
     let subject = case.subject().cloned().unwrap_or(Value::Null);
     let api = subject
         .get("apiVersion")
@@ -363,8 +393,17 @@ pub fn verdict_at(
         _ => Point::Admission,
     };
     let mut req = Request::for_object(point, operation, &subject, &resource);
-    req.object = case.object.as_ref();
-    req.old_object = case.old_object.as_ref();
+    let [object, old_object] = &tapes;
+    (req.object, req.old_object) = match form {
+        Form::Value => (
+            case.object.as_ref().map(Json::from),
+            case.old_object.as_ref().map(Json::from),
+        ),
+        Form::Tape => (
+            object.as_ref().and_then(Tape::root),
+            old_object.as_ref().and_then(Tape::root),
+        ),
+    };
     req.subresource = case.subresource.clone();
     req.user = User {
         name: case.user.clone(),

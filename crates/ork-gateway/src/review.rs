@@ -9,16 +9,18 @@ use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
 use ork_katalog::FailurePolicy;
 use ork_policy::conditions::Peers;
+use ork_policy::json::Tape;
 use ork_policy::{Layer, PreparedKatalog, Request, Review, User, Verdict};
 use serde_json::{Value, json};
 
 use crate::webhooks::Webhook;
 
-/// A decoded request: kube's typed review, with the objects as JSON for `decide`.
-pub struct Decoded {
+/// A decoded request: kube's typed review, with the objects as tapes for `decide`, their
+/// strings borrowed from the body (`ork_policy::json`: serde_json's parser, no `Value` built).
+pub struct Decoded<'b> {
     pub request: AdmissionRequest<DynamicObject>,
-    pub object: Option<Value>,
-    pub old_object: Option<Value>,
+    pub object: Option<Tape<'b>>,
+    pub old_object: Option<Tape<'b>>,
 }
 
 /// Why a body is not a review the Gateway can judge; answered with code 400.
@@ -27,20 +29,21 @@ pub struct Decoded {
 pub struct Undecodable(String);
 
 /// The wire form of a review, decoded in one pass: kube's field types for the request, and the
-/// objects as JSON for `decide`. (kube's own `AdmissionReview<DynamicObject>` decodes an object
+/// objects as tapes for `decide`. (kube's own `AdmissionReview<DynamicObject>` decodes an object
 /// through a flattened map and would then be converted to JSON again: twice the work on the
 /// hot path, for the same result.)
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Wire {
+struct Wire<'b> {
     api_version: String,
     kind: String,
-    request: Option<WireRequest>,
+    #[serde(borrow)]
+    request: Option<WireRequest<'b>>,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireRequest {
+struct WireRequest<'b> {
     uid: String,
     kind: kube::core::GroupVersionKind,
     resource: kube::core::GroupVersionResource,
@@ -58,25 +61,32 @@ struct WireRequest {
     namespace: Option<String>,
     operation: Operation,
     user_info: k8s_openapi::api::authentication::v1::UserInfo,
-    #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    old_object: Option<Value>,
+    #[serde(default, borrow)]
+    object: Option<Tape<'b>>,
+    #[serde(default, borrow)]
+    old_object: Option<Tape<'b>>,
     #[serde(default)]
     dry_run: bool,
 }
 
-fn object(v: Option<Value>, what: &str) -> Result<Option<Value>, Undecodable> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(o @ Value::Object(_)) => Ok(Some(o)),
-        Some(_) => Err(Undecodable(format!("request.{what} is not an object"))),
+fn object<'b>(t: Option<Tape<'b>>, what: &str) -> Result<Option<Tape<'b>>, Undecodable> {
+    let Some(root) = t.as_ref().and_then(Tape::root) else {
+        return Ok(None);
+    };
+    if root.is_null() {
+        Ok(None)
+    } else if root.is_object() {
+        Ok(t)
+    } else {
+        Err(Undecodable(format!("request.{what} is not an object")))
     }
 }
 
 /// Decodes a body. A review that does not decode, or whose object is not a JSON object, is
-/// undecodable as a whole: a request is never judged on part of what it carries.
-pub fn decode(body: &[u8]) -> Result<Decoded, Undecodable> {
+/// undecodable as a whole: a request is never judged on part of what it carries. So is an
+/// object with a duplicate key (the API server never sends one): no reader may see another
+/// value than the one `decide` saw.
+pub fn decode(body: &[u8]) -> Result<Decoded<'_>, Undecodable> {
     // UTF-8 is checked once for the whole body; from_slice would check every string again
     let text = std::str::from_utf8(body).map_err(|e| Undecodable(e.to_string()))?;
     let wire: Wire = serde_json::from_str(text).map_err(|e| Undecodable(e.to_string()))?;
@@ -141,7 +151,7 @@ pub fn user(r: &AdmissionRequest<DynamicObject>) -> User {
 /// (read by the server); the review's object is only its options.
 pub fn request<'a>(
     w: Webhook,
-    d: &'a Decoded,
+    d: &'a Decoded<'_>,
     target: Option<&'a Value>,
     peers: Option<&'a dyn Peers>,
 ) -> Request<'a> {
@@ -160,8 +170,8 @@ pub fn request<'a>(
         namespace: r.namespace.as_deref(),
         username: r.user_info.username.as_deref().unwrap_or_default(),
         groups: r.user_info.groups.as_deref().unwrap_or_default(),
-        object: d.object.as_ref(),
-        old_object: d.old_object.as_ref(),
+        object: d.object.as_ref().and_then(Tape::root),
+        old_object: d.old_object.as_ref().and_then(Tape::root),
         dry_run: r.dry_run,
     };
     Request::from_review(&review, w.layers(), target, peers)
@@ -341,15 +351,19 @@ mod tests {
 
     #[test]
     fn a_review_decodes_with_its_object_as_json() {
-        let d = decode(&review(
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
-        ));
-        let Ok(d) = d else { panic!("did not decode") };
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let body = review(object.clone());
+        let Ok(d) = decode(&body) else {
+            panic!("did not decode")
+        };
         assert_eq!(d.request.uid, "u1");
+        let root = d.object.as_ref().and_then(Tape::root);
         assert_eq!(
-            d.object.as_ref().and_then(|o| o.pointer("/metadata/name")),
-            Some(&json!("c"))
+            root.and_then(|o| o.at("/metadata/name"))
+                .and_then(|n| n.as_str()),
+            Some("c")
         );
+        assert_eq!(root.map(|o| o.to_value().into_owned()), Some(object));
         assert!(d.old_object.is_none());
         assert_eq!(user(&d.request).name, "alice");
     }
@@ -371,6 +385,17 @@ mod tests {
         .replace("\"X\"", &deep);
         assert!(decode(body.as_bytes()).is_err());
         assert!(decode(&[0xff, 0xfe, b'{']).is_err());
+        // a key twice in the object: two readers could see two values, so nobody judges it
+        let twice = String::from_utf8(review(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}}),
+        ))
+        .unwrap_or_default()
+        .replace(r#""name":"m""#, r#""name":"m","name":"d""#);
+        assert!(twice.contains(r#""name":"m","name":"d""#));
+        let Err(e) = decode(twice.as_bytes()) else {
+            panic!("a duplicate key decoded")
+        };
+        assert!(e.to_string().contains("duplicate key \"name\""), "{e}");
         let r = undecodable(&Undecodable("x".into()));
         assert!(!r.allowed);
         assert_eq!(r.result.code, 400);

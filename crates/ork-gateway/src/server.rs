@@ -115,7 +115,7 @@ pub async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Respon
     json_response(&response.into_review())
 }
 
-async fn admit(shared: &Shared, w: Webhook, d: Decoded, started: Instant) -> AdmissionResponse {
+async fn admit(shared: &Shared, w: Webhook, d: Decoded<'_>, started: Instant) -> AdmissionResponse {
     let k = shared.katalog();
     let policy = w.layer().failure_policy(&k);
     // the API server gives up after timeoutSeconds; answer before it does
@@ -171,7 +171,7 @@ async fn admit(shared: &Shared, w: Webhook, d: Decoded, started: Instant) -> Adm
 
 fn audit_line<'a>(
     w: Webhook,
-    d: &'a Decoded,
+    d: &'a Decoded<'_>,
     resp: &'a AdmissionResponse,
     v: Option<&Verdict>,
     elapsed: Duration,

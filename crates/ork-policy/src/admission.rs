@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::path::At;
+use crate::json::Json;
 use ork_katalog::{FailurePolicy, Operation, PodSecurityLevel};
 use ork_template::Ctx;
 use serde_json::Value;
@@ -146,10 +146,11 @@ pub struct Request<'a> {
     /// the namespace's labels, when the caller knows them
     pub namespace_labels: BTreeMap<String, String>,
     pub name: String,
-    /// the new object; for CONNECT, the target Pod (the Gateway reads it from its cache)
-    pub object: Option<&'a Value>,
+    /// the new object; for CONNECT, the target Pod (the Gateway reads it from its cache). A
+    /// `Value`, or the Gateway's tape of the request body (`crate::json`).
+    pub object: Option<Json<'a>>,
     /// the stored object (UPDATE, DELETE)
-    pub old_object: Option<&'a Value>,
+    pub old_object: Option<Json<'a>>,
     pub dry_run: bool,
     /// other objects of the kind, for `unique` (the Gateway's informer cache)
     pub peers: Option<&'a dyn Peers>,
@@ -158,8 +159,14 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A request about `obj` read from its own `apiVersion`, `kind` and metadata; `resource`
     /// is the lower-case plural (`deployments`).
-    pub fn for_object(point: Point, operation: Operation, obj: &'a Value, resource: &str) -> Self {
-        let text = |p: &str| obj.at(p).and_then(Value::as_str).unwrap_or_default();
+    pub fn for_object(
+        point: Point,
+        operation: Operation,
+        obj: impl Into<Json<'a>>,
+        resource: &str,
+    ) -> Self {
+        let obj = obj.into();
+        let text = |p: &str| obj.at(p).and_then(Json::as_str).unwrap_or_default();
         let api = text("/apiVersion");
         let (group, version) = match api.rsplit_once('/') {
             Some((g, v)) => (g, v),
@@ -190,7 +197,7 @@ impl<'a> Request<'a> {
     }
 
     /// The object the request is about: the new one, else the stored one (DELETE).
-    fn subject(&self) -> Option<&'a Value> {
+    fn subject(&self) -> Option<Json<'a>> {
         self.object.or(self.old_object)
     }
 
@@ -504,7 +511,7 @@ fn excluded_namespace(k: &PreparedKatalog, req: &Request) -> Option<String> {
     (fixed.contains(&ns) || s.exclude_namespaces.iter().any(|e| e == ns)).then(|| ns.to_string())
 }
 
-fn is_terminating(obj: Option<&Value>) -> bool {
+fn is_terminating(obj: Option<Json>) -> bool {
     obj.and_then(|o| o.at("/metadata/deletionTimestamp"))
         .is_some_and(|t| !t.is_null())
 }
@@ -522,12 +529,12 @@ fn finalizers_leaving(req: &Request) -> bool {
 
 /// Whether `old` and `new` are the same object but for its finalizers and the metadata only
 /// the API server writes (a client cannot change them on an UPDATE). A missing side never is.
-fn only_finalizers_differ(old: Option<&Value>, new: Option<&Value>) -> bool {
+fn only_finalizers_differ(old: Option<Json>, new: Option<Json>) -> bool {
     let (Some(old), Some(new)) = (old, new) else {
         return false;
     };
-    let strip = |o: &Value| {
-        let mut o = o.clone();
+    let strip = |o: Json| {
+        let mut o = o.to_value().into_owned();
         if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
             for k in [
                 "finalizers",
@@ -686,7 +693,8 @@ fn mutation(
             "the request carries no object to mutate",
         ));
     };
-    let mut mutated = original.clone();
+    let original = original.to_value();
+    let mut mutated = original.as_ref().clone();
     let changes = rules::mutate(&crd.mutation, &mut mutated, req.point, ctx).map_err(|e| {
         let kind = match e {
             MutateError::InvalidValue(_) => EvalErrorKind::InvalidValue,
@@ -694,7 +702,7 @@ fn mutation(
         };
         EvalError::new(layer, kind, e.to_string())
     })?;
-    v.patch = json_patch::diff(original, &mutated);
+    v.patch = json_patch::diff(&original, &mutated);
     v.mutations = changes;
     // mutateFirst: validation sees the mutated object (at admission the API server applies
     // the patch before validating webhooks run, so it always does)
@@ -724,11 +732,19 @@ fn validation(
         v.skip(layer, "a terminating object losing its finalizers");
         return Ok(false);
     }
-    let Some(subject) = object.as_ref().or(req.subject()) else {
-        return Err(undecodable(
-            layer,
-            "the request carries no object to validate",
-        ));
+    let from_request;
+    let subject: &Value = match (object, req.subject()) {
+        (Some(mutated), _) => mutated,
+        (None, Some(s)) => {
+            from_request = s.to_value();
+            &from_request
+        }
+        (None, None) => {
+            return Err(undecodable(
+                layer,
+                "the request carries no object to validate",
+            ));
+        }
     };
     // `.oldObject` is the stored object on an admission UPDATE (G13) and missing otherwise; a
     // tenant's own top-level `oldObject` field is never read as one
@@ -742,7 +758,7 @@ fn validation(
         if let Some(m) = d.as_object_mut() {
             m.remove("oldObject");
             if let Some(o) = old {
-                m.insert("oldObject".into(), o.clone());
+                m.insert("oldObject".into(), o.to_value().into_owned());
             }
         }
         with_old = d;
@@ -777,7 +793,7 @@ fn validation(
 
 /// The reserved labels and annotations of an object: `orkestra.orkspace.io/*` and the
 /// exemption label (docs/security.md §2.3, G12).
-fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
+fn reserved(obj: Option<Json>) -> BTreeMap<String, Json> {
     let mut out = BTreeMap::new();
     for (what, ptr) in [
         ("label", "/metadata/labels"),
@@ -785,9 +801,8 @@ fn reserved(obj: Option<&Value>) -> BTreeMap<String, &Value> {
     ] {
         for (key, val) in obj
             .and_then(|o| o.at(ptr))
-            .and_then(Value::as_object)
             .into_iter()
-            .flatten()
+            .flat_map(Json::members)
         {
             if key.starts_with(RESERVED_PREFIX) || key == EXEMPTION_LABEL {
                 out.insert(format!("{what} {key}"), val);
@@ -860,13 +875,13 @@ fn reserved_keys(
     Ok(true)
 }
 
-fn label<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v str> {
+fn label<'v>(obj: Option<Json<'v>>, key: &str) -> Option<&'v str> {
     obj.and_then(|o| o.at("/metadata/labels"))
         .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
 }
 
-fn protected_label(obj: Option<&Value>) -> bool {
+fn protected_label(obj: Option<Json>) -> bool {
     label(obj, PROTECTION_LABEL) == Some("true")
 }
 
@@ -1103,10 +1118,10 @@ fn exec_protection(k: &PreparedKatalog, req: &Request, v: &mut Verdict) -> Ran {
     }
     // the target must be the Pod itself (a CONNECT review carries PodExecOptions; the Gateway
     // reads the Pod from its cache): anything else cannot be judged
-    let target = req.object.filter(|o| {
-        o.get("apiVersion").and_then(Value::as_str) == Some("v1")
-            && o.get("kind").and_then(Value::as_str) == Some("Pod")
-            && o.at("/metadata/name").and_then(Value::as_str) == Some(req.name.as_str())
+    let target = req.object.filter(|&o| {
+        o.get("apiVersion").and_then(Json::as_str) == Some("v1")
+            && o.get("kind").and_then(Json::as_str) == Some("Pod")
+            && o.at("/metadata/name").and_then(Json::as_str) == Some(req.name.as_str())
             && is_pod_bearing(o)
     });
     let Some(pod) = target else {

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod checks;
 pub mod conditions;
+pub mod json;
 pub mod namespaces;
 pub(crate) mod path;
 pub mod prepared;

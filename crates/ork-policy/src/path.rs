@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::json::array_index;
+
 /// [`Value::pointer`] without per-token allocation.
 pub trait At {
     fn at(&self, pointer: &str) -> Option<&Value>;
@@ -23,20 +25,12 @@ impl At for Value {
         for token in rest.split('/') {
             v = match v {
                 Value::Object(m) => m.get(token)?,
-                Value::Array(a) => a.get(index(token)?)?,
+                Value::Array(a) => a.get(array_index(token)?)?,
                 _ => return None,
             };
         }
         Some(v)
     }
-}
-
-/// An array index as RFC 6901 (and `Value::pointer`) reads it: digits, no leading `+` or zero.
-fn index(token: &str) -> Option<usize> {
-    if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
-        return None;
-    }
-    token.parse().ok()
 }
 
 #[cfg(test)]

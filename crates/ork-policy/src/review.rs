@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::admission::{Layers, Request, User};
 use crate::conditions::Peers;
+use crate::json::Json;
 use crate::rules::Point;
 
 /// What `decide` reads of an AdmissionRequest.
@@ -35,8 +36,9 @@ pub struct Review<'a> {
     /// `request.userInfo`
     pub username: &'a str,
     pub groups: &'a [String],
-    pub object: Option<&'a Value>,
-    pub old_object: Option<&'a Value>,
+    /// the objects: `Value`s, or the Gateway's tape of the body (`crate::json`)
+    pub object: Option<Json<'a>>,
+    pub old_object: Option<Json<'a>>,
     pub dry_run: bool,
 }
 
@@ -87,7 +89,11 @@ impl<'a> Request<'a> {
             namespace,
             namespace_labels: BTreeMap::new(),
             name: r.name.to_string(),
-            object: if connect { target } else { r.object },
+            object: if connect {
+                target.map(Json::Value)
+            } else {
+                r.object
+            },
             old_object: r.old_object,
             dry_run: r.dry_run,
             peers,
@@ -131,7 +137,7 @@ mod tests {
             namespace: Some("ns"),
             username: "alice",
             groups,
-            object,
+            object: object.map(Json::Value),
             old_object: None,
             dry_run: true,
         }
@@ -150,7 +156,7 @@ mod tests {
         let q = Request::from_review(&r, Layers::ALL, Some(&pod), None);
         assert_eq!((q.kind.as_str(), q.resource.as_str()), ("Pod", "pods"));
         assert_eq!(q.subresource.as_deref(), Some("exec"));
-        assert_eq!(q.object, Some(&pod));
+        assert_eq!(q.object, Some(Json::Value(&pod)));
         assert_eq!(q.user.name, "alice");
         assert_eq!(q.user.groups, groups);
         assert_eq!(q.namespace.as_deref(), Some("ns"));
@@ -165,7 +171,7 @@ mod tests {
         r.sub_resource = Some("ephemeralcontainers");
         let q = Request::from_review(&r, Layers::ALL, None, None);
         assert_eq!(q.kind, "Pod");
-        assert_eq!(q.object, Some(&obj));
+        assert_eq!(q.object, Some(Json::Value(&obj)));
         assert_eq!(q.subresource.as_deref(), Some("ephemeralcontainers"));
         r.sub_resource = Some("");
         r.kind = "Namespace";

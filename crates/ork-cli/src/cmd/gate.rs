@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ork_katalog::Operation;
 use ork_policy::admission::{Decision, Verdict};
+use ork_policy::json::Json;
 use ork_policy::{Layer, Point, PreparedKatalog, Request, User, decide};
 use serde_json::{Value, json};
 
@@ -146,8 +147,8 @@ fn check(a: &CheckArgs, g: &crate::Global) -> u8 {
         _ => (Some(&obj), old.as_ref()),
     };
     let mut req = Request::for_object(Point::Admission, a.operation, &obj, &resource);
-    req.object = object;
-    req.old_object = old_object;
+    req.object = object.map(Json::from);
+    req.old_object = old_object.map(Json::from);
     req.subresource = a.subresource.clone();
     req.user = User {
         name: a.user.clone(),

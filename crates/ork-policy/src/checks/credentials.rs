@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use crate::json::Json;
 use crate::path::At;
 use regex::Regex;
 use serde_json::Value;
@@ -112,25 +113,13 @@ pub fn fingerprint(value: &str) -> String {
     )
 }
 
-pub(crate) fn container(
-    c: &Value,
-    named: &str,
-    idx: &str,
-    cn: Option<&str>,
-    out: &mut Vec<Finding>,
-) {
-    for (i, e) in c
-        .get("env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let name = e.get("name").and_then(Value::as_str).unwrap_or("");
+pub(crate) fn container(c: Json, named: &str, idx: &str, cn: Option<&str>, out: &mut Vec<Finding>) {
+    for (i, e) in c.get("env").into_iter().flat_map(Json::items).enumerate() {
+        let name = e.get("name").and_then(Json::as_str).unwrap_or("");
         let at = format!("{idx}.env[{i}].value");
         if let Some(v) = e
             .get("value")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|v| !v.trim().is_empty())
         {
             if let Some(kind) = credential_kind(name, v) {
@@ -169,9 +158,8 @@ pub(crate) fn container(
     }
     for (i, e) in c
         .get("envFrom")
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
+        .flat_map(Json::items)
         .enumerate()
     {
         if e.get("secretRef").is_some() {
@@ -185,13 +173,7 @@ pub(crate) fn container(
         }
     }
     for field in ["command", "args"] {
-        for (i, a) in c
-            .get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, a) in c.get(field).into_iter().flat_map(Json::items).enumerate() {
             if let Some(kind) = a.as_str().and_then(|s| credential_kind("", s)) {
                 push(
                     out,

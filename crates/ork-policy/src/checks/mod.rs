@@ -11,6 +11,7 @@ mod pod;
 mod rbac;
 mod set_level;
 
+use crate::json::Json;
 use crate::path::At;
 use serde_json::Value;
 
@@ -38,23 +39,31 @@ impl Finding {
     }
 }
 
-pub(crate) fn name(o: &Value) -> &str {
-    o.at("/metadata/name").and_then(Value::as_str).unwrap_or("")
+pub(crate) fn name<'a>(o: impl Into<Json<'a>>) -> &'a str {
+    o.into()
+        .at("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or("")
 }
 
-pub(crate) fn namespace(o: &Value) -> &str {
-    o.at("/metadata/namespace")
-        .and_then(Value::as_str)
+pub(crate) fn namespace<'a>(o: impl Into<Json<'a>>) -> &'a str {
+    o.into()
+        .at("/metadata/namespace")
+        .and_then(Json::as_str)
         .unwrap_or("default")
 }
 
-pub(crate) fn kind(o: &Value) -> &str {
-    o.get("kind").and_then(Value::as_str).unwrap_or("")
+pub(crate) fn kind<'a>(o: impl Into<Json<'a>>) -> &'a str {
+    o.into().get("kind").and_then(Json::as_str).unwrap_or("")
 }
 
 /// The API group of an object (`""` for core).
-pub(crate) fn group(o: &Value) -> &str {
-    let api = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+pub(crate) fn group<'a>(o: impl Into<Json<'a>>) -> &'a str {
+    let api = o
+        .into()
+        .get("apiVersion")
+        .and_then(Json::as_str)
+        .unwrap_or("");
     match api.split_once('/') {
         Some((g, _)) => g,
         None => "",
@@ -64,8 +73,8 @@ pub(crate) fn group(o: &Value) -> &str {
 /// Every check of the catalogue that applies to one object.
 pub fn check_object(obj: &Value, ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
-    if let Some(p) = pod::locate(obj) {
-        pod::check(obj, &p, ctx, &mut out);
+    if let Some(p) = pod::locate(obj.into()) {
+        pod::check(obj.into(), &p, ctx, &mut out);
     }
     match (group(obj), kind(obj)) {
         ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => rbac::role(obj, &mut out),
@@ -196,7 +205,8 @@ pub fn applicable_to(group: &str, kind: &str, pod_bearing: bool) -> Vec<&'static
 /// The findings of the checks in `set` on one pod-bearing object: what the reconciler backstop,
 /// pod-security admission (`level_checks`) and exec protection (`EXEC_CHECKS`) decide with.
 /// Suppression annotations are not read here: the requester controls them (docs/checks.md §5).
-pub fn pod_checks(obj: &Value, set: &'static [&'static str]) -> Vec<Finding> {
+pub fn pod_checks<'a>(obj: impl Into<Json<'a>>, set: &'static [&'static str]) -> Vec<Finding> {
+    let obj = obj.into();
     if set.is_empty() {
         return Vec::new();
     }
@@ -222,14 +232,14 @@ const CONTAINER_CREDENTIAL_CHECKS: [&str; 3] = [
 
 /// True when the object carries a pod template (docs/checks.md §3): the objects pod security and
 /// the backstop check.
-pub fn is_pod_bearing(obj: &Value) -> bool {
-    pod::locate(obj).is_some()
+pub fn is_pod_bearing<'a>(obj: impl Into<Json<'a>>) -> bool {
+    pod::locate(obj.into()).is_some()
 }
 
 /// True when the object's group and kind make it a workload, usable pod template or not: a
 /// workload without one cannot be judged, which is an error, never a pass.
-pub fn is_workload_kind(obj: &Value) -> bool {
-    pod::is_workload_kind(obj)
+pub fn is_workload_kind<'a>(obj: impl Into<Json<'a>>) -> bool {
+    pod::is_workload_kind(obj.into())
 }
 
 pub(crate) fn push(
@@ -359,7 +369,7 @@ pub fn missing_network_policy(objects: &[&Value]) -> Vec<(usize, Finding)> {
         .iter()
         .enumerate()
         .filter_map(|(i, o)| {
-            let w = set_level::workload(o, &pod::locate(o)?)?;
+            let w = set_level::workload(o, &pod::locate((*o).into())?)?;
             Some((i, policies.finding(&w)?))
         })
         .collect()

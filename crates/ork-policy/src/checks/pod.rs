@@ -2,8 +2,7 @@
 //! (container fields override pod fields; init and ephemeral containers included), and the
 //! container and pod checks.
 
-use crate::path::At;
-use serde_json::{Map, Value};
+use crate::json::Json;
 
 use super::credentials;
 use super::{Automount, Context, Finding, group, kind, namespace};
@@ -21,17 +20,18 @@ macro_rules! push {
 
 /// Where an object keeps its pod spec.
 pub(crate) struct PodRef<'a> {
-    pub spec: &'a Value,
+    pub spec: Json<'a>,
     /// dotted path of the pod spec (`spec.template.spec`)
     pub path: &'static str,
-    pub template_annotations: Option<&'a Map<String, Value>>,
-    pub template_labels: Option<&'a Map<String, Value>>,
+    /// the template's annotations and labels, when they are objects
+    pub template_annotations: Option<Json<'a>>,
+    pub template_labels: Option<Json<'a>>,
     pub kind: &'a str,
 }
 
 /// True when the object's group and kind make it a workload (a same-named kind of another
 /// group is not one), whether or not it carries a usable pod template.
-pub(crate) fn is_workload_kind(obj: &Value) -> bool {
+pub(crate) fn is_workload_kind(obj: Json) -> bool {
     pointers(group(obj), kind(obj)).is_some()
 }
 
@@ -58,7 +58,7 @@ fn pointers(g: &str, k: &str) -> Option<(&'static str, &'static str, &'static st
 
 /// The pod spec of a core/apps/batch workload; `None` for other kinds and for a workload
 /// whose pod spec is missing or not a map.
-pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
+pub(crate) fn locate(obj: Json<'_>) -> Option<PodRef<'_>> {
     let k = kind(obj);
     let (spec_ptr, meta_ptr, path) = pointers(group(obj), k)?;
     let spec = obj.at(spec_ptr).filter(|s| s.is_object())?;
@@ -68,18 +68,16 @@ pub(crate) fn locate(obj: &Value) -> Option<PodRef<'_>> {
         path,
         template_annotations: meta
             .and_then(|m| m.get("annotations"))
-            .and_then(Value::as_object),
-        template_labels: meta
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object),
+            .filter(|a| a.is_object()),
+        template_labels: meta.and_then(|m| m.get("labels")).filter(|l| l.is_object()),
         kind: k,
     })
 }
 
 struct Container<'a> {
-    c: &'a Value,
+    c: Json<'a>,
     /// the container's `securityContext`, looked up once: every check below reads it
-    security_context: Option<&'a Value>,
+    security_context: Option<Json<'a>>,
     list: &'static str,
     name: String,
     /// `spec.template.spec.containers[app]`
@@ -88,8 +86,8 @@ struct Container<'a> {
     indexed: String,
 }
 
-impl Container<'_> {
-    fn sc(&self, field: &str) -> Option<&Value> {
+impl<'a> Container<'a> {
+    fn sc(&self, field: &str) -> Option<Json<'a>> {
         self.security_context
             .and_then(|s| s.get(field))
             .filter(|v| !v.is_null())
@@ -102,14 +100,13 @@ fn containers<'a>(p: &PodRef<'a>) -> Vec<Container<'a>> {
         for (i, c) in p
             .spec
             .get(list)
-            .and_then(Value::as_array)
             .into_iter()
-            .flatten()
+            .flat_map(Json::items)
             .enumerate()
         {
             let name = c
                 .get("name")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| i.to_string());
             out.push(Container {
@@ -141,10 +138,9 @@ impl Setting<'_> {
 fn caps(c: &Container, which: &str) -> Vec<String> {
     c.sc("capabilities")
         .and_then(|x| x.get(which))
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+        .flat_map(Json::items)
+        .filter_map(Json::as_str)
         .map(|s| {
             let up = s.trim().to_ascii_uppercase();
             up.strip_prefix("CAP_").unwrap_or(&up).to_string()
@@ -225,8 +221,8 @@ fn legacy_profile(v: &str) -> &'static str {
     }
 }
 
-fn int(v: Option<&Value>) -> Option<i64> {
-    v.and_then(Value::as_i64)
+fn int(v: Option<Json>) -> Option<i64> {
+    v.and_then(Json::as_i64)
 }
 
 fn normalise(path: &str) -> String {
@@ -243,15 +239,15 @@ fn normalise(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Finding>) {
+pub(crate) fn check(obj: Json, p: &PodRef, ctx: &Context, out: &mut Vec<Finding>) {
     let pod = p.spec;
     let psc = pod.get("securityContext");
     let pod_field = |f: &str| psc.and_then(|s| s.get(f)).filter(|v| !v.is_null());
-    let windows = pod.at("/os/name").and_then(Value::as_str) == Some("windows");
+    let windows = pod.at("/os/name").and_then(Json::as_str) == Some("windows");
     let ann = |k: &str| {
         p.template_annotations
             .and_then(|a| a.get(k))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
     };
     // a legacy per-container annotation: its key is only formatted when there are annotations
     let container_ann = |prefix: &str, container: &str| {
@@ -272,7 +268,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let mut local: Vec<Finding> = Vec::new();
         let l = &mut local;
         // --- container-only fields
-        if c.sc("privileged") == Some(&Value::Bool(true)) {
+        if c.sc("privileged").is_some_and(Json::is_true) {
             push!(
                 ctx,
                 l,
@@ -359,7 +355,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     format!("{named}.securityContext.capabilities.drop does not contain ALL"),
                 );
             }
-            if c.sc("allowPrivilegeEscalation") != Some(&Value::Bool(false)) {
+            if !c.sc("allowPrivilegeEscalation").is_some_and(Json::is_false) {
                 push!(
                     ctx,
                     l,
@@ -370,7 +366,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 );
             }
         }
-        if c.sc("readOnlyRootFilesystem") != Some(&Value::Bool(true)) {
+        if !c.sc("readOnlyRootFilesystem").is_some_and(Json::is_true) {
             push!(
                 ctx,
                 l,
@@ -380,7 +376,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 format!("{named}.securityContext.readOnlyRootFilesystem is not true"),
             );
         }
-        if let Some(pm) = c.sc("procMount").and_then(Value::as_str)
+        if let Some(pm) = c.sc("procMount").and_then(Json::as_str)
             && pm != "Default"
         {
             push!(
@@ -394,7 +390,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         }
         // --- inherited fields: the container value when set, else the pod value
         // (value, where it is set): the path is only formatted for a finding
-        let eff = |f: &'static str| -> (Option<&Value>, Setting) {
+        let eff = |f: &'static str| -> (Option<Json>, Setting) {
             match c.sc(f) {
                 Some(v) => (Some(v), Setting { at: idx, field: f }),
                 None => (pod_field(f), Setting { at: pp, field: f }),
@@ -402,7 +398,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         };
         let (uid, uid_at) = eff("runAsUser");
         let (non_root, _) = eff("runAsNonRoot");
-        let non_root = non_root == Some(&Value::Bool(true));
+        let non_root = non_root.is_some_and(Json::is_true);
         let uid = int(uid);
         match uid {
             Some(0) => push!(
@@ -459,7 +455,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let (seccomp, seccomp_at) = eff("seccompProfile");
         let seccomp_type = seccomp
             .and_then(|s| s.get("type"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_string)
             .or_else(|| {
                 container_ann("container.seccomp.security.alpha.kubernetes.io/", &c.name)
@@ -488,7 +484,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         let (apparmor, aa_at) = eff("appArmorProfile");
         let aa = apparmor
             .and_then(|s| s.get("type"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_string)
             .or_else(|| {
                 container_ann("container.apparmor.security.beta.kubernetes.io/", &c.name)
@@ -510,7 +506,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 || se.get("role").is_some_and(|v| !v.is_null());
             let bad_type = se
                 .get("type")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .is_some_and(|t| !SELINUX_TYPES.contains(&t));
             if custom_user_role || bad_type {
                 push!(
@@ -528,7 +524,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             .sc("windowsOptions")
             .and_then(|w| w.get("hostProcess"))
             .or_else(|| pod_field("windowsOptions").and_then(|w| w.get("hostProcess")));
-        if host_process == Some(&Value::Bool(true)) {
+        if host_process.is_some_and(Json::is_true) {
             push!(
                 ctx,
                 l,
@@ -542,9 +538,8 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         if c.list != "ephemeralContainers" {
             for (i, port) in
                 c.c.get("ports")
-                    .and_then(Value::as_array)
                     .into_iter()
-                    .flatten()
+                    .flat_map(Json::items)
                     .enumerate()
             {
                 if let Some(hp) = int(port.get("hostPort")).filter(|h| *h != 0) {
@@ -574,7 +569,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                 ("/resources/limits/memory", "memory-limits-missing"),
                 ("/resources/requests/memory", "memory-requests-missing"),
             ] {
-                if c.c.at(field).is_none_or(Value::is_null) {
+                if c.c.at(field).is_none_or(Json::is_null) {
                     let dotted = field.trim_start_matches('/').replace('/', ".");
                     push!(
                         ctx,
@@ -588,7 +583,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             }
         }
         if c.list == "containers" && probe_scope {
-            if c.c.get("livenessProbe").is_none_or(Value::is_null) {
+            if c.c.get("livenessProbe").is_none_or(Json::is_null) {
                 push!(
                     ctx,
                     l,
@@ -598,7 +593,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
                     format!("{named}.livenessProbe is not set"),
                 );
             }
-            if c.c.get("readinessProbe").is_none_or(Value::is_null) {
+            if c.c.get("readinessProbe").is_none_or(Json::is_null) {
                 push!(
                     ctx,
                     l,
@@ -610,7 +605,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             }
         }
         // --- image
-        let image = c.c.get("image").and_then(Value::as_str).unwrap_or("");
+        let image = c.c.get("image").and_then(Json::as_str).unwrap_or("");
         let (tag, digest) = image_tag(image);
         if !digest {
             if tag.is_none() || tag == Some("latest") {
@@ -652,7 +647,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         ("hostIPC", "host-ipc"),
         ("hostNetwork", "host-network"),
     ] {
-        if pod.get(field) == Some(&Value::Bool(true)) {
+        if pod.get(field).is_some_and(Json::is_true) {
             push!(
                 ctx,
                 out,
@@ -665,8 +660,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     }
     if pod
         .get("hostAliases")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
+        .is_some_and(|a| a.is_array() && !a.is_empty())
     {
         push!(
             ctx,
@@ -681,7 +675,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     // container sets its own: reported here when no container inherited it (those are above)
     if pod_field("seccompProfile")
         .and_then(|s| s.get("type"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         == Some("Unconfined")
         && !out.iter().any(|f| f.check == "seccomp-unconfined")
     {
@@ -704,10 +698,7 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             format!("{pp}.securityContext.fsGroup is 0"),
         );
     }
-    if pod_field("supplementalGroups")
-        .and_then(Value::as_array)
-        .is_some_and(|g| g.iter().any(|x| x.as_i64() == Some(0)))
-    {
+    if pod_field("supplementalGroups").is_some_and(|g| g.items().any(|x| x.as_i64() == Some(0))) {
         push!(
             ctx,
             out,
@@ -718,12 +709,11 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
         );
     }
     for (i, s) in pod_field("sysctls")
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
+        .flat_map(Json::items)
         .enumerate()
     {
-        let n = s.get("name").and_then(Value::as_str).unwrap_or("");
+        let n = s.get("name").and_then(Json::as_str).unwrap_or("");
         if !SAFE_SYSCTLS.contains(&n) {
             push!(
                 ctx,
@@ -737,15 +727,14 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
     }
     for (i, v) in pod
         .get("volumes")
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
+        .flat_map(Json::items)
         .enumerate()
     {
-        let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
+        let vname = v.get("name").and_then(Json::as_str).unwrap_or("");
         let at = format!("{pp}.volumes[{i}]");
         let named = format!("{pp}.volumes[{vname}]");
-        if let Some(hp) = v.at("/hostPath/path").and_then(Value::as_str) {
+        if let Some(hp) = v.at("/hostPath/path").and_then(Json::as_str) {
             let norm = normalise(hp);
             let socket = RUNTIME_SOCKETS
                 .iter()
@@ -786,10 +775,9 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
             }
             continue;
         }
-        if let Some(obj) = v.as_object()
-            && let Some(ty) = obj.keys().find(|k| *k != "name")
-            && !CORE_VOLUMES.contains(&ty.as_str())
-        {
+        // any source other than the core ones, whatever the order of the keys (the API allows
+        // one source per volume; a hostile manifest may name several)
+        if let Some(ty) = v.keys().find(|k| *k != "name" && !CORE_VOLUMES.contains(k)) {
             push!(
                 ctx,
                 out,
@@ -824,25 +812,25 @@ pub(crate) fn check(obj: &Value, p: &PodRef, ctx: &Context, out: &mut Vec<Findin
 }
 
 /// `serviceAccountName`, or the legacy `serviceAccount`, when set and not empty.
-fn service_account(pod: &Value) -> Option<&str> {
+fn service_account<'a>(pod: Json<'a>) -> Option<&'a str> {
     pod.get("serviceAccountName")
         .or_else(|| pod.get("serviceAccount"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|s| !s.is_empty())
 }
 
 /// What `automount-service-account-token` needs to decide on a pod that does not set
 /// `automountServiceAccountToken: false` (the decision is [`Context::flags`]).
-pub(crate) fn automount(obj: &Value, p: &PodRef) -> Option<Automount> {
+pub(crate) fn automount(obj: Json, p: &PodRef) -> Option<Automount> {
     let setting = p.spec.get("automountServiceAccountToken");
-    if setting == Some(&Value::Bool(false)) {
+    if setting.is_some_and(Json::is_false) {
         return None;
     }
     let pp = p.path;
     Some(Automount {
         namespace: namespace(obj).to_string(),
         service_account: service_account(p.spec).unwrap_or("default").to_string(),
-        explicit: setting == Some(&Value::Bool(true)),
+        explicit: setting.is_some_and(Json::is_true),
         finding: Finding {
             check: "automount-service-account-token",
             container: None,

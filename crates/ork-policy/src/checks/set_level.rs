@@ -29,12 +29,12 @@ pub struct Facts {
 
 /// Extracts [`Facts`] from one object.
 pub fn facts(obj: &Value) -> Facts {
-    let p = pod::locate(obj);
+    let p = pod::locate(obj.into());
     Facts {
         network_policy: network_policy(obj),
         workload: p.as_ref().and_then(|p| workload(obj, p)),
         automount_off: automount_off(obj),
-        automount: p.as_ref().and_then(|p| pod::automount(obj, p)),
+        automount: p.as_ref().and_then(|p| pod::automount(obj.into(), p)),
     }
 }
 
@@ -86,13 +86,17 @@ pub(crate) fn workload(obj: &Value, p: &pod::PodRef) -> Option<Workload> {
     Some(Workload {
         namespace: namespace(obj).to_string(),
         kind: kind(obj).to_string(),
-        // a Map iterates in key order
-        labels: p
-            .template_labels
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        labels: {
+            let mut labels: Vec<(String, Value)> = p
+                .template_labels
+                .into_iter()
+                .flat_map(|l| l.members())
+                .map(|(k, v)| (k.to_string(), v.to_value().into_owned()))
+                .collect();
+            // sorted for `Workload::label` (a `Value` gives its keys in order, a tape does not)
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+            labels
+        },
     })
 }
 

@@ -1057,3 +1057,62 @@ fn a_subset_of_checks_finds_exactly_the_full_runs_findings_of_it() {
         }
     }
 }
+
+/// The Gateway reads a review's object from a tape (crate::json), every other caller from a
+/// `Value`: each workload case, positive and negative, gets the same findings from both.
+#[test]
+fn a_tape_of_the_object_gets_the_findings_of_its_value() {
+    let every: &'static [&'static str] = Box::leak(
+        CATALOGUE
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let mut objects = vec![deployment(json!({}), json!({}))];
+    for (_, (pc, pp), (nc, np)) in workload_cases() {
+        objects.push(deployment(pc, pp));
+        objects.push(deployment(nc, np));
+    }
+    let mut checked = 0;
+    for obj in &objects {
+        let text = obj.to_string();
+        let tape = crate::json::Tape::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let Some(root) = tape.root() else {
+            panic!("an empty tape")
+        };
+        for set in [
+            every,
+            EXEC_CHECKS,
+            level_checks(ork_katalog::PodSecurityLevel::Baseline),
+            level_checks(ork_katalog::PodSecurityLevel::Restricted),
+        ] {
+            let (from_value, from_tape) = (pod_checks(obj, set), pod_checks(root, set));
+            assert_eq!(from_value, from_tape, "on {obj}");
+            checked += from_value.len();
+        }
+        assert_eq!(is_pod_bearing(obj), is_pod_bearing(root));
+    }
+    assert!(checked > 50, "only {checked} findings compared");
+}
+
+#[test]
+fn a_volume_with_any_non_core_source_is_reported_whatever_its_keys_order() {
+    // the API allows one source per volume; a hostile manifest may name a core one first
+    for volume in [
+        json!({"name": "v", "configMap": {"name": "c"}, "nfs": {"server": "s", "path": "/"}}),
+        json!({"name": "v", "nfs": {"server": "s", "path": "/"}, "configMap": {"name": "c"}}),
+    ] {
+        fires(
+            "non-core-volume-type",
+            &deployment(json!({}), json!({"volumes": [volume]})),
+        );
+    }
+    silent(
+        "non-core-volume-type",
+        &deployment(
+            json!({}),
+            json!({"volumes": [{"name": "v", "configMap": {"name": "c"}}]}),
+        ),
+    );
+}

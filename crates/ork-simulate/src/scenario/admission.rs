@@ -12,6 +12,7 @@
 use ork_katalog::{FailurePolicy, Operation};
 use ork_policy::checks::selects;
 use ork_policy::conditions::{Peers, lookup};
+use ork_policy::json::Json;
 use ork_policy::prepared::GUARD_POLICY;
 use ork_policy::{Layer, Layers, PreparedKatalog, Request, Review, User};
 use ork_webhooks::Webhook;
@@ -298,8 +299,8 @@ fn decide_request<'a>(c: &'a Call, layers: Layers, peers: Option<&'a dyn Peers>)
         namespace: c.namespace.as_deref(),
         username: &c.user.name,
         groups: &c.user.groups,
-        object: c.object.as_ref(),
-        old_object: c.old_object.as_ref(),
+        object: c.object.as_ref().map(Json::from),
+        old_object: c.old_object.as_ref().map(Json::from),
         dry_run: c.dry_run,
     };
     Request::from_review(&review, layers, c.target.as_ref(), peers)
