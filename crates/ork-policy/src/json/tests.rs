@@ -84,7 +84,7 @@ fn a_tape_answers_every_read_as_the_value_of_the_same_text() {
 }
 
 #[test]
-fn pointers_answer_as_value_pointer() {
+fn pointers_answer_as_value_pointer_for_values_and_tapes() {
     let v = json!({
         "a": {"b": [10, {"c": "x"}], "": 1, "d/e": 2, "f~g": 3},
         "list": [[1, 2], []],
@@ -114,6 +114,7 @@ fn pointers_answer_as_value_pointer() {
         "/a/b/18446744073709551616",
     ] {
         let want = v.pointer(p);
+        assert_eq!(crate::path::At::at(&v, p), want, "At, pointer {p:?}");
         assert_eq!(
             Json::Value(&v).at(p).map(|j| j.to_value().into_owned()),
             want.cloned(),
