@@ -184,15 +184,8 @@ impl<'d: 'de, 'de> Visitor<'d> for Builder<'_, 'de> {
 /// A key that an object holds twice. Pairwise for the small objects of real manifests (no
 /// allocation); sorted for large ones, so a hostile object of many keys costs n log n.
 fn duplicate_key<'a>(object: Node<'a>) -> Option<&'a str> {
-    let Entry::Object { len, end } = object.entry() else {
-        return None;
-    };
-    let members = Members {
-        next: object.at + 1,
-        end: *end as usize,
-        node: object,
-    };
-    if *len <= 16 {
+    let members = object.members()?;
+    if Json::Tape(object).len() <= 16 {
         let mut rest = members;
         while let Some((key, _)) = rest.next() {
             if rest.clone().any(|(k, _)| k == key) {
@@ -256,6 +249,30 @@ impl<'a> Node<'a> {
         Node {
             entries: self.entries,
             at,
+        }
+    }
+
+    /// The members, when this is an object.
+    fn members(self) -> Option<Members<'a>> {
+        match self.entry() {
+            Entry::Object { end, .. } => Some(Members {
+                next: self.at + 1,
+                end: *end as usize,
+                node: self,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The elements, when this is an array.
+    fn elements(self) -> Option<Elements<'a>> {
+        match self.entry() {
+            Entry::Array { end, .. } => Some(Elements {
+                next: self.at + 1,
+                end: *end as usize,
+                node: self,
+            }),
+            _ => None,
         }
     }
 
@@ -344,16 +361,10 @@ impl<'a> Json<'a> {
     pub fn get(self, key: &str) -> Option<Json<'a>> {
         match self {
             Json::Value(v) => v.get(key).map(Json::Value),
-            Json::Tape(n) => match n.entry() {
-                Entry::Object { end, .. } => Members {
-                    next: n.at + 1,
-                    end: *end as usize,
-                    node: n,
-                }
+            Json::Tape(n) => n
+                .members()?
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| Json::Tape(v)),
-                _ => None,
-            },
         }
     }
 
@@ -470,17 +481,7 @@ impl<'a> Json<'a> {
     pub fn items(self) -> impl Iterator<Item = Json<'a>> + Clone + 'a {
         let (values, tape) = match self {
             Json::Value(v) => (v.as_array().map(|a| a.iter()), None),
-            Json::Tape(n) => match n.entry() {
-                Entry::Array { end, .. } => (
-                    None,
-                    Some(Elements {
-                        next: n.at + 1,
-                        end: *end as usize,
-                        node: n,
-                    }),
-                ),
-                _ => (None, None),
-            },
+            Json::Tape(n) => (None, n.elements()),
         };
         values
             .into_iter()
@@ -494,17 +495,7 @@ impl<'a> Json<'a> {
     pub fn members(self) -> impl Iterator<Item = (&'a str, Json<'a>)> + Clone + 'a {
         let (values, tape) = match self {
             Json::Value(v) => (v.as_object().map(|m| m.iter()), None),
-            Json::Tape(n) => match n.entry() {
-                Entry::Object { end, .. } => (
-                    None,
-                    Some(Members {
-                        next: n.at + 1,
-                        end: *end as usize,
-                        node: n,
-                    }),
-                ),
-                _ => (None, None),
-            },
+            Json::Tape(n) => (None, n.members()),
         };
         values
             .into_iter()
@@ -542,23 +533,15 @@ fn node_value(n: Node) -> Value {
         Entry::Bool(b) => Value::Bool(*b),
         Entry::Number(x) => Value::Number(x.clone()),
         Entry::Str(s) => Value::String(s.to_string()),
-        Entry::Array { end, .. } => Value::Array(
-            Elements {
-                next: n.at + 1,
-                end: *end as usize,
-                node: n,
-            }
-            .map(node_value)
-            .collect(),
-        ),
-        Entry::Object { end, .. } => Value::Object(
-            Members {
-                next: n.at + 1,
-                end: *end as usize,
-                node: n,
-            }
-            .map(|(k, v)| (k.to_string(), node_value(v)))
-            .collect::<Map<String, Value>>(),
+        Entry::Array { .. } => {
+            Value::Array(n.elements().into_iter().flatten().map(node_value).collect())
+        }
+        Entry::Object { .. } => Value::Object(
+            n.members()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_string(), node_value(v)))
+                .collect::<Map<String, Value>>(),
         ),
     }
 }
