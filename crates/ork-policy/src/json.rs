@@ -51,16 +51,9 @@ impl<'de> Tape<'de> {
     /// Decodes `text` with serde_json. Borrows the strings that carry no escape.
     pub fn parse(text: &'de str) -> Result<Tape<'de>, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let tape = Tape::deserialize_from(&mut de)?;
+        let tape = <Tape as de::Deserialize>::deserialize(&mut de)?;
         de.end()?;
         Ok(tape)
-    }
-
-    /// Decodes one JSON value from any serde deserializer (a field of a larger document).
-    pub fn deserialize_from<'d: 'de, D: de::Deserializer<'d>>(d: D) -> Result<Tape<'de>, D::Error> {
-        let mut entries = Vec::new();
-        Builder(&mut entries).deserialize(d)?;
-        Ok(Tape { entries })
     }
 
     /// The document's root; `None` only for a tape that was never filled (`Tape::default()`).
@@ -75,7 +68,9 @@ impl<'de> Tape<'de> {
 /// Borrows from any input that outlives the tape (what `#[serde(borrow)]` asks of a field).
 impl<'d: 'de, 'de> de::Deserialize<'d> for Tape<'de> {
     fn deserialize<D: de::Deserializer<'d>>(d: D) -> Result<Self, D::Error> {
-        Tape::deserialize_from(d)
+        let mut entries = Vec::new();
+        Builder(&mut entries).deserialize(d)?;
+        Ok(Tape { entries })
     }
 }
 
@@ -515,14 +510,6 @@ impl<'a> Json<'a> {
         match self {
             Json::Value(v) => Cow::Borrowed(v),
             Json::Tape(n) => Cow::Owned(node_value(n)),
-        }
-    }
-
-    /// The underlying `Value` when this is one.
-    pub fn as_value(self) -> Option<&'a Value> {
-        match self {
-            Json::Value(v) => Some(v),
-            Json::Tape(_) => None,
         }
     }
 }
