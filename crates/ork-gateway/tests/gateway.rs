@@ -731,19 +731,99 @@ fn registration_round_trip(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), 
                 .await?
                 .body;
             // the live copy has the real target and caBundle; compare what does not depend on them
-            let mut desired = d.object.clone();
-            let mut live_cmp = live.clone();
-            let _ = (&mut desired, &mut live_cmp);
-            if ork_gateway::webhooks::drifted(&desired, &live_cmp) {
+            let desired = &d.object;
+            if ork_gateway::webhooks::drifted(desired, &live) {
                 errors.push(format!(
                     "{} reads back drifted:\n      desired {}\n      live    {}",
                     d.name,
-                    ork_gateway::webhooks::owned_view(&desired, &desired),
-                    ork_gateway::webhooks::owned_view(&desired, &live_cmp)
+                    ork_gateway::webhooks::owned_view(desired, desired),
+                    ork_gateway::webhooks::owned_view(desired, &live)
                 ));
             }
         }
         gw.uninstall().await;
+        outcome(errors)
+    })
+}
+
+/// Every restore is reported once (docs/security.md §2.3), whichever path re-creates the
+/// deleted configuration: with the watcher off, the resync re-creates it and still writes the
+/// RESTORE audit line and the Warning Event; with the watcher and a fast resync racing, three
+/// deletions give exactly three reports.
+fn every_restore_is_reported(env: &Env) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+    Box::pin(async move {
+        let katalog = write(
+            env.dir.path(),
+            "restores.yaml",
+            &GUARDED_KATALOG.replace("POLICY", "Ignore"),
+        )?;
+        let path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/orkestra-deletion-protection";
+        let bob = As::user("bob", &["ork-admins"]);
+        let mut errors = Vec::new();
+        for (watcher, deletions) in [(false, 1), (true, 3)] {
+            let audit = env.dir.path().join(format!("restores-{watcher}.log"));
+            let identity = format!("restores-{}", unique_identity());
+            let (sink, id) = (audit.clone(), identity.clone());
+            let gw = gateway(env, &katalog, move |c| {
+                c.audit_sink = Some(ork_gateway::audit::Sink::File(sink));
+                c.identity = id;
+                c.housekeeper = watcher;
+                c.sync_interval = Duration::from_secs(1);
+            })
+            .await?;
+            for _ in 0..deletions {
+                must_ok(
+                    &delete(env, path, &bob).await?,
+                    "break-glass deletes a configuration",
+                )?;
+                cluster::eventually(
+                    "configuration restored",
+                    Duration::from_secs(10),
+                    || async { exists(env, path).await },
+                )
+                .await?;
+            }
+            // two more resyncs: a late second report would show here
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let lines = std::fs::read_to_string(&audit).map_err(e)?;
+            let restores = lines
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|l| {
+                    l["operation"] == "RESTORE" && l["name"] == "orkestra-deletion-protection"
+                })
+                .count();
+            must(
+                restores == deletions,
+                format!(
+                    "(watcher {watcher}) {deletions} deletions, {restores} RESTORE audit lines"
+                ),
+                &mut errors,
+            );
+            let events = cluster::send(
+                &env.admin,
+                "GET",
+                "/apis/events.k8s.io/v1/namespaces/default/events",
+                None,
+                &As::admin(),
+            )
+            .await?
+            .body;
+            let ours = events["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|ev| {
+                    ev["reportingInstance"] == identity.as_str() && ev["reason"] == "Restored"
+                })
+                .count();
+            must(
+                ours >= 1,
+                format!("(watcher {watcher}) no Restored event from {identity}"),
+                &mut errors,
+            );
+            gw.uninstall().await;
+        }
         outcome(errors)
     })
 }
@@ -1182,6 +1262,7 @@ fn main() -> ExitCode {
         ("namespace_patterns", namespace_patterns),
         ("pod_security_and_exec", pod_security_and_exec),
         ("lockout_safety", lockout_safety),
+        ("every_restore_is_reported", every_restore_is_reported),
         (
             "direct_requests_audit_and_metrics",
             direct_requests_audit_and_metrics,
