@@ -107,11 +107,7 @@ impl Registrar {
             .patch(d.name, &pp, &Patch::Apply(&d.object))
             .await?;
         let uid = live.metadata.uid.unwrap_or_default();
-        let mut uids = match self.uids.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        Ok(match uids.insert((d.kind, d.name), uid.clone()) {
+        Ok(match self.uids().insert((d.kind, d.name), uid.clone()) {
             None => Before::Unknown,
             Some(old) if old == uid => Before::Same,
             Some(_) => Before::Recreated,
@@ -121,10 +117,16 @@ impl Registrar {
     /// Drops the uid of an object ork deletes itself, so creating it again later is an
     /// install, not a restore.
     fn forget(&self, kind: DesiredKind, name: &'static str) {
+        self.uids().remove(&(kind, name));
+    }
+
+    /// The uid map; a panic elsewhere while it was held leaves it usable (it holds no invariant
+    /// a half-done insert could break).
+    fn uids(&self) -> std::sync::MutexGuard<'_, HashMap<(DesiredKind, &'static str), String>> {
         match self.uids.lock() {
-            Ok(mut g) => g.remove(&(kind, name)),
-            Err(p) => p.into_inner().remove(&(kind, name)),
-        };
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
     /// Applies the whole plan, the guard last so it never protects a half-written set, and
@@ -134,7 +136,7 @@ impl Registrar {
         let plan = self.plan();
         for d in &plan {
             if self.apply(d).await? == Before::Recreated {
-                self.report(d, "deleted").await;
+                self.report(d, Why::Deleted).await;
             }
         }
         for (kind, name) in webhooks::all_configurations() {
@@ -174,7 +176,7 @@ impl Registrar {
                     Why::Modified => true,
                 };
                 if report {
-                    self.report(d, why.as_str()).await;
+                    self.report(d, why).await;
                 }
             }
             Err(e) => {
@@ -184,7 +186,8 @@ impl Registrar {
     }
 
     /// One restore, told three ways: a log line, an audit line, a Warning Event (and a metric).
-    async fn report(&self, d: &Desired, why: &'static str) {
+    async fn report(&self, d: &Desired, why: Why) {
+        let why = why.as_str();
         tracing::warn!(kind = d.kind.kind(), name = d.name, why, "restored");
         self.metrics
             .restores
@@ -304,7 +307,7 @@ enum Before {
     Recreated,
 }
 
-/// Why the watcher restores an object.
+/// Why an object is restored.
 #[derive(Debug, Clone, Copy)]
 enum Why {
     Deleted,
